@@ -1,0 +1,31 @@
+package org.vdiskload.image;
+
+import org.vdiskload.io.ImageFile;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * A disk-image format: found through {@link java.util.ServiceLoader}, so adding a format is adding
+ * a package and a line in META-INF/services. Detection is by content only.
+ */
+public interface ImageFormat {
+    /** A probe score for a sure match by magic number. */
+    int MAGIC = 100;
+    /** The score raw gives every file: anything is a raw image. */
+    int FALLBACK = 1;
+
+    /** qemu's name for the format ("qcow2", "vpc", ...). */
+    String name();
+
+    /** Other names users may type ({@code vhd} for {@code vpc}). */
+    default List<String> aliases() {
+        return List.of();
+    }
+
+    /** 0 if the bytes are not this format; higher is surer. Must not throw on any input. */
+    int probe(ProbeData data);
+
+    /** Opens one layer. The file was opened by the caller; on failure the caller closes it. */
+    ImageLayer open(ImageFile file, OpenContext context) throws IOException;
+}

@@ -1,0 +1,172 @@
+package org.vdiskload.image;
+
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageFile;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.ServiceLoader;
+import java.util.Set;
+
+/** Opens images: detects formats by content and follows backing chains safely. */
+public final class Images {
+    /** Longer chains than this are refused: a guard against hostile images, far beyond real use. */
+    static final int MAX_CHAIN_DEPTH = 1024;
+
+    private static final List<ImageFormat> FORMATS = loadFormats();
+
+    private Images() {}
+
+    private static List<ImageFormat> loadFormats() {
+        List<ImageFormat> list = new ArrayList<>();
+        ServiceLoader.load(ImageFormat.class, Images.class.getClassLoader()).forEach(list::add);
+        return List.copyOf(list);
+    }
+
+    /** Every known format. */
+    public static List<ImageFormat> formats() {
+        return FORMATS;
+    }
+
+    /** The format with this name or alias, if any. */
+    public static Optional<ImageFormat> byName(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return FORMATS.stream().filter(f -> f.name().equals(n) || f.aliases().contains(n)).findFirst();
+    }
+
+    private static ImageFormat requireFormat(String name, Path path) throws ImageException {
+        return byName(name).orElseThrow(() -> ImageException.unsupported(path, "unknown image format '" + name + "'"));
+    }
+
+    /** Opens {@code path} with its backing chain. */
+    public static DiskImage open(Path path, OpenOptions options) throws IOException {
+        List<ImageLayer> layers = new ArrayList<>();
+        try {
+            ImageFile top = ImageFile.open(path, options.writable());
+            ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
+            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable())));
+            Set<Path> seen = new HashSet<>();
+            seen.add(identity(path));
+            ImageLayer current = layers.get(0);
+            while (current.backing().isPresent()) {
+                if (layers.size() >= MAX_CHAIN_DEPTH) {
+                    throw ImageException.invalid(path, "backing chain is deeper than " + MAX_CHAIN_DEPTH + " images");
+                }
+                current = openBacking(current, current.backing().get(), seen, options);
+                layers.add(current);
+            }
+            return new ChainImage(layers);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(layers, e);
+            throw e;
+        }
+    }
+
+    private static ImageLayer openBacking(ImageLayer child, BackingRef ref, Set<Path> seen, OpenOptions options) throws IOException {
+        Path childPath = child.file().path();
+        Path path = OpenContext.resolve(childPath, ref.name(), "backing file name");
+        ImageFile file;
+        try {
+            file = ImageFile.openReferenced(path, false);
+        } catch (ImageException e) {
+            throw new ImageException(e.kind(), childPath, ImageException.NO_OFFSET, null,
+                    "cannot open backing file " + path + ": " + e.problem());
+        }
+        try {
+            if (!seen.add(identity(path))) {
+                throw ImageException.invalid(childPath, "backing chain has a cycle: " + path + " appears twice");
+            }
+            ImageFormat format;
+            if (ref.format() != null) {
+                format = requireFormat(ref.format(), childPath);
+            } else {
+                format = detect(file);
+                if (!format.name().equals("raw")) {
+                    if (options.backingFormat() != null) {
+                        format = requireFormat(options.backingFormat(), childPath);
+                    } else {
+                        throw ImageException.unsupported(childPath, "backing file " + path + " looks like a " + format.name()
+                                + " image but the image does not name the backing format; refusing to guess"
+                                + " (pass --backing-format " + format.name() + ", or record it with"
+                                + " 'qemu-img rebase -u -F " + format.name() + " -b " + ref.name() + " " + childPath + "')");
+                    }
+                }
+            }
+            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false));
+        } catch (IOException | RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    /** Opens one layer, closing the file on failure and turning parser bugs on hostile input into one clear error. */
+    private static ImageLayer openLayer(ImageFormat format, ImageFile file, OpenContext context) throws IOException {
+        try {
+            return format.open(file, context);
+        } catch (IOException e) {
+            file.close();
+            throw e;
+        } catch (RuntimeException e) {
+            file.close();
+            throw new ImageException(ImageException.Kind.CORRUPT, file.path(), ImageException.NO_OFFSET, null,
+                    "malformed " + format.name() + " image (" + e + ")", e);
+        }
+    }
+
+    /** Detects the format of an open file by its content. */
+    public static ImageFormat detect(ImageFile file) throws IOException {
+        long size = file.size();
+        if (size == 0) throw ImageException.invalid(file.path(), "is empty (0 bytes), not a disk image");
+        ByteBuffer head = ByteBuffer.allocate((int) Math.min(ProbeData.HEAD_BYTES, size)).order(ByteOrder.LITTLE_ENDIAN);
+        file.readFully(head, 0, "header");
+        ByteBuffer tail = ByteBuffer.allocate((int) Math.min(ProbeData.TAIL_BYTES, size)).order(ByteOrder.LITTLE_ENDIAN);
+        file.readFully(tail, size - tail.capacity(), "footer");
+        ProbeData data = new ProbeData(head.flip(), tail.flip(), size);
+        ImageFormat best = null;
+        int bestScore = 0;
+        for (ImageFormat f : FORMATS) {
+            int s = f.probe(data);
+            if (s > bestScore) {
+                best = f;
+                bestScore = s;
+            }
+        }
+        if (best == null) throw ImageException.unsupported(file.path(), "unknown image format");
+        return best;
+    }
+
+    private static Path identity(Path p) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            return p.toAbsolutePath().normalize();
+        }
+    }
+
+    static void closeAll(List<? extends java.io.Closeable> items) throws IOException {
+        IOException first = null;
+        for (java.io.Closeable c : items) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    private static void closeQuietly(List<? extends java.io.Closeable> items, Throwable primary) {
+        try {
+            closeAll(items);
+        } catch (IOException e) {
+            primary.addSuppressed(e);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package org.vdiskload.image;
+
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageFile;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * What a format needs while opening one layer: the options that apply to this layer and a safe way
+ * to open the other files the layer refers to (VMDK extents, for instance).
+ *
+ * @param snapshot   the internal snapshot to open, or null for the active layer (set for the top layer only)
+ * @param cacheBytes the metadata-cache budget for this layer
+ * @param writable   whether the layer is opened for writing
+ */
+public record OpenContext(String snapshot, long cacheBytes, boolean writable) {
+
+    /**
+     * Opens a file named inside {@code from}: relative names resolve against {@code from}'s directory;
+     * only regular files are accepted. The caller (the layer) owns and closes the result.
+     */
+    public ImageFile openReference(ImageFile from, String name, String field) throws IOException {
+        return ImageFile.openReferenced(resolve(from.path(), name, field), writable);
+    }
+
+    /** Resolves a file name stored in the image at {@code image} against that image's directory. */
+    public static Path resolve(Path image, String name, String field) throws ImageException {
+        if (name == null || name.isEmpty() || name.indexOf('\0') >= 0) {
+            throw ImageException.corrupt(image, ImageException.NO_OFFSET, field, "empty or invalid file name");
+        }
+        try {
+            Path p = Path.of(name);
+            if (p.isAbsolute()) return p;
+            Path dir = image.toAbsolutePath().getParent();
+            return dir == null ? p : dir.resolve(p).normalize();
+        } catch (java.nio.file.InvalidPathException e) {
+            throw ImageException.corrupt(image, ImageException.NO_OFFSET, field, "invalid file name '" + name + "'");
+        }
+    }
+}

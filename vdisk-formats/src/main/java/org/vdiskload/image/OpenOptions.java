@@ -1,0 +1,22 @@
+package org.vdiskload.image;
+
+/**
+ * How to open an image. Immutable; start from {@link #DEFAULTS} and use the withers.
+ *
+ * @param format         the top image's format, or null to detect it by content
+ * @param snapshot       an internal snapshot (name or id) to read instead of the active layer, or null
+ * @param backingFormat  the format to assume for a backing file the image does not name a format for,
+ *                       or null (then only raw is accepted, and only if it does not look like a format)
+ * @param cacheBytes     the metadata-cache budget per layer
+ * @param writable       open for writing (the top layer only; backing files stay read-only)
+ */
+public record OpenOptions(String format, String snapshot, String backingFormat, long cacheBytes, boolean writable) {
+
+    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false);
+
+    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable); }
+    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable); }
+    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable); }
+    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable); }
+    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w); }
+}

@@ -1,0 +1,93 @@
+package org.vdiskload.io;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Where a host file has data and where it has holes (lseek SEEK_DATA / SEEK_HOLE through JNA).
+ * Used for raw images, whose holes qemu reports as zero, and for "disk size" figures.
+ * Loaded lazily: JNA costs start-up time that most commands do not need.
+ */
+public final class Holes {
+    private static final int O_RDONLY = 0;
+    private static final int SEEK_DATA = 3;
+    private static final int SEEK_HOLE = 4;
+    private static final int ENXIO = 6;
+
+    private interface LibC extends Library {
+        int open(String path, int flags);
+        long lseek(int fd, long offset, int whence);
+        int close(int fd);
+    }
+
+    private static final class Lazy {
+        static final LibC LIBC = load();
+
+        private static LibC load() {
+            try {
+                return Native.load("c", LibC.class);
+            } catch (UnsatisfiedLinkError | RuntimeException e) {
+                return null;
+            }
+        }
+    }
+
+    private Holes() {}
+
+    /** An open descriptor for hole queries; holds no Java channel, only the kernel fd. */
+    public static final class Probe implements AutoCloseable {
+        private final int fd;
+
+        private Probe(int fd) { this.fd = fd; }
+
+        /**
+         * The start of the first data at or after {@code pos}, or {@code end} if there is none
+         * before it. Files systems without hole support report everything as data.
+         */
+        public long nextData(long pos, long end) {
+            long r = Lazy.LIBC.lseek(fd, pos, SEEK_DATA);
+            if (r < 0) return Native.getLastError() == ENXIO ? end : pos;
+            return Math.min(r, end);
+        }
+
+        /** The start of the first hole at or after {@code pos} (EOF counts as a hole), at most {@code end}. */
+        public long nextHole(long pos, long end) {
+            long r = Lazy.LIBC.lseek(fd, pos, SEEK_HOLE);
+            if (r < 0) return end;
+            return Math.min(r, end);
+        }
+
+        @Override
+        public void close() {
+            Lazy.LIBC.close(fd);
+        }
+    }
+
+    /** Opens a hole probe on {@code path}, or returns null where the platform cannot tell. */
+    public static Probe open(Path path) throws IOException {
+        if (Lazy.LIBC == null) return null;
+        int fd = Lazy.LIBC.open(path.toString(), O_RDONLY);
+        if (fd < 0) return null;
+        return new Probe(fd);
+    }
+
+    /** Bytes of {@code path} that hold data (not holes): the "disk size" qemu-img info shows, roughly. */
+    public static long dataBytes(Path path, long size) throws IOException {
+        try (Probe p = open(path)) {
+            if (p == null) return size;
+            long total = 0;
+            long pos = 0;
+            while (pos < size) {
+                long d = p.nextData(pos, size);
+                if (d >= size) break;
+                long h = p.nextHole(d, size);
+                total += h - d;
+                pos = h;
+            }
+            return total;
+        }
+    }
+}

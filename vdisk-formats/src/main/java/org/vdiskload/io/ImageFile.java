@@ -1,0 +1,145 @@
+package org.vdiskload.io;
+
+import org.vdiskload.image.error.ImageException;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * One open file of an image. Only positional I/O, so any number of threads may read at once;
+ * there is no shared cursor. Every read states which structure it is for, so a short or
+ * out-of-range read becomes an {@link ImageException} naming the file, offset and field.
+ */
+public final class ImageFile implements Closeable {
+    private final Path path;
+    private final FileChannel channel;
+    private final boolean writable;
+
+    private ImageFile(Path path, FileChannel channel, boolean writable) {
+        this.path = path;
+        this.channel = channel;
+        this.writable = writable;
+    }
+
+    /**
+     * Opens a file the user named directly. Regular files and block devices are accepted
+     * (like losetup); directories, fifos, sockets and character devices are refused.
+     */
+    public static ImageFile open(Path path, boolean writable) throws IOException {
+        if (Files.isDirectory(path)) throw ImageException.invalid(path, "is a directory, not a disk image");
+        if (!Files.exists(path)) throw ImageException.invalid(path, "no such file");
+        if (!Files.isRegularFile(path) && !FileKinds.isBlockDevice(path)) {
+            throw ImageException.invalid(path, "is not a regular file or block device");
+        }
+        return openChecked(path, writable);
+    }
+
+    /**
+     * Opens a file that an image refers to (backing file, extent, parent). Only regular files are
+     * accepted: a reference to a device, fifo or socket is how images are made to leak host data.
+     */
+    public static ImageFile openReferenced(Path path, boolean writable) throws IOException {
+        if (!Files.exists(path)) throw ImageException.invalid(path, "no such file");
+        if (!Files.isRegularFile(path)) {
+            throw ImageException.invalid(path, "is not a regular file; references to devices, fifos or directories are refused");
+        }
+        return openChecked(path, writable);
+    }
+
+    private static ImageFile openChecked(Path path, boolean writable) throws IOException {
+        try {
+            FileChannel ch = writable
+                    ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                    : FileChannel.open(path, StandardOpenOption.READ);
+            return new ImageFile(path, ch, writable);
+        } catch (NoSuchFileException e) {
+            throw ImageException.invalid(path, "no such file");
+        } catch (AccessDeniedException e) {
+            throw ImageException.invalid(path, "permission denied");
+        } catch (IOException e) {
+            throw new ImageException(ImageException.Kind.IO, path, ImageException.NO_OFFSET, null,
+                    "cannot open: " + e.getMessage(), e);
+        }
+    }
+
+    public Path path() { return path; }
+    public FileChannel channel() { return channel; }
+    public boolean isWritable() { return writable; }
+
+    /** Current length in bytes (for a block device, its size). */
+    public long size() throws IOException {
+        long s = channel.size();
+        if (s == 0 && FileKinds.isBlockDevice(path)) s = FileKinds.blockDeviceSize(path);
+        return s;
+    }
+
+    /**
+     * Reads exactly {@code dst.remaining()} bytes at {@code pos}; a read crossing EOF is a corrupt
+     * (truncated) image.
+     */
+    public void readFully(ByteBuffer dst, long pos, String field) throws IOException {
+        long want = dst.remaining();
+        long p = pos;
+        while (dst.hasRemaining()) {
+            int n = channel.read(dst, p);
+            if (n < 0) {
+                throw ImageException.corrupt(path, pos, field,
+                        "truncated: needs " + want + " bytes but the file ends at " + size());
+            }
+            p += n;
+        }
+    }
+
+    /**
+     * Reads {@code dst.remaining()} bytes of guest data at {@code pos}; bytes past EOF read as
+     * zeros, as qemu does (formats may leave the file ending inside an allocated cluster).
+     */
+    public void readPadded(ByteBuffer dst, long pos) throws IOException {
+        long p = pos;
+        while (dst.hasRemaining()) {
+            int n = channel.read(dst, p);
+            if (n < 0) {
+                Bytes.fillZero(dst);
+                return;
+            }
+            p += n;
+        }
+    }
+
+    /**
+     * Reads a metadata structure of {@code len} bytes at {@code pos} after checking that it lies
+     * inside the file, so a hostile size never becomes a huge allocation.
+     */
+    public ByteBuffer readStruct(long pos, long len, ByteOrder order, String field) throws IOException {
+        Checked.requireInFile(this, pos, len, field);
+        if (len > Integer.MAX_VALUE - 16) {
+            throw ImageException.corrupt(path, pos, field, "structure of " + len + " bytes is too large");
+        }
+        ByteBuffer b = ByteBuffer.allocate((int) len).order(order);
+        readFully(b, pos, field);
+        return b.flip();
+    }
+
+    /** Writes all of {@code src} at {@code pos}. */
+    public void writeFully(ByteBuffer src, long pos) throws IOException {
+        long p = pos;
+        while (src.hasRemaining()) p += channel.write(src, p);
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+
+    @Override
+    public String toString() { return path.toString(); }
+}

@@ -1,0 +1,36 @@
+package org.vdiskload.cli;
+
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
+
+/** Turns failures into the single line a user sees; a stack trace only with VDISKLOAD_DEBUG=1. */
+final class Errors {
+    static final int EXIT_ERROR = 1;
+
+    private Errors() {}
+
+    static int onExecution(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
+        cl.getErr().println("vdiskload: " + describe(e));
+        if (System.getenv("VDISKLOAD_DEBUG") != null) e.printStackTrace(cl.getErr());
+        cl.getErr().flush();
+        return cl.getCommand() instanceof CompareCommand ? CompareCommand.EXIT_ERROR : EXIT_ERROR;
+    }
+
+    static int onParameter(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        cl.getErr().println("vdiskload: " + e.getMessage() + " (see '" + cl.getCommandSpec().qualifiedName() + " --help')");
+        cl.getErr().flush();
+        return cl.getCommand() instanceof CompareCommand ? CompareCommand.EXIT_ERROR : EXIT_ERROR;
+    }
+
+    static String describe(Throwable e) {
+        if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file";
+        if (e instanceof AccessDeniedException a) return a.getFile() + ": permission denied";
+        if (e instanceof IOException && e.getMessage() != null) return e.getMessage();
+        if (e instanceof OutOfMemoryError) return "out of memory";
+        return "internal error: " + e;
+    }
+}

@@ -1,0 +1,54 @@
+package org.vdiskload.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.util.Properties;
+
+/** vdiskload: losetup for virtual-disk formats. */
+@Command(name = "vdiskload",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Read, map and attach virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw).",
+        subcommands = {InfoCommand.class, MapCommand.class, ConvertCommand.class, CompareCommand.class,
+                DemoCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (see 'vdiskload --help')");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code; errors become one line on stderr. */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(Errors::onExecution);
+        cl.setParameterExceptionHandler(Errors::onParameter);
+        return cl.execute(args);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() throws IOException {
+            Properties p = new Properties();
+            try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) p.load(in);
+            }
+            return new String[] {"vdiskload " + p.getProperty("version", "unknown")};
+        }
+    }
+
+    static PrintWriter out(CommandLine.Model.CommandSpec spec) {
+        return spec.commandLine().getOut();
+    }
+}

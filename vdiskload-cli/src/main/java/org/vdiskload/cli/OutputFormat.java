@@ -1,0 +1,4 @@
+package org.vdiskload.cli;
+
+/** --output values, as qemu-img spells them. */
+enum OutputFormat { human, json }

@@ -29,12 +29,22 @@ public final class Main implements Runnable {
         System.exit(run(args));
     }
 
-    /** Runs the CLI and returns the exit code; errors become one line on stderr. */
+    /** Runs the CLI on stdout/stderr and returns the exit code. */
     public static int run(String... args) {
+        return run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);
         cl.setParameterExceptionHandler(Errors::onParameter);
-        return cl.execute(args);
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -15,7 +15,10 @@ import java.nio.ByteOrder;
  * Kept apart from the layer so that a writer can reuse the lookups.
  */
 final class QcowTables {
-    /** qemu aligns uncompressed clusters to sectors and fails reads of others; we hold L2 tables to the same. */
+    /**
+     * qemu aligns uncompressed clusters to sectors and fails reads of others; we hold L2 tables to the
+     * same. With offset 0 meaning "unallocated", alignment also keeps both clear of the header.
+     */
     static final int SECTOR = 512;
 
     private final ImageFile file;
@@ -57,7 +60,6 @@ final class QcowTables {
         long at = header.l1TableOffset() + 8L * l1Index;
         Checked.require(offset > 0, file, at, field, "L2 table offset " + offset + " is negative");
         Checked.requireAligned(file, at, field, offset, SECTOR);
-        Checked.require(offset >= QcowHeader.LENGTH, file, at, field, "L2 table at " + offset + " overlaps the header");
         ByteBuffer b = file.readStruct(offset, 8L << header.l2Bits(), ByteOrder.BIG_ENDIAN, "L2 table (" + field + ")");
         long[] table = new long[header.l2Entries()];
         b.asLongBuffer().get(table);
@@ -70,7 +72,6 @@ final class QcowTables {
             case UNALLOCATED -> { }
             case DATA -> {
                 Checked.requireAligned(file, entryAt, field, c.hostOffset(), SECTOR);
-                Checked.require(c.hostOffset() >= QcowHeader.LENGTH, file, entryAt, field, "data cluster at 0 overlaps the header");
                 // The cluster's tail may lie past EOF (it reads as zeros, as in qemu); its start may not.
                 Checked.require(c.hostOffset() < file.size(), file, entryAt, field,
                         "data cluster at " + c.hostOffset() + " is past the end of the file (" + file.size() + " bytes)");

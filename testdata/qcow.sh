@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 dir=${1:?usage: qcow.sh DIR}
 cd "$dir"
-patch() { python3 "$TESTDATA_DIR/structpatch.py" "$@"; }
+setfield() { python3 "$TESTDATA_DIR/structpatch.py" "$@"; }
 # qemu-img convert -c to qcow: qemu 7.2 writes every cluster, then fails its final zero-length
 # compressed write (qcow v1 refuses it) and exits 1 without a message; compare proves the copy complete.
 compress() { qemu-img convert -q -c -f qcow -O qcow "$1" "$2" || qemu-img compare -q -f qcow -F qcow "$1" "$2"; }
@@ -32,7 +32,7 @@ echo "empty.qcow qcow" >> images.txt
 # A stored size that is not a multiple of 512: qemu uses whole sectors only (rounds down).
 qemu-img create -q -f qcow odd.qcow 4M
 qio -f qcow -c 'write -P 0x77 4190208 4k' odd.qcow
-patch odd.qcow 24 '>Q' 4194000
+setfield odd.qcow 24 '>Q' 4194000
 echo "odd.qcow qcow" >> images.txt
 
 # Over a raw backing file (qemu then picks 512-byte clusters and 4096-entry L2 tables); the backing
@@ -50,3 +50,11 @@ qio -f qcow -c 'write -P 0xc1 0 4M' base.qcow
 qemu-img create -q -f qcow -b base.qcow -F qcow over-qcow.qcow 4M
 qio -f qcow -c 'write -P 0xd2 1M 64k' over-qcow.qcow
 echo "over-qcow.qcow qcow backing-format=qcow" >> images.txt
+
+# Cluster and L2 table sizes qemu-img cannot choose (it always makes 4 KiB/512 or 512/4096), written
+# by a small script: 64 KiB clusters; 512-byte clusters with 64-entry tables (many L1 entries, most
+# empty); 8 KiB clusters with a size that ends inside a cluster.
+python3 "$TESTDATA_DIR/qcow-geometry.py" c64k.qcow 16 13 16777216
+python3 "$TESTDATA_DIR/qcow-geometry.py" c512.qcow 9 6 51200000
+python3 "$TESTDATA_DIR/qcow-geometry.py" c8k.qcow 13 7 3000000
+printf '%s qcow\n' c64k.qcow c512.qcow c8k.qcow >> images.txt

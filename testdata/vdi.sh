@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 dir=${1:?usage: vdi.sh DIR}
 cd "$dir"
-patch() { python3 "$TESTDATA_DIR/structpatch.py" "$@"; }
+setfield() { python3 "$TESTDATA_DIR/structpatch.py" "$@"; }
 rm -f ./*.vdi images.txt
 
 # 6 MiB dynamic: blocks allocated out of order (the file order follows the writes), a partial
@@ -25,13 +25,13 @@ echo "empty.vdi vdi" >> images.txt
 # qemu cannot discard VDI blocks (qemu-io discard is a no-op), so mark one discarded (0xfffffffe,
 # reads as zeros) in the block map by hand: block 1 of a copy of dynamic.vdi (map at 0x200).
 cp dynamic.vdi discarded.vdi
-patch discarded.vdi 0x204 '<I' 0xfffffffe
+setfield discarded.vdi 0x204 '<I' 0xfffffffe
 echo "discarded.vdi vdi" >> images.txt
 
 # A disk size that is not a multiple of 512 (VBoxManage convertfromraw writes such): qemu rounds it up.
 qemu-img create -q -f vdi odd.vdi 2M
 qio -f vdi -c 'write -P 0x66 1M 1M' odd.vdi
-patch odd.vdi 0x170 '<Q' 2000000
+setfield odd.vdi 0x170 '<Q' 2000000
 echo "odd.vdi vdi" >> images.txt
 
 # The last data block ends past EOF (a truncated copy): qemu reads the missing bytes as zeros.

@@ -13,8 +13,10 @@ import org.vdiskload.testing.Tools;
 
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -76,10 +78,17 @@ class QcowChainTest {
     private static final Pattern MEDIA_SIZE = Pattern.compile("Media size\\s*:.*\\((\\d+) bytes\\)");
     private static final Pattern BACKING = Pattern.compile("Backing filename\\s*:\\s*(\\S+)");
 
+    /** libqcow (20201213) refuses 64 KiB qcow v1 clusters ("invalid cluster block size"), which qemu reads. */
+    private static final Set<String> QCOWINFO_CANNOT_OPEN = Set.of("c64k.qcow");
+
     @Test
     void agreesWithQcowinfo() throws Exception {
         for (Tools.GeneratedImage img : images.values()) {
-            String out = Tools.check("qcowinfo", img.path().toString());
+            Tools.Result r = Tools.run(List.of("qcowinfo", img.path().toString()), null);
+            String name = img.path().getFileName().toString();
+            assertEquals(QCOWINFO_CANNOT_OPEN.contains(name), r.exit() != 0, img + ": qcowinfo: " + r.stdout() + r.stderr());
+            if (r.exit() != 0) continue;
+            String out = r.stdout();
             assertTrue(out.contains("Format version\t\t: 1"), img + ": " + out);
             Matcher m = MEDIA_SIZE.matcher(out);
             assertTrue(m.find(), img + ": " + out);

@@ -62,6 +62,11 @@ class QcowFuzzTest {
     }
 
     @Test
+    void smallClustersWithManyL1Entries() throws Exception {
+        fuzz(dir.resolve("c512.qcow"), 5);
+    }
+
+    @Test
     void builtImage(@TempDir Path tmp) throws Exception {
         fuzz(QcowTestImage.write(tmp), 4);
     }

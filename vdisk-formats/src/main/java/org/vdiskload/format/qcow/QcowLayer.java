@@ -5,7 +5,6 @@ import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.error.ImageException;
-import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
 

@@ -1,6 +1,5 @@
 package org.vdiskload.format.qcow;
 
-import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;

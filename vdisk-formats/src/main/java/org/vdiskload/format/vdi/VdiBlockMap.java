@@ -4,7 +4,6 @@ import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
 

@@ -66,7 +66,7 @@ qemu-img create -q -f vpc parent.vhd 5M
 qio -f vpc -c 'write -P 0x11 0 1M' -c 'write -P 0x12 2M 2M' -c 'write -P 0x13 5256704 512' parent.vhd
 qemu-img convert -f vpc -O raw parent.vhd parent.raw
 # Sector-granular writes (bitmap bits inside one byte), with each kind of parent locator.
-writes="--write 512:1024:0x41 --write 1049088:512:0x42 --write 3145728:70000:0x43 --write 5256704:512:0x44"
+writes="--write 512:1024:0x41 --write 1049088:512:0x42 --write 3145728:70144:0x43 --write 5256704:512:0x44"
 # shellcheck disable=SC2086
 $tool child parent.vhd parent.raw child-w2ru.vhd child-w2ru.raw --block-size 65536 $writes --w2ru '.\parent.vhd'
 # shellcheck disable=SC2086

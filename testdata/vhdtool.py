@@ -154,6 +154,8 @@ def child(args):
     written = set()
     for w in args.write:
         off, length, byte = (int(x, 0) for x in w.split(':'))
+        if off % SECTOR or length % SECTOR:
+            raise SystemExit('vhdtool.py: writes must be whole sectors: ' + w)
         expected[off:off + length] = bytes([byte]) * length
         written.update(range(off // SECTOR, (off + length) // SECTOR))
     blocks = {}

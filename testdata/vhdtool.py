@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Makes the VHD variants qemu-img cannot make (testdata/vhd.sh uses it).
 
+  vhdtool.py batch < COMMANDS
+      runs one command per line (shell words, without "vhdtool.py"): one python start-up for all.
   vhdtool.py footer FILE [--app APP] [--geometry C,H,S] [--size BYTES]
       rewrites the footer(s) of a VHD (the copy at 0 of a dynamic disk too) with a new creator
       application, CHS geometry or current size, recomputing the checksum.
@@ -16,6 +18,8 @@
       Windows paths, MacX a UTF-8 file:// URL.
 """
 import argparse
+import shlex
+import sys
 import struct
 import urllib.parse
 import uuid
@@ -185,6 +189,19 @@ def child(args):
 
 
 def main():
+    parser = make_parser()
+    args = parser.parse_args()
+    if args.cmd == 'batch':
+        for line in sys.stdin:
+            words = shlex.split(line)
+            if words:
+                one = parser.parse_args(words)
+                one.run(one)
+    else:
+        args.run(args)
+
+
+def make_parser():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest='cmd', required=True)
     a = sub.add_parser('footer')
@@ -207,8 +224,8 @@ def main():
     a.add_argument('--w2ku')
     a.add_argument('--macx')
     a.set_defaults(run=child)
-    args = p.parse_args()
-    args.run(args)
+    sub.add_parser('batch')
+    return p
 
 
 if __name__ == '__main__':

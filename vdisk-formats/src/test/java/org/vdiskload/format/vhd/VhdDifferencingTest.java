@@ -4,13 +4,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
-import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.OpenOptions;
-import org.vdiskload.testing.Tools;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -33,12 +31,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * allocated blocks whole, sector bitmap ignored.
  */
 class VhdDifferencingTest {
-    @TempDir
     static Path dir;
 
     @BeforeAll
     static void generate() throws Exception {
-        Tools.generate("vhd.sh", dir);
+        dir = VhdTestData.dir();
     }
 
     @TestFactory

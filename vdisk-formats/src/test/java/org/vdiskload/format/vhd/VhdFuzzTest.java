@@ -2,12 +2,10 @@ package org.vdiskload.format.vhd;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.testing.MutationFuzz;
 import org.vdiskload.testing.MutationFuzz.Region;
-import org.vdiskload.testing.Tools;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -21,12 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Corrupts the footer, dynamic header, BAT, parent locators and a sector bitmap of generated images. */
 class VhdFuzzTest {
-    @TempDir
     static Path dir;
 
     @BeforeAll
     static void generate() throws Exception {
-        Tools.generate("vhd.sh", dir);
+        dir = VhdTestData.dir();
     }
 
     /** The metadata regions of a dynamic or differencing image, found by parsing it. */

@@ -3,7 +3,6 @@ package org.vdiskload.format.vhd;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
-import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.testing.Tools;
@@ -32,12 +31,11 @@ class VhdLibvhdiTest {
     private static final Pattern TYPE = Pattern.compile("Disk type\\s*:\\s*(\\w+)");
     private static final Map<String, Integer> TYPES = Map.of("Fixed", 2, "Dynamic", 3, "Differential", 4);
 
-    @TempDir
     static Path dir;
 
     @BeforeAll
     static void generate() throws Exception {
-        Tools.generate("vhd.sh", dir);
+        dir = VhdTestData.dir();
     }
 
     @TestFactory

@@ -111,16 +111,19 @@ public record VhdFooter(long features, long formatVersion, long dataOffset, long
         return CURRENT_SIZE_APPS.contains(creatorApp) || geometrySectors() == MAX_GEOMETRY_SECTORS;
     }
 
-    /** The virtual size in bytes, as qemu 7.2 computes it: whole sectors, by creator application. */
-    public long virtualSize() {
-        long sectors = sizedByCurrentSize() ? Long.divideUnsigned(currentSize, 512) : geometrySectors();
-        return sectors * 512;
+    /** The virtual size in sectors, as qemu 7.2 computes it: whole sectors, by creator application. */
+    private long virtualSectors() {
+        return sizedByCurrentSize() ? Long.divideUnsigned(currentSize, 512) : geometrySectors();
     }
 
-    /** Checks the size limits; {@code at} is where the footer was read. */
+    /** The virtual size in bytes; meaningful once {@link #requireSupportedSize} passed. */
+    public long virtualSize() {
+        return virtualSectors() * 512;
+    }
+
+    /** Checks the size limit; {@code at} is where the footer was read. */
     void requireSupportedSize(ImageFile file, long at) throws ImageException {
-        long sectors = sizedByCurrentSize() ? Long.divideUnsigned(currentSize, 512) : geometrySectors();
-        if (sectors > MAX_SECTORS) {
+        if (virtualSectors() > MAX_SECTORS) {
             throw new ImageException(ImageException.Kind.UNSUPPORTED, file.path(), at + 48, "footer current size",
                     "disk of " + Long.toUnsignedString(currentSize) + " bytes is larger than 2040 GiB, the VHD limit qemu enforces");
         }

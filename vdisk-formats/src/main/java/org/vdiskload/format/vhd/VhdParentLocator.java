@@ -48,7 +48,6 @@ public record VhdParentLocator(int index, int platformCode, long dataSpace, long
     public String readText(ImageFile file) throws IOException {
         Checked.require(dataLength > 0 && dataLength <= MAX_DATA_LENGTH, file, entryAt, field(),
                 "locator data length " + dataLength + " is not between 1 and " + MAX_DATA_LENGTH);
-        Checked.requireInFile(file, dataOffset, dataLength, field() + " data");
         ByteBuffer b = file.readStruct(dataOffset, dataLength, ByteOrder.BIG_ENDIAN, field() + " data");
         byte[] raw = new byte[b.remaining()];
         b.get(raw);

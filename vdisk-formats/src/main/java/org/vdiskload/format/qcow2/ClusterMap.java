@@ -188,9 +188,6 @@ final class ClusterMap {
     }
 
     private long dataOffset(long clusterOffset, long pos, long at) throws ImageException {
-        if (clusterOffset < h.clusterSize()) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster overlaps the header");
-        }
         if (clusterOffset >= fileSize) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + clusterOffset
                     + " is past the end of the file (" + fileSize + " bytes)");

@@ -223,10 +223,15 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
         }
     }
 
-    /** Every table must be cluster-aligned, inside the file and clear of the header cluster. */
+    /** Every table must be cluster-aligned, inside the file, clear of the header cluster and of each other. */
     private void validateAgainstFile(ImageFile file) throws IOException {
-        validateTable(file, 40, "l1_table_offset", l1TableOffset, (long) l1Size * 8, "L1 table");
-        validateTable(file, 48, "refcount_table_offset", refcountTableOffset, refcountTableClusters * clusterSize(), "refcount table");
+        long l1Bytes = (long) l1Size * 8;
+        long refcountBytes = refcountTableClusters * clusterSize();
+        validateTable(file, 40, "l1_table_offset", l1TableOffset, l1Bytes, "L1 table");
+        validateTable(file, 48, "refcount_table_offset", refcountTableOffset, refcountBytes, "refcount table");
+        if (l1Bytes > 0 && l1TableOffset < refcountTableOffset + refcountBytes && refcountTableOffset < l1TableOffset + l1Bytes) {
+            throw ImageException.corrupt(file.path(), 40, "l1_table_offset", "L1 table overlaps the refcount table");
+        }
         if (nbSnapshots > 0) {
             // Entries are variable-sized; the table is at least 40 bytes per snapshot (checked in full when read).
             validateTable(file, 64, "snapshots_offset", snapshotsOffset, (long) nbSnapshots * Qcow2Snapshot.FIXED_BYTES, "snapshot table");

@@ -303,6 +303,11 @@ class Qcow2HeaderTest {
     }
 
     @Test
+    void l1TableOverlapsRefcountTable() {
+        refused(ImageException.Kind.CORRUPT, "overlaps the refcount table", b -> b.putLong(40, 512));
+    }
+
+    @Test
     void refcountTableUnaligned() {
         ImageException e = refused(ImageException.Kind.CORRUPT, "not aligned", b -> b.putLong(48, 513));
         assertEquals("refcount_table_offset", e.field());

@@ -8,6 +8,7 @@ import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /** qemu's qcow2 format, versions 2 and 3, read-only. */
 public final class Qcow2Format implements ImageFormat {
@@ -20,7 +21,7 @@ public final class Qcow2Format implements ImageFormat {
     public int probe(ProbeData data) {
         ByteBuffer head = data.head();
         if (!Qcow2Header.hasMagic(head) || head.limit() < 8) return 0;
-        int version = head.order(java.nio.ByteOrder.BIG_ENDIAN).getInt(4);
+        int version = head.order(ByteOrder.BIG_ENDIAN).getInt(4);
         return version >= 2 ? MAGIC : 0;
     }
 

@@ -137,12 +137,12 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
             autoclear = b.getLong(88);
             refcountOrder = b.getInt(96);
             headerLength = b.getInt(100);
-            if (headerLength < V3_MIN_HEADER_LENGTH) {
+            if (Integer.compareUnsigned(headerLength, V3_MIN_HEADER_LENGTH) < 0) {
                 throw ImageException.corrupt(file.path(), 100, "header_length",
                         "header length " + Integer.toUnsignedString(headerLength) + " is shorter than " + V3_MIN_HEADER_LENGTH);
             }
             if (headerLength % 8 != 0) {
-                throw ImageException.corrupt(file.path(), 100, "header_length", "header length " + headerLength + " is not a multiple of 8");
+                throw ImageException.corrupt(file.path(), 100, "header_length", "header length " + Integer.toUnsignedString(headerLength) + " is not a multiple of 8");
             }
             if (headerLength > V3_MIN_HEADER_LENGTH) {
                 if (b.limit() <= V3_MIN_HEADER_LENGTH) {
@@ -166,7 +166,7 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
                     + " is outside " + MIN_CLUSTER_BITS + ".." + MAX_CLUSTER_BITS + " (512 B to 2 MiB clusters)");
         }
         if (Integer.toUnsignedLong(headerLength) > clusterSize()) {
-            throw ImageException.corrupt(path, 100, "header_length", "header length " + headerLength + " exceeds the cluster size");
+            throw ImageException.corrupt(path, 100, "header_length", "header length " + Integer.toUnsignedString(headerLength) + " exceeds the cluster size");
         }
     }
 

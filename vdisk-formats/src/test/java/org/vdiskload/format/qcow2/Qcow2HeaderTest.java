@@ -163,6 +163,11 @@ class Qcow2HeaderTest {
     }
 
     @Test
+    void headerLengthHuge() {
+        refused(ImageException.Kind.CORRUPT, "header length 4294967288 exceeds the cluster size", b -> b.putInt(100, -8));
+    }
+
+    @Test
     void headerLengthNotMultipleOf8() {
         refused(ImageException.Kind.CORRUPT, "not a multiple of 8", b -> b.putInt(100, 108));
     }

@@ -8,7 +8,7 @@ setfield() { python3 "$TESTDATA_DIR/structpatch.py" "$@"; }
 # qemu-img convert -c to qcow: qemu 7.2 writes every cluster, then fails its final zero-length
 # compressed write (qcow v1 refuses it) and exits 1 without a message; compare proves the copy complete.
 compress() { qemu-img convert -q -c -f qcow -O qcow "$1" "$2" || qemu-img compare -q -f qcow -F qcow "$1" "$2"; }
-rm -f ./*.qcow ./*.raw images.txt
+rm -f ./*.qcow ./*.qcow2 ./*.raw images.txt
 
 # 8 MiB, 4 KiB clusters, 512-entry L2 tables (2 MiB each): data in several tables, a partial cluster,
 # a write across an L2 table boundary, written zeros (qcow has no zero clusters: they are data), the last sector.
@@ -50,6 +50,13 @@ qio -f qcow -c 'write -P 0xc1 0 4M' base.qcow
 qemu-img create -q -f qcow -b base.qcow -F qcow over-qcow.qcow 4M
 qio -f qcow -c 'write -P 0xd2 1M 64k' over-qcow.qcow
 echo "over-qcow.qcow qcow backing-format=qcow" >> images.txt
+
+# Over a qcow2 backing file: likewise refused without backing-format (the CVE-2008-2004 rule).
+qemu-img create -q -f qcow2 base.qcow2 4M
+qio -f qcow2 -c 'write -P 0xe1 0 1M' base.qcow2
+qemu-img create -q -f qcow -b base.qcow2 -F qcow2 over-qcow2.qcow 4M
+qio -f qcow -c 'write -P 0xe2 64k 4k' over-qcow2.qcow
+echo "over-qcow2.qcow qcow backing-format=qcow2" >> images.txt
 
 # Cluster and L2 table sizes qemu-img cannot choose (it always makes 4 KiB/512 or 512/4096), written
 # by a small script: 64 KiB clusters; 512-byte clusters with 64-entry tables (many L1 entries, most

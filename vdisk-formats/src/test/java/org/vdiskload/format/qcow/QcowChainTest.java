@@ -9,6 +9,7 @@ import org.vdiskload.image.Images;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.testing.QemuOracle;
 import org.vdiskload.testing.Tools;
 
 import java.nio.file.Path;
@@ -61,6 +62,14 @@ class QcowChainTest {
     }
 
     @Test
+    void refusesAQcow2BackingFileItDoesNotNameAFormatFor() {
+        ImageException e = assertThrows(ImageException.class, () -> Images.open(image("over-qcow2.qcow"), OpenOptions.DEFAULTS).close());
+        assertEquals(ImageException.Kind.UNSUPPORTED, e.kind());
+        assertTrue(e.getMessage().contains("looks like a qcow2 image") && e.getMessage().contains("--backing-format qcow2"), e.getMessage());
+        assertFalse(e.getMessage().contains("rebase"), "qcow v1 cannot record a backing format: " + e.getMessage());
+    }
+
+    @Test
     void opensANonRawBackingFileWithTheBackingFormatOption() throws Exception {
         try (DiskImage disk = Images.open(image("over-qcow.qcow"), OpenOptions.DEFAULTS.withBackingFormat("qcow"))) {
             assertEquals("qcow", disk.layers().get(1).formatName());
@@ -93,7 +102,7 @@ class QcowChainTest {
             Matcher m = MEDIA_SIZE.matcher(out);
             assertTrue(m.find(), img + ": " + out);
             long stored = Long.parseLong(m.group(1));
-            try (DiskImage disk = Images.open(img.path(), OpenOptions.DEFAULTS.withBackingFormat("qcow"))) {
+            try (DiskImage disk = Images.open(img.path(), QemuOracle.options(img))) {
                 LayerInfo info = disk.layers().get(0).info();
                 // qcowinfo prints the stored size; qemu (and so vdiskload) uses whole sectors of it.
                 assertEquals(stored & ~511L, info.virtualSize(), img + ": virtual size");
@@ -110,7 +119,7 @@ class QcowChainTest {
         for (Tools.GeneratedImage img : images.values()) {
             Matcher m = cluster.matcher(Tools.check("qemu-img", "info", "--output=json", "-f", "qcow", img.path().toString()));
             assertTrue(m.find(), img.toString());
-            try (DiskImage disk = Images.open(img.path(), OpenOptions.DEFAULTS.withBackingFormat("qcow"))) {
+            try (DiskImage disk = Images.open(img.path(), QemuOracle.options(img))) {
                 assertEquals(Long.valueOf(m.group(1)), disk.layers().get(0).info().clusterSize(), img.toString());
             }
         }

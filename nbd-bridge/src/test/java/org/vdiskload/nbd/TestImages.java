@@ -116,7 +116,7 @@ final class TestImages {
             disks.add(d);
             exports.add(Export.of(s.name(), d));
         }
-        List<String> log = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
         Consumer<String> sink = log::add;
         NbdServer server = NbdServer.start(exports, UnixDomainSocketAddress.of(socket), options.withLog(sink));
         return new Running(server, socket, disks, log);

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +43,13 @@ final class Connection implements Runnable {
 
     @Override
     public void run() {
-        ScheduledFuture<?> deadline = timer.schedule(this::handshakeTimedOut, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        ScheduledFuture<?> deadline;
+        try {
+            deadline = timer.schedule(this::handshakeTimedOut, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException serverClosing) {
+            kill();
+            return;
+        }
         try {
             Session session = new Handshake(ch, exports, multiConn, log).run();
             negotiating = false;

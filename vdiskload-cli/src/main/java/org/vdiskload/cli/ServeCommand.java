@@ -76,7 +76,12 @@ final class ServeCommand implements Callable<Integer> {
                 disks.add(d);
                 exports.add(Export.of(name != null ? name : f.getFileName().toString(), d));
             }
-            NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent);
+            PrintWriter err = spec.commandLine().getErr();
+            NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent)
+                    .withLog(line -> {
+                        err.println("vdiskload serve: " + line);
+                        err.flush();
+                    });
             NbdServer server;
             try {
                 server = NbdServer.start(exports, address, options);

@@ -20,8 +20,6 @@ final class Nbd {
     static final int FLAG_READ_ONLY = 1 << 1;
     static final int FLAG_SEND_FLUSH = 1 << 2;
     static final int FLAG_SEND_FUA = 1 << 3;
-    static final int FLAG_SEND_TRIM = 1 << 5;
-    static final int FLAG_SEND_WRITE_ZEROES = 1 << 6;
     static final int FLAG_SEND_DF = 1 << 7;
     static final int FLAG_CAN_MULTI_CONN = 1 << 8;
     static final int FLAG_SEND_CACHE = 1 << 10;
@@ -48,7 +46,6 @@ final class Nbd {
     static final int REP_ERR_POLICY = 0x80000002;
     static final int REP_ERR_INVALID = 0x80000003;
     static final int REP_ERR_UNKNOWN = 0x80000006;
-    static final int REP_ERR_TOO_BIG = 0x80000009;
     static final int REP_ERR_EXT_HEADER_REQD = 0x8000000a;
 
     // NBD_REP_INFO types

@@ -67,7 +67,10 @@ final class ChainImage implements DiskImage {
                 case DATA -> run.file().readPadded(part, run.fileOffset());
                 case ZERO -> Bytes.fillZero(part);
                 case ENCODED -> layer.readEncoded(part, pos);
-                case UNALLOCATED -> readFrom(depth + 1, part, pos);
+                case UNALLOCATED -> {
+                    if (depth + 1 < layers.size()) layer.checkBackingRead(layers.get(depth + 1));
+                    readFrom(depth + 1, part, pos);
+                }
             }
             dst.position(dst.position() + n);
             pos += n;

@@ -102,3 +102,8 @@ list chain-top.vmdk vmdk
 qemu-img create -q -f vmdk -b monolithicFlat.vmdk -F vmdk flat-delta.vmdk
 qio -f vmdk -c 'write -P 0xaa 2M 64k' flat-delta.vmdk
 list flat-delta.vmdk vmdk
+# a flat extent file shorter than the descriptor says: as qemu, the missing tail reads as zeros
+truncate -s 3M short-flat.bin
+qio -f raw -c 'write -P 0x51 3141632 4k' short-flat.bin
+printf '# Disk DescriptorFile\nversion=1\nCID=5\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8192 FLAT "short-flat.bin" 0\n' > short-flat.vmdk
+list short-flat.vmdk vmdk

@@ -107,3 +107,6 @@ truncate -s 3M short-flat.bin
 qio -f raw -c 'write -P 0x51 3141632 4k' short-flat.bin
 printf '# Disk DescriptorFile\nversion=1\nCID=5\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8192 FLAT "short-flat.bin" 0\n' > short-flat.vmdk
 list short-flat.vmdk vmdk
+# a sparse header of capacity 0 whose embedded descriptor names the extents (qemu follows it)
+$make descsparse source.raw descsparse.vmdk
+list descsparse.vmdk vmdk

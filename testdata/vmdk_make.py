@@ -8,6 +8,8 @@
                                                 'zero': all-zero grains become zeroed-grain entries (1);
                                                 'reverse': grains stored in reverse order (no two adjacent)
   vmdk_make.py cowd RAW OUT GRAIN_SECTORS       VMware's older COWD sparse extent (no descriptor)
+  vmdk_make.py descsparse FLAT OUT              a sparse header of capacity 0 carrying a monolithicFlat
+                                                descriptor that names FLAT (qemu opens its extents)
 """
 import struct
 import sys
@@ -132,8 +134,17 @@ def cowd(raw, out, grain):
     open(out, 'wb').write(body)
 
 
+def descsparse(flat_name, flat_size, out):
+    desc = pad(('# Disk DescriptorFile\nversion=1\nCID=0badcafe\nparentCID=ffffffff\n'
+                'createType="monolithicFlat"\nRW %d FLAT "%s" 0\n' % (sectors(flat_size), flat_name)).encode())
+    body = header(1, 0, 128, 1, len(desc) // SECTOR, 512, 0, 1 + len(desc) // SECTOR, 1 + len(desc) // SECTOR, 0)
+    open(out, 'wb').write(body + desc)
+
+
 def main(argv):
     mode, raw_path, out = argv[1], argv[2], argv[3]
+    if mode == 'descsparse':
+        return descsparse(raw_path.rsplit('/', 1)[-1], len(open(raw_path, 'rb').read()), out)
     raw = open(raw_path, 'rb').read()
     if mode == 'stream':
         stream(raw, out, int(argv[4]) if len(argv) > 4 else 128)

@@ -101,7 +101,11 @@ final class ChainImage implements DiskImage {
                 case ZERO -> append(out, Extent.zero(pos, n, depth, true));
                 case ENCODED -> append(out, Extent.needsLibrary(pos, n, depth));
                 case UNALLOCATED -> {
-                    if (depth + 1 < layers.size()) mapFrom(depth + 1, pos, n, out);
+                    if (depth + 1 < layers.size()) {
+                        // checked for maps too: consumers read DATA extents straight from their files
+                        layer.checkBackingRead(layers.get(depth + 1));
+                        mapFrom(depth + 1, pos, n, out);
+                    }
                     else append(out, Extent.zero(pos, n, depth, false));
                 }
             }

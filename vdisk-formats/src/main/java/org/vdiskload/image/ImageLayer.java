@@ -45,9 +45,10 @@ public interface ImageLayer extends Closeable {
     }
 
     /**
-     * Called before a read falls through an unallocated run of this layer to {@code backing} (the next
-     * layer of the chain). A layer that can tell its backing file no longer matches it (VMDK's parentCID)
-     * refuses here, as qemu refuses such reads. Maps are not affected.
+     * Called before a read or a map falls through an unallocated run of this layer to {@code backing}
+     * (the next layer of the chain). A layer that can tell its backing file no longer matches it (VMDK's
+     * parentCID) refuses here, as qemu refuses such reads. Maps are checked too, since consumers read
+     * the DATA extents of a map straight from their files.
      */
     default void checkBackingRead(ImageLayer backing) throws IOException {
     }

@@ -105,8 +105,9 @@ final class VmdkLayer implements ImageLayer {
 
     /**
      * As qemu (vmdk_is_cid_valid): reading through to the parent is only allowed while the parent's CID
-     * is still the parentCID this delta was made against, and the parent is a VMDK at all. Mapping and
-     * reading this delta's own grains are not affected.
+     * is still the parentCID this delta was made against, and the parent is a VMDK at all. Reading (and
+     * mapping) this delta's own grains is not affected. Unlike qemu-img map, maps through to a stale
+     * parent are refused too: their DATA extents would let consumers read the parent directly.
      */
     @Override
     public void checkBackingRead(ImageLayer backing) throws ImageException {

@@ -311,8 +311,8 @@ class VmdkBadInputTest {
                 dir.resolve("x.raw").toString()), null);
         assertNotEquals(0, qemu.exit(), "qemu refuses to read through a stale parent");
         try (DiskImage d = Images.open(top, OpenOptions.DEFAULTS)) {
-            List<Extent> own = d.map(1 << 20, 65536);
-            assertEquals(List.of(Extent.Kind.DATA), own.stream().map(Extent::kind).toList(), "the delta's own grains still map");
+            List<Extent> ownMap = d.map(1 << 20, 65536);
+            assertEquals(List.of(Extent.Kind.DATA), ownMap.stream().map(Extent::kind).toList(), "the delta's own grains still map");
             // qemu-img map would still map the rest; we refuse, as the map's DATA extents are read directly
             assertRefused(assertThrows(ImageException.class, () -> d.map(0, d.size())), ImageException.Kind.CORRUPT, "does not match the CID");
             ByteBuffer own = ByteBuffer.allocate(65536);

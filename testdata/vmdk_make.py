@@ -137,7 +137,7 @@ def cowd(raw, out, grain):
 def descsparse(flat_name, flat_size, out):
     desc = pad(('# Disk DescriptorFile\nversion=1\nCID=0badcafe\nparentCID=ffffffff\n'
                 'createType="monolithicFlat"\nRW %d FLAT "%s" 0\n' % (sectors(flat_size), flat_name)).encode())
-    body = header(1, 0, 128, 1, len(desc) // SECTOR, 512, 0, 1 + len(desc) // SECTOR, 1 + len(desc) // SECTOR, 0)
+    body = header(1, 0, 128, 1, len(desc) // SECTOR, 512, 0, 0, 1 + len(desc) // SECTOR, 0)  # no grain directory
     open(out, 'wb').write(body + desc)
 
 

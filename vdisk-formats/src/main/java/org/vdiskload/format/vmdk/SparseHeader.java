@@ -82,7 +82,9 @@ record SparseHeader(long version, long flags, long capacity, long grainSize, lon
         if (h.capacity < 0 || h.capacity > Long.MAX_VALUE >> 9) {
             throw ImageException.corrupt(f.path(), at + 12, "capacity", "capacity of " + Long.toUnsignedString(h.capacity) + " sectors is too large");
         }
-        if (h.gdOffset != GD_AT_END && (h.gdOffset <= 0 || h.gdOffset > Long.MAX_VALUE >> 9)) {
+        // A header of capacity 0 only carries a descriptor and may have no grain directory at all.
+        boolean noDirectoryNeeded = h.capacity == 0 && h.gdOffset == 0;
+        if (h.gdOffset != GD_AT_END && !noDirectoryNeeded && (h.gdOffset <= 0 || h.gdOffset > Long.MAX_VALUE >> 9)) {
             throw ImageException.corrupt(f.path(), at + 56, "gdOffset",
                     "grain directory offset " + Long.toUnsignedString(h.gdOffset) + " is outside the file or overlaps the header");
         }

@@ -137,6 +137,8 @@ class SparseHeaderTest {
     void refusesGrainDirectoryInHeaderOrOutOfRange() throws IOException {
         assertRefused(refused(header().putLong(56, 0)), ImageException.Kind.CORRUPT, "grain directory offset 0");
         assertRefused(refused(header().putLong(56, -5)), ImageException.Kind.CORRUPT, "grain directory offset 18446744073709551611");
+        // a header of capacity 0 that only carries a descriptor needs no grain directory
+        assertEquals(0, parse(header().putLong(12, 0).putLong(56, 0)).gdOffset());
     }
 
     @Test

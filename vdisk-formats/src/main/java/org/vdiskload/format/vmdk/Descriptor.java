@@ -114,10 +114,6 @@ record Descriptor(Map<String, String> entries, Map<String, String> ddb, List<Ext
         return line.length() > 80 ? line.substring(0, 80) + "..." : line;
     }
 
-    String get(String key) {
-        return entries.get(key);
-    }
-
     String createType() {
         return entries.get("createType");
     }

@@ -72,10 +72,6 @@ final class VmdkLayer implements ImageLayer {
         return size;
     }
 
-    long cid() {
-        return cid;
-    }
-
     /** The extent holding {@code pos} (extents of size 0 never hold anything). */
     private int extentAt(long pos) {
         int i = Arrays.binarySearch(starts, pos);

@@ -70,7 +70,7 @@ class DescriptorTest {
                 + "CID=11111111\r\n");
         assertEquals("twoGbMaxExtentSparse", d.createType());
         assertEquals("dir with space/base.vmdk", d.parentFileNameHint());
-        assertEquals("1", d.get("version"));
+        assertEquals("1", d.entries().get("version"));
         assertEquals(Map.of("adapterType", "lsilogic", "uuid", "60 00 C2 9b"), d.ddb());
         assertEquals(List.of(
                 new ExtentLine(9, "RW", 4096, "SPARSE", "a b-s001.vmdk", 0),

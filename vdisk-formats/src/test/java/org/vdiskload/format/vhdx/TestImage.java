@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
@@ -97,6 +98,65 @@ final class TestImage {
         u32(e + 24, flags);                  // IsUser / IsVirtualDisk / IsRequired
         u32(e + 28, 0);                      // Reserved2
         return this;
+    }
+
+    /** Sets LogGuid in both headers (non-zero: the log must be replayed). */
+    TestImage logGuid(Guid g) {
+        for (int at : new int[] {64 * KB, 128 * KB}) guid(at + 48, g);
+        return fixCrcs();
+    }
+
+    /** A zero descriptor for {@link #logEntry}: {@code length} zeros at {@code fileOffset}. */
+    record Zero(long fileOffset, long length) {}
+
+    /** A data descriptor for {@link #logEntry}: the 4 KiB {@code sector} at {@code fileOffset}. */
+    record Data(long fileOffset, byte[] sector) {}
+
+    /**
+     * Writes a log entry at {@code logSector} of the log: header, zero descriptors then data descriptors,
+     * then one data sector per data descriptor. Returns the entry's length in sectors.
+     */
+    int logEntry(int logSector, long sequence, long tail, Guid logGuid, long flushed, long last, List<Zero> zeros, List<Data> datas) {
+        int descriptors = zeros.size() + datas.size();
+        int descriptorSectors = (64 + 32 * descriptors + 4095) / 4096;
+        int sectors = descriptorSectors + datas.size();
+        int at = LOG + logSector * 4096;
+        u32(at, 0x65676f6c);                 // Signature "loge"
+        u32(at + 4, 0);                      // Checksum
+        u32(at + 8, sectors * 4096L);        // EntryLength
+        u32(at + 12, tail);                  // Tail
+        u64(at + 16, sequence);              // SequenceNumber
+        u32(at + 24, descriptors);           // DescriptorCount
+        u32(at + 28, 0);                     // Reserved
+        guid(at + 32, logGuid);              // LogGuid
+        u64(at + 48, flushed);               // FlushedFileOffset
+        u64(at + 56, last);                  // LastFileOffset
+        int d = at + 64;
+        for (Zero z : zeros) {
+            u32(d, 0x6f72657a);              // "zero"
+            u32(d + 4, 0);                   // Reserved
+            u64(d + 8, z.length());          // ZeroLength
+            u64(d + 16, z.fileOffset());     // FileOffset
+            u64(d + 24, sequence);           // SequenceNumber
+            d += 32;
+        }
+        int dataAt = at + descriptorSectors * 4096;
+        for (Data x : datas) {
+            ByteBuffer sector = ByteBuffer.wrap(x.sector()).order(ByteOrder.LITTLE_ENDIAN);
+            u32(d, 0x63736564);              // "desc"
+            u32(d + 4, sector.getInt(4092)); // TrailingBytes: the sector's last 4 bytes
+            u64(d + 8, sector.getLong(0));   // LeadingBytes: the sector's first 8 bytes
+            u64(d + 16, x.fileOffset());     // FileOffset
+            u64(d + 24, sequence);           // SequenceNumber
+            d += 32;
+            u32(dataAt, 0x61746164);         // data sector: Signature "data"
+            u32(dataAt + 4, sequence >>> 32); //             SequenceHigh
+            b.put(dataAt + 8, x.sector(), 8, 4084); //       Data
+            u32(dataAt + 4092, sequence & 0xffffffffL); //   SequenceLow
+            dataAt += 4096;
+        }
+        crc(at, sectors * 4096);
+        return sectors;
     }
 
     TestImage u16(int at, int v) { b.putShort(at, (short) v); return this; }

@@ -56,6 +56,13 @@ public interface ImageLayer extends Closeable {
     /** The image beneath this one, if the layer names one. */
     Optional<BackingRef> backing();
 
+    /**
+     * Checks that {@code backing}, opened from {@link #backing()}, is the image this layer was made against
+     * (a differencing VHDX names its parent's DataWriteGuid). Called once the backing layer is open.
+     */
+    default void checkBacking(ImageLayer backing) throws IOException {
+    }
+
     /** What {@code info} shows. */
     LayerInfo info() throws IOException;
 }

@@ -59,8 +59,10 @@ public final class Images {
                 if (layers.size() >= MAX_CHAIN_DEPTH) {
                     throw ImageException.invalid(path, "backing chain is deeper than " + MAX_CHAIN_DEPTH + " images");
                 }
-                current = openBacking(current, current.backing().get(), seen, options);
-                layers.add(current);
+                ImageLayer next = openBacking(current, current.backing().get(), seen, options);
+                layers.add(next);
+                current.checkBacking(next);
+                current = next;
             }
             return new ChainImage(layers);
         } catch (IOException | RuntimeException e) {

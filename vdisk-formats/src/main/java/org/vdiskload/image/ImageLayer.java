@@ -44,21 +44,13 @@ public interface ImageLayer extends Closeable {
         throw new UnsupportedOperationException(formatName() + " has no encoded runs");
     }
 
-    /**
-     * Called before a read or a map falls through an unallocated run of this layer to {@code backing}
-     * (the next layer of the chain). A layer that can tell its backing file no longer matches it (VMDK's
-     * parentCID) refuses here, as qemu refuses such reads. Maps are checked too, since consumers read
-     * the DATA extents of a map straight from their files.
-     */
-    default void checkBackingRead(ImageLayer backing) throws IOException {
-    }
-
     /** The image beneath this one, if the layer names one. */
     Optional<BackingRef> backing();
 
     /**
      * Checks that {@code backing}, opened from {@link #backing()}, is the image this layer was made against
-     * (a differencing VHDX names its parent's DataWriteGuid). Called once the backing layer is open.
+     * (a differencing VHDX names its parent's DataWriteGuid, a VMDK delta its parent's CID). Called once,
+     * when the backing layer is open, so the read path carries no check.
      */
     default void checkBacking(ImageLayer backing) throws IOException {
     }

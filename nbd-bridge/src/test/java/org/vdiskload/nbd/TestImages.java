@@ -26,7 +26,7 @@ final class TestImages {
      * The testdata scripts whose images every server test exports. A format's script joins this list
      * once its reader is on the branch: the tests then cover it with no other change.
      */
-    static final List<String> SCRIPTS = List.of("raw.sh");
+    static final List<String> SCRIPTS = List.of("raw.sh", "every-format.sh");
 
     private TestImages() {}
 

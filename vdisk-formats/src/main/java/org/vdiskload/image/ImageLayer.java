@@ -1,5 +1,8 @@
 package org.vdiskload.image;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.Closeable;
@@ -57,4 +60,56 @@ public interface ImageLayer extends Closeable {
 
     /** What {@code info} shows. */
     LayerInfo info() throws IOException;
+
+    // ---- Writing. Only the top layer of a chain is ever written; backing files stay read-only. ----
+
+    /** Whether this layer was opened for writing and its format can write it in place. */
+    default boolean writable() {
+        return false;
+    }
+
+    /**
+     * Writes {@code src.remaining()} bytes at {@code pos} (inside the disk). A cluster this write
+     * allocates but does not cover whole is filled from {@code beneath}. Ordering is the layer's duty:
+     * data before the metadata that points at it, so a crash leaks space at worst.
+     */
+    default void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot be written in place");
+    }
+
+    /**
+     * Makes {@code [pos, pos+length)} read as zeros. With {@code mayUnmap} the layer may free the space;
+     * the range must read as zeros all the same (with a backing file: a zero flag, or written zeros).
+     * A discard is this with {@code mayUnmap}.
+     */
+    default void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot be written in place");
+    }
+
+    /** Makes every completed write durable: data and metadata reach the disk, in a crash-safe order. */
+    default void flush() throws IOException {
+    }
+
+    /** The unit of compressed writes (the cluster size), or 0 where the format cannot compress. */
+    default int compressionUnit() {
+        return 0;
+    }
+
+    /**
+     * Writes one whole, not yet allocated unit at {@code pos} (a multiple of {@link #compressionUnit()})
+     * compressed; used by {@code convert -c}. The last unit of a disk may be shorter.
+     */
+    default void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot hold compressed data");
+    }
+
+    /** Changes the virtual size (qemu-img resize). Shrinking only with {@code allowShrink} and an unallocated tail. */
+    default void resize(long newSize, boolean allowShrink) throws IOException {
+        throw ImageException.unsupported(file().path(), "resizing " + formatName() + " images is not supported");
+    }
+
+    /** Checks this layer's metadata (qemu-img check), repairing what {@code mode} allows; null if the format has no checks. */
+    default CheckReport check(RepairMode mode) throws IOException {
+        return null;
+    }
 }

@@ -184,7 +184,7 @@ final class VhdxLayer implements ImageLayer {
     private void checkPlacement(long offset, long length, long entryAt, String what) throws ImageException {
         if (offset < VhdxHeader.MB || offset > view.size() || length > view.size() - offset) {
             throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
-                    what + " at " + offset + "+" + length + " is not inside the file (" + view.size() + " bytes) past the headers");
+                    what + " at " + offset + "+" + length + " lies outside the file (" + view.size() + " bytes) or in its header area");
         }
         RegionTable.Region log = new RegionTable.Region(header.logOffset(), header.logLength());
         for (RegionTable.Region r : List.of(regions.bat(), regions.metadata(), log)) {

@@ -347,12 +347,12 @@ class VhdxStructureTest {
 
     @Test
     void blockPastEndOfFileIsCorrupt() {
-        refused(new TestImage().u64(BAT, (5L * MB) | 6), Kind.CORRUPT, "payload block 0 at 5242880+1048576 is not inside the file");
+        refused(new TestImage().u64(BAT, (5L * MB) | 6), Kind.CORRUPT, "payload block 0 at 5242880+1048576 lies outside the file");
     }
 
     @Test
     void blockInTheHeaderAreaIsCorrupt() {
-        refused(new TestImage().u64(BAT, 6), Kind.CORRUPT, "payload block 0 at 0+1048576 is not inside the file");
+        refused(new TestImage().u64(BAT, 6), Kind.CORRUPT, "payload block 0 at 0+1048576 lies outside the file (5242880 bytes) or in its header area");
     }
 
     @Test

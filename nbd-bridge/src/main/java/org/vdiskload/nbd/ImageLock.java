@@ -106,11 +106,11 @@ public final class ImageLock implements Closeable {
         int fd = c.open(path.toString(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) throw new IOException(path + ": cannot open to lock it (errno " + Native.getLastError() + ")");
         try {
-            for (int p : perms) {
-                if (heldByOthers(fd, path, SHARED_BASE + p)) throw inUse(path, "does not let others " + (p == READ ? "read" : "write") + " it");
-            }
             for (int p : NOT_SHARED) {
                 if (heldByOthers(fd, path, PERM_BASE + p)) throw inUse(path, "is " + DOING[p] + " it");
+            }
+            for (int p : perms) {
+                if (heldByOthers(fd, path, SHARED_BASE + p)) throw inUse(path, "does not let others " + (p == READ ? "read" : "write") + " it");
             }
             for (int p : perms) setLock(fd, path, PERM_BASE + p);
             for (int p : NOT_SHARED) setLock(fd, path, SHARED_BASE + p);

@@ -45,7 +45,8 @@ class ImageLockTest {
         try (DiskImage a = open(p, true); DiskImage b = open(p, true)) {
             ImageLock first = ImageLock.acquire(a, true);
             ImageException e = assertThrows(ImageException.class, () -> ImageLock.acquire(b, true));
-            assertTrue(e.getMessage().startsWith(p + ": is in use: another process") && e.getMessage().contains("-r"), e.getMessage());
+            assertTrue(e.getMessage().startsWith(p + ": is in use: another process") && e.getMessage().contains("is writing it")
+                    && e.getMessage().contains("-r"), e.getMessage());
             assertEquals(ImageException.Kind.INVALID, e.kind());
             assertThrows(ImageException.class, () -> ImageLock.acquire(b, false), "a reader that forbids writes cannot join a writer");
             first.close();

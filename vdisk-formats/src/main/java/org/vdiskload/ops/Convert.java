@@ -87,7 +87,7 @@ public final class Convert {
     private static void writeNonZero(ByteBuffer buf, DiskImage out, long pos, boolean reuse) throws IOException {
         int len = buf.limit();
         int runStart = -1;
-        for (int g = 0; g <= len; g += ZERO_GRAIN) {
+        for (int g = 0; g < len + ZERO_GRAIN; g += ZERO_GRAIN) { // the last pass (g >= len) ends the run
             boolean zero = g < len && Bytes.isZero(buf.duplicate().limit(Math.min(len, g + ZERO_GRAIN)).position(g));
             boolean end = g >= len;
             if (!zero && !end && runStart < 0) runStart = g;

@@ -22,8 +22,9 @@ public final class Create {
                                     String backingFile, String backingFormat) throws IOException {
         if (backingFile != null) {
             // The backing file must open (in the format named, never a guessed one) before we write anything.
+            // Only the file itself: its own chain is its business, and may name formats this call does not know.
             Path resolved = OpenContext.resolve(target, backingFile, "backing file");
-            OpenOptions o = OpenOptions.DEFAULTS.withFormat(backingFormat);
+            OpenOptions o = OpenOptions.DEFAULTS.withFormat(backingFormat).withBacking(false);
             try (DiskImage backing = Images.open(resolved, o)) {
                 if (backingFormat == null && !backing.formatName().equals("raw")) {
                     throw ImageException.invalid(target, "backing file " + backingFile + " is a " + backing.formatName()

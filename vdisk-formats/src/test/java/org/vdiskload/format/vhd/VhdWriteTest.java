@@ -57,7 +57,7 @@ class VhdWriteTest {
 
     @Test
     void tortureDynamic() throws Exception {
-        WriteTorture.run(create("d.vhd", 16 << 20, Map.of()), "vpc", new WriteTorture.Plan(2000, 250, 512 << 10, 11));
+        WriteTorture.run(create("d.vhd", 16 << 20, Map.of()), "vpc", new WriteTorture.Plan(2000, 250, 128 << 10, 11));
     }
 
     @Test

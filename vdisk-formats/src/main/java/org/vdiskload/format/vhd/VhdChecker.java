@@ -40,7 +40,8 @@ final class VhdChecker {
         long leaks = 0;
         boolean tailOk = fileSize - VhdFooter.SIZE >= end && head.equals(
                 file.readStruct(fileSize - VhdFooter.SIZE, VhdFooter.SIZE, java.nio.ByteOrder.BIG_ENDIAN, "footer"));
-        long unused = Math.max(0, fileSize - (tailOk ? VhdFooter.SIZE : 0) - end);
+        // What lies between the last structure and the last 512 bytes (the footer's place) is unused.
+        long unused = Math.max(0, fileSize - VhdFooter.SIZE - end);
         if (unused > 0) {
             long blocks = (unused + bat.blockSpan() - 1) / bat.blockSpan();
             messages.add("Leaked space: " + unused + " bytes after the last block, at offset " + end + " (" + blocks + " block(s))");

@@ -74,7 +74,7 @@ final class VhdChecker {
             previousEnd = at + bat.blockSpan();
         }
         return new CheckReport("vpc", corruptions, leaks, 0, 0, leaksFixed, List.copyOf(messages),
-                end + VhdFooter.SIZE, (long) bat.entryCount(), (long) allocated, fragmented, 0L);
+                end + VhdFooter.SIZE, (long) bat.entryCount(), (long) allocated, fragmented, null);
     }
 
     /** Counts (and describes) every structure that overlaps another one. */

@@ -7,6 +7,7 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
  * The block allocation table: for each block, the sector where its bitmap starts (the block's data
@@ -16,12 +17,14 @@ import java.nio.IntBuffer;
 public final class VhdBat {
     public static final int UNALLOCATED = 0xffffffff;
 
-    private final IntBuffer entries;
+    private final AtomicIntegerArray entries;
+    private final long tableOffset;
     private final long blockSize;
     private final long bitmapSize;
 
-    private VhdBat(IntBuffer entries, long blockSize, long bitmapSize) {
+    private VhdBat(AtomicIntegerArray entries, long tableOffset, long blockSize, long bitmapSize) {
         this.entries = entries;
+        this.tableOffset = tableOffset;
         this.blockSize = blockSize;
         this.bitmapSize = bitmapSize;
     }
@@ -41,7 +44,7 @@ public final class VhdBat {
         }
         long len = h.maxTableEntries() * 4;
         Checked.requireInFile(file, h.tableOffset(), len, "BAT");
-        IntBuffer table = file.readStruct(h.tableOffset(), len, ByteOrder.BIG_ENDIAN, "BAT").asIntBuffer().asReadOnlyBuffer();
+        IntBuffer table = file.readStruct(h.tableOffset(), len, ByteOrder.BIG_ENDIAN, "BAT").asIntBuffer();
         long fileSize = file.size();
         long span = h.bitmapSize() + h.blockSize();
         for (int i = 0; i < table.limit(); i++) {
@@ -54,7 +57,9 @@ public final class VhdBat {
                                 + ", past the end of the file (" + fileSize + " bytes): the image is truncated");
             }
         }
-        return new VhdBat(table, h.blockSize(), h.bitmapSize());
+        int[] copy = new int[table.limit()];
+        table.get(copy);
+        return new VhdBat(new AtomicIntegerArray(copy), h.tableOffset(), h.blockSize(), h.bitmapSize());
     }
 
     public long blockSize() {
@@ -66,13 +71,37 @@ public final class VhdBat {
     }
 
     public int entryCount() {
-        return entries.limit();
+        return entries.length();
     }
 
     /** File offset of block {@code index}'s sector bitmap, or -1 if the block is not allocated. */
     public long bitmapOffset(long index) {
         int e = entries.get((int) index);
         return e == UNALLOCATED ? -1 : Integer.toUnsignedLong(e) * 512;
+    }
+
+    /** Bitmap, then data: the bytes one allocated block takes in the file. */
+    public long blockSpan() {
+        return bitmapSize + blockSize;
+    }
+
+    /** File offset of entry {@code index} in the table. */
+    public long entryOffset(long index) {
+        return tableOffset + 4 * index;
+    }
+
+    /** Bytes of the table in the file. */
+    public long tableLength() {
+        return 4L * entries.length();
+    }
+
+    public long tableOffset() {
+        return tableOffset;
+    }
+
+    /** Records that block {@code index} now starts at {@code bitmapOffset} (a multiple of 512). */
+    void set(long index, long bitmapOffset) {
+        entries.set((int) index, (int) (bitmapOffset / 512));
     }
 
     /** File offset of block {@code index}'s data; the block must be allocated. */

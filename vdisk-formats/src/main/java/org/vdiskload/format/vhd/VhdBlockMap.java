@@ -14,18 +14,29 @@ import java.nio.ByteOrder;
  * DATA (1) from UNALLOCATED (0: the parent's sector, or zeros without a parent).
  * qemu ignores the bitmap and reads allocated blocks whole; qemu sets every bit of the blocks it
  * allocates, so for its images the two readings agree.
+ * Cached bitmaps are never changed in place: a writer replaces them ({@link #replaceBitmap}). Loads
+ * and replacements are serialized, so a load that read the file before a replacement cannot put
+ * the old bits back into the cache after it.
  */
 final class VhdBlockMap {
     private final ImageFile file;
     private final VhdBat bat;
     private final LruCache<byte[]> bitmaps;
+    private final boolean writable;
+    private final Object bitmapLock = new Object();
 
-    VhdBlockMap(ImageFile file, VhdBat bat, long cacheBytes) {
+    VhdBlockMap(ImageFile file, VhdBat bat, long cacheBytes, boolean writable) {
         this.file = file;
         this.bat = bat;
         this.bitmaps = new LruCache<>(LruCache.entriesFor(cacheBytes, bat.bitmapSize()));
+        this.writable = writable;
     }
 
+    VhdBat bat() {
+        return bat;
+    }
+
+    /** Sectors whose bit is set may be written in place: they need no metadata change. */
     LayerRun map(long pos, long maxLength) throws IOException {
         long blockSize = bat.blockSize();
         long index = pos / blockSize;
@@ -36,23 +47,45 @@ final class VhdBlockMap {
             for (long i = index + 1; run < maxLength && i < bat.entryCount() && bat.bitmapOffset(i) < 0; i++) run += blockSize;
             return LayerRun.unallocated(Math.min(run, maxLength));
         }
-        byte[] bitmap = bitmaps.get(index, k -> readBitmap(bitmapAt));
+        byte[] bitmap = bitmap(index);
         long limit = Math.min(blockSize, inBlock + maxLength);
         int sector = (int) (inBlock / 512);
         boolean set = bit(bitmap, sector);
         long end = (sector + 1) * 512L;
         while (end < limit && bit(bitmap, (int) (end / 512)) == set) end += 512;
         long length = Math.min(end, limit) - inBlock;
-        return set ? LayerRun.data(length, file, bat.dataOffset(index) + inBlock) : LayerRun.unallocated(length);
+        if (!set) return LayerRun.unallocated(length);
+        long at = bat.dataOffset(index) + inBlock;
+        return writable ? LayerRun.dataInPlace(length, file, at) : LayerRun.data(length, file, at);
     }
 
-    private static boolean bit(byte[] bitmap, int sector) {
+    static boolean bit(byte[] bitmap, int sector) {
         return (bitmap[sector >>> 3] & (0x80 >>> (sector & 7))) != 0;
     }
 
+    /** The bits of allocated block {@code index}: one per sector, as many bytes as the block needs. */
+    byte[] bitmap(long index) throws IOException {
+        long at = bat.bitmapOffset(index);
+        synchronized (bitmapLock) {
+            return bitmaps.get(at, k -> readBitmap(at));
+        }
+    }
+
+    /** Installs the new bits of the block whose bitmap is at {@code bitmapAt}, once they are in the file. */
+    void replaceBitmap(long bitmapAt, byte[] bits) throws IOException {
+        synchronized (bitmapLock) {
+            bitmaps.invalidate(bitmapAt);
+            bitmaps.get(bitmapAt, k -> bits);
+        }
+    }
+
+    /** Bytes of bitmap that carry bits; the rest of the bitmap's sector is padding. */
+    int bitmapBytes() {
+        return (int) (bat.blockSize() / 512 / 8);
+    }
+
     private byte[] readBitmap(long at) throws IOException {
-        // Only the bits for the block's sectors are needed; the rest of the bitmap's sector is padding.
-        int bytes = (int) (bat.blockSize() / 512 / 8);
+        int bytes = bitmapBytes();
         ByteBuffer b = file.readStruct(at, bytes, ByteOrder.BIG_ENDIAN, "sector bitmap");
         byte[] out = new byte[bytes];
         b.get(out);

@@ -29,6 +29,7 @@ public record VhdDynamicHeader(long at, long tableOffset, long headerVersion, lo
     static final int TABLE_OFFSET = 16;
     static final int MAX_TABLE_ENTRIES_OFFSET = 28;
     static final int BLOCK_SIZE_OFFSET = 32;
+    static final int CHECKSUM_OFFSET = 36;
     static final int PARENT_NAME_OFFSET = 64;
     static final int LOCATORS_OFFSET = 576;
     static final int LOCATOR_SIZE = 24;
@@ -85,6 +86,31 @@ public record VhdDynamicHeader(long at, long tableOffset, long headerVersion, lo
         }
         return new VhdDynamicHeader(at, tableOffset, Integer.toUnsignedLong(b.getInt(24)), maxEntries, blockSize,
                 parentUid, Integer.toUnsignedLong(b.getInt(56)), utf16beName(b), List.copyOf(locators));
+    }
+
+    /** The header's 1024 bytes, its checksum computed; the parent name is cut at 256 UTF-16 units. */
+    public ByteBuffer encode() {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.BIG_ENDIAN);
+        b.put(COOKIE);
+        b.putLong(-1L); // data offset: unused, all ones (as qemu and Microsoft's tools write it)
+        b.putLong(tableOffset);
+        b.putInt((int) headerVersion);
+        b.putInt((int) maxTableEntries);
+        b.putInt((int) blockSize);
+        b.putInt(0);
+        b.put(parentUniqueId, 0, 16);
+        b.putInt((int) parentTimestamp);
+        byte[] name = parentName.getBytes(StandardCharsets.UTF_16BE);
+        b.put(PARENT_NAME_OFFSET, name, 0, Math.min(name.length, 512));
+        for (VhdParentLocator loc : locators) {
+            int o = LOCATORS_OFFSET + loc.index() * LOCATOR_SIZE;
+            b.putInt(o, loc.platformCode());
+            b.putInt(o + 4, (int) loc.dataSpace());
+            b.putInt(o + 8, (int) loc.dataLength());
+            b.putLong(o + 16, loc.dataOffset());
+        }
+        b.putInt(CHECKSUM_OFFSET, (int) VhdFooter.checksum(b.clear(), CHECKSUM_OFFSET));
+        return b;
     }
 
     private static String utf16beName(ByteBuffer b) {

@@ -78,6 +78,30 @@ public record VhdFooter(long features, long formatVersion, long dataOffset, long
                 b.get(84) != 0);
     }
 
+    /** The footer's 512 bytes, its checksum computed (the {@code checksum} component is not used). */
+    public ByteBuffer encode() {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.BIG_ENDIAN);
+        b.put(COOKIE);
+        b.putInt((int) features);
+        b.putInt((int) formatVersion);
+        b.putLong(dataOffset);
+        b.putInt((int) timestamp);
+        b.put(creatorApp.getBytes(StandardCharsets.ISO_8859_1), 0, 4);
+        b.putInt((int) creatorVersion);
+        b.put(creatorOs.getBytes(StandardCharsets.ISO_8859_1), 0, 4);
+        b.putLong(originalSize);
+        b.putLong(currentSize);
+        b.putShort((short) cylinders);
+        b.put((byte) heads);
+        b.put((byte) sectorsPerTrack);
+        b.putInt(diskType);
+        b.putInt(0);
+        b.put(uniqueId, 0, 16);
+        b.put((byte) (savedState ? 1 : 0));
+        b.putInt(CHECKSUM_OFFSET, (int) checksum(b, CHECKSUM_OFFSET));
+        return b.clear();
+    }
+
     /** Whether {@code b} holds the footer cookie at {@code at}. */
     static boolean hasCookie(ByteBuffer b, int at) {
         if (at < 0 || b.limit() < at + COOKIE.length) return false;

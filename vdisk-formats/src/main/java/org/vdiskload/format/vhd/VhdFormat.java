@@ -1,5 +1,6 @@
 package org.vdiskload.format.vhd;
 
+import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Microsoft's Virtual Hard Disk (VHD), named "vpc" as qemu names it. Dynamic and differencing disks
@@ -50,10 +52,19 @@ public final class VhdFormat implements ImageFormat {
         }
         ByteBuffer head = file.readStruct(0, VhdFooter.SIZE, ByteOrder.BIG_ENDIAN, "footer copy");
         if (VhdFooter.hasCookie(head, 0)) return openSparse(file, context, head);
-        return openFixed(file, fileSize);
+        return openFixed(file, fileSize, writable(file, context));
     }
 
-    private static ImageLayer openFixed(ImageFile file, long fileSize) throws IOException {
+    @Override
+    public Optional<ImageCreator> creator() {
+        return Optional.of(VhdCreator::create);
+    }
+
+    private static boolean writable(ImageFile file, OpenContext context) {
+        return context.writable() && file.isWritable();
+    }
+
+    private static ImageLayer openFixed(ImageFile file, long fileSize, boolean writable) throws IOException {
         long at = fileSize - VhdFooter.SIZE;
         ByteBuffer tail = file.readStruct(at, VhdFooter.SIZE, ByteOrder.BIG_ENDIAN, "footer");
         if (!VhdFooter.hasCookie(tail, 0)) {
@@ -74,7 +85,7 @@ public final class VhdFormat implements ImageFormat {
             throw ImageException.corrupt(file.path(), at + 48, "footer current size",
                     "fixed disk of " + footer.virtualSize() + " bytes does not fit in the " + at + " bytes before the footer: the image is truncated");
         }
-        return new VhdLayer(file, footer);
+        return new VhdLayer(file, footer, writable);
     }
 
     private static ImageLayer openSparse(ImageFile file, OpenContext context, ByteBuffer head) throws IOException {
@@ -93,6 +104,11 @@ public final class VhdFormat implements ImageFormat {
         VhdDynamicHeader header = VhdDynamicHeader.parse(file, at, hb);
         VhdBat bat = VhdBat.load(file, header, footer.virtualSize());
         String parent = footer.diskType() == VhdFooter.TYPE_DIFFERENCING ? VhdParent.fileName(file, header) : null;
-        return new VhdLayer(file, footer, header, new VhdBlockMap(file, bat, context.cacheBytes()), parent);
+        boolean writable = writable(file, context);
+        VhdBlockMap blocks = new VhdBlockMap(file, bat, context.cacheBytes(), writable);
+        VhdWriter writer = writable
+                ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()))
+                : null;
+        return new VhdLayer(file, footer, header, blocks, writer, parent);
     }
 }

@@ -42,8 +42,4 @@ record DescriptorCid(ImageFile file, long offset, long area) {
         file.writeFully(ByteBuffer.wrap(out), offset);
         file.channel().force(true);
     }
-
-    void flush() throws IOException {
-        file.channel().force(true);
-    }
 }

@@ -222,8 +222,7 @@ final class VmdkLayer implements ImageLayer {
     @Override
     public void flush() throws IOException {
         if (!file.isWritable()) return;
-        for (VmdkExtent e : extents) e.flush();
-        descriptor.flush();
+        for (VmdkExtent e : extents) e.flush(); // the descriptor was forced when its CID changed
     }
 
     /** streamOptimized: grains are written compressed, one whole grain at a time. */

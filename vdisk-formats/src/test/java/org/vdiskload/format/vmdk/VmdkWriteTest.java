@@ -1,6 +1,8 @@
 package org.vdiskload.format.vmdk;
 
+import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
@@ -24,6 +26,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -94,6 +97,29 @@ class VmdkWriteTest {
         qemu("qemu-img", "create", "-q", "-f", "vmdk", "-b", "mid.vmdk", "-F", "vmdk", top.toString());
         qemu("qemu-io", "-f", "vmdk", "-c", "write -P 0x31 2M 70k", top.toString());
         WriteTorture.run(top, "vmdk", new WriteTorture.Plan(1500, 250, GRAIN, 5));
+    }
+
+    /** Grain directories without grain tables (VMware leaves them out; qemu allocates all): tables are appended. */
+    @Test
+    void tortureAllocatesMissingGrainTables() throws Exception {
+        Path img = create("nogt.vmdk", 40 << 20, Map.of());
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            for (int headerField : new int[] {48, 56}) { // rgdOffset, gdOffset: two entries each
+                ByteBuffer h = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+                f.getChannel().read(h, headerField);
+                f.getChannel().write(ByteBuffer.allocate(8), h.getLong(0) * 512);
+            }
+        }
+        WriteTorture.run(img, "vmdk", new WriteTorture.Plan(600, 200, GRAIN, 7));
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "r")) {
+            for (int headerField : new int[] {48, 56}) {
+                ByteBuffer h = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+                f.getChannel().read(h, headerField);
+                ByteBuffer gd = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+                f.getChannel().read(gd, h.getLong(0) * 512);
+                assertTrue(gd.getInt(0) != 0 && gd.getInt(4) != 0 && gd.getInt(0) != gd.getInt(4), "tables appended for both directories");
+            }
+        }
     }
 
     @Test
@@ -243,6 +269,22 @@ class VmdkWriteTest {
         Path img = create("r.vmdk", 1 << 20, Map.of());
         ImageException e = assertThrows(ImageException.class, () -> Resize.resize(img, "vmdk", 2 << 20, false));
         assertTrue(e.getMessage().contains("resizing VMDK images is not supported"), e.getMessage());
+    }
+
+    /**
+     * The hand-made test images take writes too: split and mixed extents, COWD and VMFSSPARSE extents, odd
+     * grain and table sizes, grain tables scattered in the file, an embedded descriptor in a capacity-0
+     * sparse file, deltas over a chain and over a flat disk.
+     */
+    @TestFactory
+    Stream<DynamicTest> writesIntoEveryWritableTestImage() throws Exception {
+        Path images = Files.createDirectories(dir.resolve("images"));
+        List<String> writable = List.of("split.vmdk", "splitflat.vmdk", "vmfs.vmdk", "vmfssparse.vmdk", "cowd.vmdk", "mixed.vmdk",
+                "small-grains.vmdk", "scattered.vmdk", "chain-top.vmdk", "flat-delta.vmdk", "short-flat.vmdk", "descsparse.vmdk");
+        List<Tools.GeneratedImage> all = Tools.generate("vmdk.sh", images);
+        return all.stream().filter(img -> writable.contains(img.path().getFileName().toString())).map(img ->
+                DynamicTest.dynamicTest(img.toString(), () ->
+                        WriteTorture.run(img.path(), "vmdk", new WriteTorture.Plan(300, 100, GRAIN, img.path().hashCode()))));
     }
 
     /** qemu-made images take our writes: qemu-img check stays clean and qemu reads back what we wrote. */

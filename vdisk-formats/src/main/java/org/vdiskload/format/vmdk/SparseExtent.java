@@ -51,6 +51,8 @@ final class SparseExtent implements VmdkExtent {
     /** streamOptimized: the grain being filled before it is compressed and appended, or -1. */
     private volatile long pendingGrain = -1;
     private byte[] pending;
+    /** Written since the last flush (a disk of many extents forces only the files it changed). */
+    private volatile boolean dirty;
 
     private SparseExtent(ImageFile file, long fileSize, SparseGeometry g, String type, int[] directory, int[] redundant,
                          boolean writable, long cacheBytes) {
@@ -286,6 +288,7 @@ final class SparseExtent implements VmdkExtent {
     @Override
     public void write(ByteBuffer src, long pos, Beneath beneath, long base) throws IOException {
         requireWritable();
+        dirty = true;
         long grain = g.grainSize();
         while (src.hasRemaining()) {
             int n = (int) Math.min(src.remaining(), grain - pos % grain);
@@ -386,6 +389,7 @@ final class SparseExtent implements VmdkExtent {
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath, long base) throws IOException {
         requireWritable();
+        dirty = true;
         long grain = g.grainSize();
         long end = pos + length;
         while (pos < end) {
@@ -506,7 +510,8 @@ final class SparseExtent implements VmdkExtent {
 
     @Override
     public void flush() throws IOException {
-        if (!writable) return;
+        if (!dirty) return;
+        dirty = false;
         synchronized (lock) {
             commitPending();
         }

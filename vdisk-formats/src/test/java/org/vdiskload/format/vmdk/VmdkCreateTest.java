@@ -69,7 +69,9 @@ class VmdkCreateTest {
                 }
                 assertEquals(descriptorText(theirs.resolve("d.vmdk")), descriptorText(ours.resolve("d.vmdk")));
                 for (String n : names) {
-                    assertEquals(Files.size(theirs.resolve(n)), Files.size(ours.resolve(n)), n + ": size");
+                    boolean textDescriptor = n.equals("d.vmdk") && !Files.readString(ours.resolve(n), StandardCharsets.ISO_8859_1).startsWith("KDMV");
+                    // qemu writes its random CID with as many digits as it has; ours always has 8
+                    if (!textDescriptor) assertEquals(Files.size(theirs.resolve(n)), Files.size(ours.resolve(n)), n + ": size");
                     if (Files.size(ours.resolve(n)) < (64 << 20) && Files.readString(ours.resolve(n), StandardCharsets.ISO_8859_1).startsWith("KDMV")) {
                         // sparse: header and everything past the descriptor area
                         byte[] a = Files.readAllBytes(theirs.resolve(n));

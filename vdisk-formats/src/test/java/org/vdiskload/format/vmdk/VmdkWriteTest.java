@@ -54,7 +54,7 @@ class VmdkWriteTest {
         Tools.check(cmd);
     }
 
-    private static String descriptorOf(Path p) throws Exception {
+    private static String cidOf(Path p) throws Exception {
         try (DiskImage d = Images.open(p, RO)) {
             return Long.toHexString(((VmdkLayer) d.layers().get(0)).cid());
         }
@@ -238,7 +238,7 @@ class VmdkWriteTest {
     @Test
     void firstWriteChangesTheCid() throws Exception {
         Path parent = create("p.vmdk", 1 << 20, Map.of());
-        String before = descriptorOf(parent);
+        String before = cidOf(parent);
         Path child = dir.resolve("c.vmdk");
         Create.create(child, new VmdkFormat(), -1, Map.of(), "p.vmdk", "vmdk");
         String desc = Files.readString(child, java.nio.charset.StandardCharsets.ISO_8859_1);
@@ -246,10 +246,10 @@ class VmdkWriteTest {
                 && desc.contains("createType=\"monolithicSparse\""), desc);
         qemu("qemu-img", "check", "-q", child.toString());
         try (DiskImage d = Images.open(parent, RW)) {
-            assertEquals(before, descriptorOf(parent), "opening alone keeps the CID");
+            assertEquals(before, cidOf(parent), "opening alone keeps the CID");
             d.write(ByteBuffer.wrap(new byte[] {1}), 0);
         }
-        String after = descriptorOf(parent);
+        String after = cidOf(parent);
         assertNotEquals(before, after);
         assertTrue(Tools.run(List.of("qemu-img", "info", parent.toString()), null).stdout().contains("cid: " + Long.parseLong(after, 16)));
         ImageException e = assertThrows(ImageException.class, () -> Images.open(child, RO).close());

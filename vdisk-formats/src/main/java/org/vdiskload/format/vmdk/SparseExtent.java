@@ -269,7 +269,8 @@ final class SparseExtent implements VmdkExtent {
 
     // ---- Writing ----
 
-    private void requireWritable() throws ImageException {
+    @Override
+    public void requireWritable() throws ImageException {
         if (!writable) throw ImageException.invalid(file.path(), "extent is open read-only");
         if (g.gdAtEnd()) {
             throw ImageException.unsupported(file.path(), "a stream-optimized extent with its grain directory in the footer"

@@ -2,6 +2,7 @@ package org.vdiskload.format.vmdk;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
@@ -26,6 +27,10 @@ sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
     /** Bytes of an ENCODED run. */
     default void readEncoded(ByteBuffer dst, long pos) throws IOException {
         throw new UnsupportedOperationException("extent has no encoded runs");
+    }
+
+    /** Fails, before anything changes, where this extent cannot take writes at all. */
+    default void requireWritable() throws ImageException {
     }
 
     /** Writes {@code src} at {@code pos}, all inside this extent. */

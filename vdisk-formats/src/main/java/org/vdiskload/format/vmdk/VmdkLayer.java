@@ -193,6 +193,7 @@ final class VmdkLayer implements ImageLayer {
             if (extents.get(i) instanceof ZeroExtent) {
                 throw ImageException.unsupported(file.path(), "the ZERO extent at disk offset " + starts[i] + " cannot hold data");
             }
+            extents.get(i).requireWritable();
         }
         updateCid();
         while (src.hasRemaining()) {
@@ -208,8 +209,9 @@ final class VmdkLayer implements ImageLayer {
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         requireWritable();
-        updateCid();
         long end = pos + length;
+        for (int i = extentAt(pos); i < extents.size() && starts[i] < end; i++) extents.get(i).requireWritable();
+        updateCid();
         while (pos < end) {
             int i = extentAt(pos);
             long off = pos - starts[i];

@@ -307,6 +307,29 @@ class VmdkWriteTest {
                 bad.messages() + " / " + q.stderr());
     }
 
+    /** As qemu: a version 3 (changed-block tracking) extent opens read-only only; a footer-directory stream takes no writes. */
+    @Test
+    void refusesWhatCannotBeWrittenSafely() throws Exception {
+        Path v3 = create("v3.vmdk", 1 << 20, Map.of());
+        try (RandomAccessFile f = new RandomAccessFile(v3.toFile(), "rw")) {
+            f.getChannel().write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 3), 4);
+        }
+        Images.open(v3, RO).close();
+        ImageException e = assertThrows(ImageException.class, () -> Images.open(v3, RW).close());
+        assertEquals(ImageException.Kind.UNSUPPORTED, e.kind());
+        assertTrue(e.getMessage().contains("version 3") && e.getMessage().contains("read-only"), e.getMessage());
+
+        Path images = Files.createDirectories(dir.resolve("images"));
+        Tools.generate("vmdk.sh", images);
+        Path stream = images.resolve("vmware-stream.vmdk");
+        byte[] before = Files.readAllBytes(stream);
+        try (DiskImage d = Images.open(stream, RW)) {
+            ImageException w = assertThrows(ImageException.class, () -> d.write(ByteBuffer.allocate(1), 3 << 20));
+            assertTrue(w.getMessage().contains("grain directory in the footer"), w.getMessage());
+        }
+        assertArrayEquals(before, Files.readAllBytes(stream), "a refused write changes nothing, not even the CID");
+    }
+
     @Test
     void resizeIsRefusedClearly() throws Exception {
         Path img = create("r.vmdk", 1 << 20, Map.of());

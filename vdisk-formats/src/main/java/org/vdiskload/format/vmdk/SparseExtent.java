@@ -1,5 +1,6 @@
 package org.vdiskload.format.vmdk;
 
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
@@ -13,6 +14,7 @@ import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.zip.DataFormatException;
+import java.util.zip.Deflater;
 import java.util.zip.Inflater;
 
 /**
@@ -25,35 +27,72 @@ final class SparseExtent implements VmdkExtent {
     /** Compressed grains are inflated into a grain-sized buffer: refuse absurd grain sizes for them. */
     static final long MAX_COMPRESSED_GRAIN = 16L << 20;
     private static final int GRAIN_MARKER_SIZE = 12;
+    /** Grain table entries are 32-bit sector numbers: an extent file cannot grow past this. */
+    private static final long MAX_FILE_BYTES = (1L << 32) * 512;
 
     private final ImageFile file;
-    private final long fileSize;
     private final SparseGeometry g;
     private final String type;
+    private final boolean writable;
+    /** Grain directory; entries change only under {@link #lock}, when a grain table is allocated. */
     private final int[] directory;
+    /** Redundant grain directory (writers only), or null. */
+    private final int[] redundant;
     private final LruCache<int[]> tables;
     private final LruCache<byte[]> grains;
+    /**
+     * Serializes allocation and table updates. In a writable extent, grain tables are also loaded under
+     * it, so a table read from the file cannot be cached after (and so hide) an update made meanwhile.
+     */
+    private final Object lock = new Object();
+    private volatile long fileSize;
+    /** Where the next grain goes (the end of the file); under {@link #lock}. */
+    private long nextGrain;
+    /** streamOptimized: the grain being filled before it is compressed and appended, or -1. */
+    private volatile long pendingGrain = -1;
+    private byte[] pending;
+    /** Written since the last flush (a disk of many extents forces only the files it changed). */
+    private volatile boolean dirty;
 
-    private SparseExtent(ImageFile file, long fileSize, SparseGeometry g, String type, int[] directory, long cacheBytes) {
+    private SparseExtent(ImageFile file, long fileSize, SparseGeometry g, String type, int[] directory, int[] redundant,
+                         boolean writable, long cacheBytes) {
         this.file = file;
         this.fileSize = fileSize;
         this.g = g;
         this.type = type;
         this.directory = directory;
+        this.redundant = redundant;
+        this.writable = writable;
         this.tables = new LruCache<>(LruCache.entriesFor(cacheBytes, g.gtEntries() * 4L));
         this.grains = new LruCache<>(LruCache.entriesFor(Math.min(cacheBytes / 4, 8L << 20), g.grainSize()));
+        // As qemu: new grains start at the end of the file, rounded up to a whole grain.
+        this.nextGrain = g.compressed() ? roundUp(fileSize, 512) : roundUp(fileSize, g.grainSize());
     }
 
-    /** Reads and checks the grain directory. {@code type} is the descriptor's extent type ("" for a monolithic file). */
-    static SparseExtent open(ImageFile file, SparseGeometry g, String type, long cacheBytes) throws IOException {
+    private static long roundUp(long v, long unit) {
+        return (v + unit - 1) / unit * unit;
+    }
+
+    /**
+     * Reads and checks the grain directory (and, for a writer, the redundant one). {@code type} is the
+     * descriptor's extent type ("" for a monolithic file).
+     */
+    static SparseExtent open(ImageFile file, SparseGeometry g, String type, long cacheBytes, boolean writable) throws IOException {
         if (g.compressed() && g.grainSize() > MAX_COMPRESSED_GRAIN) {
             throw ImageException.unsupported(file.path(), "compressed grains of " + g.grainSize() + " bytes are over the "
                     + MAX_COMPRESSED_GRAIN + "-byte limit");
         }
-        ByteBuffer b = file.readStruct(g.gdOffset(), g.gdEntries() * 4L, ByteOrder.LITTLE_ENDIAN, "grain directory");
-        int[] directory = new int[g.gdEntries()];
+        int[] directory = readDirectory(file, g.gdOffset(), g.gdEntries(), "grain directory");
+        int[] redundant = writable && g.rgdOffset() != 0
+                ? readDirectory(file, g.rgdOffset(), g.gdEntries(), "redundant grain directory") : null;
+        return new SparseExtent(file, file.size(), g, type, directory, redundant, writable, cacheBytes);
+    }
+
+    private static int[] readDirectory(ImageFile file, long offset, int entries, String field) throws IOException {
+        ByteBuffer b = file.readStruct(offset, entries * 4L, ByteOrder.LITTLE_ENDIAN, field);
+        int[] directory = new int[entries];
         b.asIntBuffer().get(directory);
-        return new SparseExtent(file, file.size(), g, type, directory, cacheBytes);
+        return directory;
     }
 
     @Override
@@ -86,6 +125,13 @@ final class SparseExtent implements VmdkExtent {
 
     /** The grain table covering {@code pos}, or null where the directory has none. */
     private int[] table(long pos) throws IOException {
+        if (!writable) return loadTable(pos);
+        synchronized (lock) {
+            return loadTable(pos);
+        }
+    }
+
+    private int[] loadTable(long pos) throws IOException {
         int gdIndex = (int) (pos / g.gtCoverage());
         long sector = Bytes.u32(directory[gdIndex]);
         if (sector == 0) return null;
@@ -112,6 +158,11 @@ final class SparseExtent implements VmdkExtent {
     public LayerRun map(long pos, long maxLength) throws IOException {
         long coverage = g.gtCoverage();
         long limit = Math.min(pos + maxLength, pos - pos % coverage + coverage);
+        long grainEnd = pos - pos % g.grainSize() + g.grainSize();
+        if (pendingGrain == pos / g.grainSize()) return LayerRun.encoded(Math.min(grainEnd, limit) - pos);
+        if (pendingGrain >= 0 && pendingGrain * g.grainSize() < limit && pendingGrain * g.grainSize() > pos) {
+            limit = pendingGrain * g.grainSize();
+        }
         int[] table = table(pos);
         if (table == null) return LayerRun.unallocated(limit - pos);
         long grain = g.grainSize();
@@ -136,7 +187,9 @@ final class SparseExtent implements VmdkExtent {
         return switch (kind) {
             case UNALLOCATED -> LayerRun.unallocated(length);
             case ZERO -> LayerRun.zero(length);
-            case GRAIN -> g.compressed() ? LayerRun.encoded(length) : LayerRun.data(length, file, host + pos % grain);
+            case GRAIN -> g.compressed() ? LayerRun.encoded(length)
+                    : writable ? LayerRun.dataInPlace(length, file, host + pos % grain)
+                    : LayerRun.data(length, file, host + pos % grain);
         };
     }
 
@@ -146,6 +199,11 @@ final class SparseExtent implements VmdkExtent {
         while (dst.hasRemaining()) {
             int inGrain = (int) (pos % grain);
             int n = (int) Math.min(dst.remaining(), grain - inGrain);
+            if (pendingGrain == pos / grain && readPending(dst.slice(dst.position(), n), inGrain, pos / grain)) {
+                dst.position(dst.position() + n);
+                pos += n;
+                continue;
+            }
             int[] table = table(pos);
             long entry = table == null ? 0 : Bytes.u32(table[(int) (pos % g.gtCoverage() / grain)]);
             if (kind(entry) != Kind.GRAIN) {
@@ -207,6 +265,283 @@ final class SparseExtent implements VmdkExtent {
 
     private ImageException truncated(long at) {
         return ImageException.corrupt(file.path(), at, "compressed grain", "compressed grain is truncated");
+    }
+
+    // ---- Writing ----
+
+    @Override
+    public void requireWritable() throws ImageException {
+        if (!writable) throw ImageException.invalid(file.path(), "extent is open read-only");
+        if (g.gdAtEnd()) {
+            throw ImageException.unsupported(file.path(), "a stream-optimized extent with its grain directory in the footer"
+                    + " cannot be written in place; convert it instead");
+        }
+        if (g.grainSize() > MAX_COMPRESSED_GRAIN) {
+            throw ImageException.unsupported(file.path(), "grains of " + g.grainSize() + " bytes are over the "
+                    + MAX_COMPRESSED_GRAIN + "-byte limit for writing");
+        }
+    }
+
+    private long entryAt(int[] table, long pos) {
+        return table == null ? 0 : Bytes.u32(table[(int) (pos % g.gtCoverage() / g.grainSize())]);
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath, long base) throws IOException {
+        requireWritable();
+        dirty = true;
+        long grain = g.grainSize();
+        while (src.hasRemaining()) {
+            int n = (int) Math.min(src.remaining(), grain - pos % grain);
+            ByteBuffer part = src.slice(src.position(), n);
+            if (g.compressed()) writeStream(part, pos, beneath, base);
+            else writeGrain(part, pos, beneath, base);
+            src.position(src.position() + n);
+            pos += n;
+        }
+    }
+
+    /** Writes inside one grain: in place where it is allocated (without the lock), else into a new grain. */
+    private void writeGrain(ByteBuffer part, long pos, Beneath beneath, long base) throws IOException {
+        long entry = entryAt(table(pos), pos);
+        if (kind(entry) == Kind.GRAIN) {
+            file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
+            return;
+        }
+        synchronized (lock) {
+            entry = entryAt(loadTable(pos), pos);
+            Kind k = kind(entry);
+            if (k == Kind.GRAIN) file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
+            // A zeroed grain is not filled from the backing file: it reads as zeros.
+            else allocate(part, pos, k == Kind.UNALLOCATED ? beneath : null, base);
+        }
+    }
+
+    /**
+     * Appends a grain holding {@code part}, the rest of it read from {@code fill} (copy-on-write) or
+     * zeros where null, then points the grain tables at it: data first, so a crash leaks a grain at worst.
+     */
+    private void allocate(ByteBuffer part, long pos, Beneath fill, long base) throws IOException {
+        long grain = g.grainSize();
+        long grainStart = pos - pos % grain;
+        int inGrain = (int) (pos % grain);
+        ByteBuffer data = part;
+        if (inGrain != 0 || part.remaining() != grain) {
+            data = ByteBuffer.allocate((int) grain);
+            if (fill != null && fill.exists()) {
+                fill.read(data.slice(0, (int) Math.min(grain, g.capacity() - grainStart)), base + grainStart);
+            }
+            data.put(inGrain, part, part.position(), part.remaining());
+        }
+        long host = reserve(grain);
+        file.writeFully(data, host);
+        fileSize = Math.max(fileSize, host + grain);
+        setEntry(pos, host / 512);
+    }
+
+    /** Takes {@code bytes} at the end of the file (under the lock). */
+    private long reserve(long bytes) throws ImageException {
+        long host = nextGrain;
+        if (host + bytes > MAX_FILE_BYTES) {
+            throw ImageException.unsupported(file.path(), "extent file is full: grain tables cannot address past "
+                    + MAX_FILE_BYTES + " bytes");
+        }
+        nextGrain = host + roundUp(bytes, 512);
+        return host;
+    }
+
+    /**
+     * Sets the grain table entry for {@code pos} in the grain table and in its redundant copy (under the
+     * lock), allocating the tables first where the directory has none.
+     */
+    private void setEntry(long pos, long value) throws IOException {
+        int gdIndex = (int) (pos / g.gtCoverage());
+        int index = (int) (pos % g.gtCoverage() / g.grainSize());
+        int[] table = loadTable(pos);
+        if (table == null) table = allocateTable(gdIndex, pos);
+        long copy = redundant == null ? 0 : Bytes.u32(redundant[gdIndex]) * 512 + index * 4L;
+        if (copy != 0) Checked.requireInFile(file, copy, 4, "redundant grain table (grain directory entry " + gdIndex + ")");
+        writeU32(Bytes.u32(directory[gdIndex]) * 512 + index * 4L, value);
+        if (copy != 0) writeU32(copy, value);
+        table[index] = (int) value;
+    }
+
+    /** Appends an empty grain table (and its redundant copy), then points the directories at them. */
+    private int[] allocateTable(int gdIndex, long pos) throws IOException {
+        long bytes = roundUp(g.gtEntries() * 4L, 512);
+        long primary = reserve(bytes);
+        long copy = redundant != null ? reserve(bytes) : 0;
+        long end = (copy != 0 ? copy : primary) + bytes;
+        file.writeFully(ByteBuffer.allocate((int) (end - primary)), primary);
+        fileSize = Math.max(fileSize, end);
+        writeU32(g.gdOffset() + gdIndex * 4L, primary / 512);
+        if (copy != 0) {
+            writeU32(g.rgdOffset() + gdIndex * 4L, copy / 512);
+            redundant[gdIndex] = (int) (copy / 512);
+        }
+        directory[gdIndex] = (int) (primary / 512);
+        return loadTable(pos);
+    }
+
+    private void writeU32(long at, long value) throws IOException {
+        file.writeFully(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) value), at);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath, long base) throws IOException {
+        requireWritable();
+        dirty = true;
+        long grain = g.grainSize();
+        long end = pos + length;
+        while (pos < end) {
+            long grainStart = pos - pos % grain;
+            long grainEnd = Math.min(grainStart + grain, g.capacity());
+            int n = (int) (Math.min(end, grainEnd) - pos);
+            boolean whole = pos == grainStart && pos + n == grainEnd;
+            synchronized (lock) {
+                if (g.compressed()) zeroStream(pos, n, beneath);
+                else zeroGrain(pos, n, whole, mayUnmap, beneath, base);
+            }
+            pos += n;
+        }
+    }
+
+    /** Zeros inside one grain (under the lock). */
+    private void zeroGrain(long pos, int n, boolean whole, boolean mayUnmap, Beneath beneath, long base) throws IOException {
+        long entry = entryAt(loadTable(pos), pos);
+        Kind k = kind(entry);
+        if (whole && g.zeroGrains()) {
+            // As qemu: a zeroed-grain entry, even over an allocated grain (which then leaks).
+            if (k != Kind.ZERO) setEntry(pos, 1);
+        } else if (k == Kind.GRAIN && whole && mayUnmap && !beneath.exists()) {
+            setEntry(pos, 0); // unallocated reads as zeros without a backing file; the grain leaks
+        } else if (k == Kind.GRAIN) {
+            file.writeFully(ByteBuffer.allocate(n), grainOffset(entry, pos) + pos % g.grainSize());
+        } else if (k == Kind.UNALLOCATED && beneath.exists()) {
+            allocate(ByteBuffer.allocate(n), pos, whole ? null : beneath, base);
+        }
+        // Otherwise the grain reads as zeros already (unallocated with no backing file, or a zeroed grain).
+    }
+
+    // streamOptimized: compressed grains are appended once; a grain is filled in memory while the writer
+    // stays in it, and compressed and appended when it moves on, on flush, or at once (writeCompressed).
+
+    private ImageException appendOnly(long pos) {
+        return ImageException.unsupported(file.path(), "stream-optimized images are append-only: the grain at offset "
+                + (pos - pos % g.grainSize()) + " is already written");
+    }
+
+    private int grainLength(long index) {
+        return (int) Math.min(g.grainSize(), g.capacity() - index * g.grainSize());
+    }
+
+    private void writeStream(ByteBuffer part, long pos, Beneath beneath, long base) throws IOException {
+        long index = pos / g.grainSize();
+        synchronized (lock) {
+            if (pendingGrain != index) {
+                if (kind(entryAt(loadTable(pos), pos)) != Kind.UNALLOCATED) throw appendOnly(pos);
+                commitPending();
+                byte[] fresh = new byte[grainLength(index)];
+                if (beneath.exists()) beneath.read(ByteBuffer.wrap(fresh), base + index * g.grainSize());
+                pending = fresh;
+                pendingGrain = index;
+            }
+            part.get(part.position(), pending, (int) (pos % g.grainSize()), part.remaining());
+        }
+    }
+
+    private void zeroStream(long pos, int n, Beneath beneath) throws IOException {
+        long index = pos / g.grainSize();
+        if (pendingGrain == index) {
+            int at = (int) (pos % g.grainSize());
+            java.util.Arrays.fill(pending, at, at + n, (byte) 0);
+        } else if (kind(entryAt(loadTable(pos), pos)) != Kind.UNALLOCATED || beneath.exists()) {
+            throw appendOnly(pos);
+        }
+    }
+
+    /** Copies the pending grain's bytes, if grain {@code index} is still pending. */
+    private boolean readPending(ByteBuffer dst, int inGrain, long index) {
+        synchronized (lock) {
+            if (pendingGrain != index) return false;
+            dst.put(dst.position(), pending, inGrain, dst.remaining());
+            return true;
+        }
+    }
+
+    /** Compresses and appends the pending grain: marker (LBA, size) and zlib data, then its table entries. */
+    private void commitPending() throws IOException {
+        long index = pendingGrain;
+        if (index < 0) return;
+        byte[] compressed = deflate(pending);
+        ByteBuffer out = ByteBuffer.allocate((int) roundUp(GRAIN_MARKER_SIZE + compressed.length, 512)).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(0, index * g.grainSize() / 512).putInt(8, compressed.length).put(GRAIN_MARKER_SIZE, compressed);
+        long host = reserve(out.capacity());
+        file.writeFully(out, host);
+        fileSize = Math.max(fileSize, host + out.capacity());
+        setEntry(index * g.grainSize(), host / 512);
+        pendingGrain = -1;
+        pending = null;
+    }
+
+    private static byte[] deflate(byte[] data) {
+        Deflater d = new Deflater();
+        try {
+            d.setInput(data);
+            d.finish();
+            byte[] out = new byte[data.length + data.length / 8 + 64];
+            int n = 0;
+            while (!d.finished()) {
+                if (n == out.length) out = java.util.Arrays.copyOf(out, out.length * 2);
+                n += d.deflate(out, n, out.length - n);
+            }
+            return java.util.Arrays.copyOf(out, n);
+        } finally {
+            d.end();
+        }
+    }
+
+    /** streamOptimized: writes {@code unit} (one whole grain, or the last one) compressed at once. */
+    void writeCompressed(ByteBuffer unit, long pos, Beneath beneath, long base) throws IOException {
+        write(unit, pos, beneath, base);
+        synchronized (lock) {
+            commitPending();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (!dirty) return;
+        dirty = false;
+        synchronized (lock) {
+            commitPending();
+        }
+        file.channel().force(true);
+    }
+
+    /**
+     * qemu's check (vmdk_co_check): every allocated grain must start inside the file; qemu stops at the
+     * first that does not. Returns that problem, or null. {@code base} is the extent's disk offset.
+     */
+    String check(long base) throws IOException {
+        long grain = g.grainSize();
+        for (long pos = 0; pos < g.capacity(); pos += grain) {
+            int[] table;
+            try {
+                table = table(pos);
+            } catch (ImageException e) {
+                return "could not get cluster_offset for sector " + (base + pos) / 512 + ": " + e.problem();
+            }
+            if (table == null) {
+                pos = pos - pos % g.gtCoverage() + g.gtCoverage() - grain;
+                continue;
+            }
+            long entry = entryAt(table, pos);
+            if (kind(entry) == Kind.GRAIN && entry * 512 >= fileSize) {
+                return "cluster offset for sector " + (base + pos) / 512 + " points after EOF";
+            }
+        }
+        return null;
     }
 
     @Override

@@ -11,9 +11,11 @@ package org.vdiskload.format.vmdk;
  * @param compressed  grains are deflate-compressed (stream-optimized)
  * @param markers     each compressed grain starts with a grain marker (lba u64, size u32)
  * @param zeroGrains  a grain table entry of 1 means "zeroed grain"
+ * @param rgdOffset   where the redundant grain directory starts, or 0 where there is none
+ * @param gdAtEnd     the header's directory offset was {@link SparseHeader#GD_AT_END} (a stream written once)
  */
 record SparseGeometry(long capacity, long grainSize, int gtEntries, long gdOffset, int gdEntries,
-                      boolean compressed, boolean markers, boolean zeroGrains) {
+                      boolean compressed, boolean markers, boolean zeroGrains, long rgdOffset, boolean gdAtEnd) {
 
     /** Bytes of virtual disk one grain table covers. */
     long gtCoverage() {

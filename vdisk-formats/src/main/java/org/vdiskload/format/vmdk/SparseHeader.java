@@ -97,6 +97,18 @@ record SparseHeader(long version, long flags, long capacity, long grainSize, lon
         return h;
     }
 
+    /** The 512-byte header sector for this record (magic, fields, newline check bytes). */
+    ByteBuffer encode() {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(0, MAGIC);
+        b.putInt(4, (int) version).putInt(8, (int) flags).putLong(12, capacity).putLong(20, grainSize);
+        b.putLong(28, descriptorOffset).putLong(36, descriptorSize).putInt(44, (int) numGTEsPerGT);
+        b.putLong(48, rgdOffset).putLong(56, gdOffset).putLong(64, overhead);
+        b.put(73, NL_CHECK);
+        b.putShort(77, (short) compressAlgorithm);
+        return b;
+    }
+
     boolean compressed() {
         return compressAlgorithm == COMPRESSION_DEFLATE;
     }

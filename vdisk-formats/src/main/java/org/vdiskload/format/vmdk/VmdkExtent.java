@@ -1,13 +1,18 @@
 package org.vdiskload.format.vmdk;
 
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;
 
-/** One extent of a VMDK disk. Positions are relative to the extent's start in the virtual disk. */
+/**
+ * One extent of a VMDK disk. Positions are relative to the extent's start in the virtual disk; writers
+ * also get {@code base}, that start, to read what lies beneath for copy-on-write.
+ */
 sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
 
     /** Bytes of virtual disk this extent covers. */
@@ -22,6 +27,20 @@ sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
     /** Bytes of an ENCODED run. */
     default void readEncoded(ByteBuffer dst, long pos) throws IOException {
         throw new UnsupportedOperationException("extent has no encoded runs");
+    }
+
+    /** Fails, before anything changes, where this extent cannot take writes at all. */
+    default void requireWritable() throws ImageException {
+    }
+
+    /** Writes {@code src} at {@code pos}, all inside this extent. */
+    void write(ByteBuffer src, long pos, Beneath beneath, long base) throws IOException;
+
+    /** Makes {@code [pos, pos+length)}, inside this extent, read as zeros. */
+    void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath, long base) throws IOException;
+
+    /** Makes this extent's writes durable. */
+    default void flush() throws IOException {
     }
 
     /** One entry of qemu-img info's "extents" list. */

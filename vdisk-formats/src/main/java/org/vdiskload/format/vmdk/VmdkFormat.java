@@ -1,5 +1,6 @@
 package org.vdiskload.format.vmdk;
 
+import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
@@ -9,6 +10,7 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 
 /** VMware's VMDK: a sparse extent file (KDMV, COWD) or a text descriptor naming extent files. */
 public final class VmdkFormat implements ImageFormat {
@@ -56,6 +58,11 @@ public final class VmdkFormat implements ImageFormat {
         if (b.limit() - at < want.length) return false;
         for (int i = 0; i < want.length; i++) if (b.get(at + i) != want[i]) return false;
         return true;
+    }
+
+    @Override
+    public Optional<ImageCreator> creator() {
+        return Optional.of(VmdkCreator::create);
     }
 
     @Override

@@ -1,6 +1,9 @@
 package org.vdiskload.format.vmdk;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
@@ -15,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 
 /** An opened VMDK: its extents laid end to end, and what the descriptor says about the disk. */
 final class VmdkLayer implements ImageLayer {
@@ -24,18 +28,23 @@ final class VmdkLayer implements ImageLayer {
     private final long[] starts;
     private final long size;
     private final String createType;
-    private final long cid;
+    private final DescriptorCid descriptor;
+    private volatile long cid;
     private final long parentCid;
     private final String parentHint;
     private final Map<String, String> ddb;
+    /** Whether this open has given the disk a new CID yet (qemu does on the first write after each open). */
+    private volatile boolean cidUpdated;
 
     /**
      * @param file   the file opened (descriptor or monolithic sparse file)
      * @param files  every distinct file the layer reads, {@code file} first; the layer closes them
+     * @param descriptor where the descriptor lies, to give it a new CID when the disk is first written
      */
-    VmdkLayer(ImageFile file, List<ImageFile> files, List<VmdkExtent> extents, String createType, long cid,
-              long parentCid, String parentHint, Map<String, String> ddb) {
+    VmdkLayer(ImageFile file, List<ImageFile> files, List<VmdkExtent> extents, String createType, DescriptorCid descriptor,
+              long cid, long parentCid, String parentHint, Map<String, String> ddb) {
         this.file = file;
+        this.descriptor = descriptor;
         this.files = List.copyOf(files);
         this.extents = List.copyOf(extents);
         this.starts = new long[extents.size()];
@@ -84,7 +93,9 @@ final class VmdkLayer implements ImageLayer {
     public LayerRun map(long pos, long maxLength) throws IOException {
         int i = extentAt(pos);
         long off = pos - starts[i];
-        return extents.get(i).map(off, Math.min(maxLength, extents.get(i).size() - off));
+        LayerRun run = extents.get(i).map(off, Math.min(maxLength, extents.get(i).size() - off));
+        // A write that bypasses this layer must not leave the old CID in place: in-place only once it changed.
+        return run.inPlace() && !cidUpdated ? LayerRun.data(run.length(), run.file(), run.fileOffset()) : run;
     }
 
     @Override
@@ -144,6 +155,131 @@ final class VmdkLayer implements ImageLayer {
             if (e.grainSize() != first.grainSize() || e.compressed() != first.compressed()) return null;
         }
         return first.grainSize();
+    }
+
+    long cid() {
+        return cid;
+    }
+
+    @Override
+    public boolean writable() {
+        return file.isWritable();
+    }
+
+    /** As qemu (vmdk_write_cid): the first write after each open gives the disk a new CID, before any data changes. */
+    private void updateCid() throws IOException {
+        if (cidUpdated) return;
+        synchronized (this) {
+            if (cidUpdated) return;
+            long next;
+            do {
+                next = ThreadLocalRandom.current().nextLong(0x1_0000_0000L);
+            } while (next == cid || next == 0xffffffffL);
+            descriptor.rewrite(next);
+            cid = next;
+            cidUpdated = true;
+        }
+    }
+
+    private void requireWritable() throws ImageException {
+        if (!file.isWritable()) throw ImageException.invalid(file.path(), "image is open read-only");
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        requireWritable();
+        long end = pos + src.remaining();
+        for (int i = extentAt(pos); i < extents.size() && starts[i] < end; i++) {
+            if (extents.get(i) instanceof ZeroExtent) {
+                throw ImageException.unsupported(file.path(), "the ZERO extent at disk offset " + starts[i] + " cannot hold data");
+            }
+            extents.get(i).requireWritable();
+        }
+        updateCid();
+        while (src.hasRemaining()) {
+            int i = extentAt(pos);
+            long off = pos - starts[i];
+            int n = (int) Math.min(src.remaining(), extents.get(i).size() - off);
+            extents.get(i).write(src.slice(src.position(), n), off, beneath, starts[i]);
+            src.position(src.position() + n);
+            pos += n;
+        }
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        requireWritable();
+        long end = pos + length;
+        for (int i = extentAt(pos); i < extents.size() && starts[i] < end; i++) extents.get(i).requireWritable();
+        updateCid();
+        while (pos < end) {
+            int i = extentAt(pos);
+            long off = pos - starts[i];
+            long n = Math.min(end - pos, extents.get(i).size() - off);
+            extents.get(i).writeZeroes(off, n, mayUnmap, beneath, starts[i]);
+            pos += n;
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (!file.isWritable()) return;
+        for (VmdkExtent e : extents) e.flush(); // the descriptor was forced when its CID changed
+    }
+
+    /** streamOptimized: grains are written compressed, one whole grain at a time. */
+    @Override
+    public int compressionUnit() {
+        long grain = extents.get(0).grainSize();
+        for (VmdkExtent e : extents) if (!e.compressed() || e.grainSize() != grain) return 0;
+        return (int) grain;
+    }
+
+    @Override
+    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        requireWritable();
+        int i = extentAt(pos);
+        if (compressionUnit() == 0 || pos - starts[i] + unit.remaining() > extents.get(i).size()) {
+            throw ImageException.unsupported(file.path(), "only stream-optimized VMDK images hold compressed grains");
+        }
+        updateCid();
+        ((SparseExtent) extents.get(i)).writeCompressed(unit, pos - starts[i], NO_BACKING, starts[i]);
+    }
+
+    /** Compressed writes (convert -c) never copy from a backing file: they cover whole grains. */
+    private static final Beneath NO_BACKING = new Beneath() {
+        @Override
+        public void read(ByteBuffer dst, long pos) {
+            org.vdiskload.io.Bytes.fillZero(dst);
+        }
+
+        @Override
+        public boolean exists() {
+            return false;
+        }
+    };
+
+    @Override
+    public void resize(long newSize, boolean allowShrink) throws ImageException {
+        throw ImageException.unsupported(file.path(), "resizing VMDK images is not supported (qemu-img cannot resize them either)");
+    }
+
+    /**
+     * As qemu's vmdk check: every allocated grain of every sparse extent must start inside its file; the
+     * first that does not ends the check, as a corruption qemu-img reports as a failed check (exit 1).
+     * qemu keeps no allocation accounting for VMDK, so there are no leaks to find or repair.
+     */
+    @Override
+    public CheckReport check(RepairMode mode) throws IOException {
+        for (int i = 0; i < extents.size(); i++) {
+            if (!(extents.get(i) instanceof SparseExtent sparse)) continue;
+            String problem = sparse.check(starts[i]);
+            if (problem != null) {
+                return new CheckReport("vmdk", 1, 0, 1, 0, 0, List.of("ERROR: " + problem + " (" + sparse.file().path() + ")"),
+                        null, null, null, null, null);
+            }
+        }
+        return new CheckReport("vmdk", 0, 0, 0, 0, 0, List.of(), null, null, null, null, null);
     }
 
     @Override

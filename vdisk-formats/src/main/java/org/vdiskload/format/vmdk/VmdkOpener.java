@@ -68,13 +68,13 @@ final class VmdkOpener {
                         + " bytes too large for a descriptor (limit " + Descriptor.MAX_BYTES + ")");
             }
             ByteBuffer text = file.readStruct(0, size, ByteOrder.LITTLE_ENDIAN, "descriptor");
-            return fromDescriptor(Descriptor.parse(Descriptor.decode(bytes(text)), file, 0), 0);
+            return fromDescriptor(Descriptor.parse(Descriptor.decode(bytes(text)), file, 0), new DescriptorCid(file, 0, -1));
         }
         SparseHeader header = SparseHeader.parse(file.readStruct(0, SparseHeader.SIZE, ByteOrder.LITTLE_ENDIAN, "header"), file, 0);
         Descriptor embedded = embeddedDescriptor(header);
         if (header.capacity() == 0 && embedded != null) {
             // qemu: a sparse file of capacity 0 carries a full descriptor whose extents make the disk.
-            return fromDescriptor(embedded, header.descriptorOffset() * 512);
+            return fromDescriptor(embedded, new DescriptorCid(file, header.descriptorOffset() * 512, header.descriptorSize() * 512));
         }
         if (embedded == null) {
             throw ImageException.corrupt(file.path(), 28, "descriptorOffset", "sparse image has no embedded descriptor (and so no CID)");
@@ -82,7 +82,7 @@ final class VmdkOpener {
         SparseExtent extent = sparseExtent(file, header, "");
         long at = header.descriptorOffset() * 512;
         return new VmdkLayer(file, List.of(file), List.of(extent), extent.compressed() ? "streamOptimized" : "monolithicSparse",
-                embedded.cid("CID", file, at), embedded.cid("parentCID", file, at), embedded.parentFileNameHint(), embedded.ddb());
+                new DescriptorCid(file, at, header.descriptorSize() * 512), embedded.cid("CID", file, at), embedded.cid("parentCID", file, at), embedded.parentFileNameHint(), embedded.ddb());
     }
 
     private static byte[] bytes(ByteBuffer b) {
@@ -116,9 +116,23 @@ final class VmdkOpener {
             throw ImageException.corrupt(f.path(), 12, "capacity", "grain directory of " + gdEntries
                     + " entries is over qemu's limit of " + (32 << 20));
         }
+        long rgdOffset = 0;
+        if (context.writable() && (h.flags() & SparseHeader.FLAG_RGD) != 0) {
+            // Only a writer uses the redundant directory: it keeps the redundant grain tables in step.
+            if (h.rgdOffset() <= 0 || h.rgdOffset() > Long.MAX_VALUE >> 9) {
+                throw ImageException.corrupt(f.path(), 48, "rgdOffset", "redundant grain directory offset "
+                        + Long.toUnsignedString(h.rgdOffset()) + " is outside the file or overlaps the header");
+            }
+            rgdOffset = h.rgdOffset() * 512;
+        }
         SparseGeometry g = new SparseGeometry(h.capacity() * 512, h.grainSize() * 512, (int) h.numGTEsPerGT(),
-                h.gdOffset() * 512, (int) gdEntries, h.compressed(), h.hasMarkers(), h.zeroGrains());
-        return SparseExtent.open(f, g, type, context.cacheBytes());
+                h.gdOffset() * 512, (int) gdEntries, h.compressed(), h.hasMarkers(), h.zeroGrains(),
+                rgdOffset, header.gdOffset() == SparseHeader.GD_AT_END);
+        if (context.writable() && h.version() == 3 && !h.compressed()) {
+            // As qemu: version 3 adds changed-block tracking, which a writer would have to keep up to date.
+            throw ImageException.unsupported(f.path(), "VMDK version 3 sparse extents (changed-block tracking) can only be opened read-only");
+        }
+        return SparseExtent.open(f, g, type, context.cacheBytes(), context.writable());
     }
 
     private SparseExtent cowdExtent(ImageFile f, String type) throws IOException {
@@ -128,11 +142,12 @@ final class VmdkOpener {
                     + " entries is over qemu's limit of " + (32 << 20));
         }
         SparseGeometry g = new SparseGeometry(h.capacity() * 512, h.grainSize() * 512, CowdHeader.GTES_PER_GT,
-                h.gdOffset() * 512, (int) h.gdEntries(), false, false, false);
-        return SparseExtent.open(f, g, type, context.cacheBytes());
+                h.gdOffset() * 512, (int) h.gdEntries(), false, false, false, 0, false);
+        return SparseExtent.open(f, g, type, context.cacheBytes(), context.writable());
     }
 
-    private VmdkLayer fromDescriptor(Descriptor d, long at) throws IOException {
+    private VmdkLayer fromDescriptor(Descriptor d, DescriptorCid where) throws IOException {
+        long at = where.offset();
         String createType = d.createType();
         if (createType == null) throw ImageException.corrupt(file.path(), at, "createType", "invalid VMDK descriptor: no createType");
         if (!CREATE_TYPES.contains(createType)) {
@@ -152,7 +167,7 @@ final class VmdkOpener {
             extents.add(e);
         }
         if (extents.isEmpty()) throw ImageException.corrupt(file.path(), at, "extents", "descriptor names no extents");
-        return new VmdkLayer(file, List.copyOf(opened.values()), extents, createType, cid, parentCid, d.parentFileNameHint(), d.ddb());
+        return new VmdkLayer(file, List.copyOf(opened.values()), extents, createType, where, cid, parentCid, d.parentFileNameHint(), d.ddb());
     }
 
     private VmdkExtent extent(ExtentLine line, long at) throws IOException {

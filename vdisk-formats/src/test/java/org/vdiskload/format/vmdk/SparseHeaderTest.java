@@ -264,4 +264,12 @@ class SparseHeaderTest {
     void refusesCowdDirectoryTooSmall() throws IOException {
         assertRefused(cowdRefused(cowd().putInt(12, 4096 * 8 + 1)), ImageException.Kind.CORRUPT, "does not cover the capacity");
     }
+
+    /** What the creator writes is the annotated header above, byte for byte, and parses back to the same record. */
+    @Test
+    void encodeWritesTheAnnotatedLayout() throws IOException {
+        SparseHeader h = parse(header());
+        assertEquals(header(), h.encode());
+        assertEquals(h, parse(h.encode()));
+    }
 }

@@ -35,7 +35,13 @@ class WritableExportsTest {
      * The formats vdiskload writes. A format whose writer lands joins every test here by being added;
      * until then its images must refuse to open writable (so this list cannot silently fall behind).
      */
-    static final Set<String> WRITABLE = Set.of("raw");
+    static final Set<String> WRITABLE = Set.of("raw", "qcow", "vdi", "vpc", "vmdk");
+
+    /**
+     * Images that open writable but only append (a streamOptimized VMDK takes writes into grains never
+     * written, in order, as qemu does): not for random writes.
+     */
+    static final Set<String> APPEND_ONLY = Set.of("vmdk-stream.vmdk");
 
     @TempDir
     Path dir;
@@ -57,7 +63,7 @@ class WritableExportsTest {
     }
 
     private static List<TestImages.Served> writable(List<TestImages.Served> all) {
-        return all.stream().filter(s -> WRITABLE.contains(s.image().format())).toList();
+        return all.stream().filter(s -> WRITABLE.contains(s.image().format()) && !APPEND_ONLY.contains(s.name())).toList();
     }
 
     @TestFactory
@@ -126,7 +132,9 @@ class WritableExportsTest {
         Tools.Result r = Tools.run(List.of("qemu-img", "compare", "-f", "raw", "-F", s.image().format(), m.toString(),
                 s.image().path().toString()), null);
         if (r.exit() != 0) fail(s.name() + ": qemu-img compare with the model: " + r.stdout() + r.stderr());
-        if (!s.image().format().equals("raw")) Tools.check("qemu-img", "check", "-f", s.image().format(), s.image().path().toString());
+        Tools.Result check = Tools.run(List.of("qemu-img", "check", "-f", s.image().format(), s.image().path().toString()), null);
+        // 63: qemu has no checks for the format (raw, qcow, vpc)
+        assertTrue(check.exit() == 0 || check.exit() == 63, s.name() + ": qemu-img check: " + check.stdout() + check.stderr());
     }
 
     @TestFactory

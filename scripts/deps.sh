@@ -14,7 +14,8 @@ for group in "$@"; do
         demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs ;;
         test) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want sfdisk fdisk
               want vhdiinfo libvhdi-utils; want vmdkinfo libvmdk-utils; want qcowinfo libqcow-utils
-              want python3 python3 ;;
+              want python3 python3
+              want nbdinfo libnbd-bin; want nbdkit nbdkit ;;
         *) echo "deps.sh: unknown group '$group' (build, test, demo)" >&2; exit 2 ;;
     esac
 done

@@ -82,28 +82,32 @@ final class ChainImage implements DiskImage {
         return out;
     }
 
+    /** Maps {@code [pos, pos+length)}, which lies inside layer {@code depth}. */
     private void mapFrom(int depth, long pos, long length, List<Extent> out) throws IOException {
+        ImageLayer layer = layers.get(depth);
         long end = pos + length;
         while (pos < end) {
-            ImageLayer layer = layers.get(depth);
-            if (pos >= layer.size()) {
-                append(out, Extent.zero(pos, end - pos, depth, false));
-                return;
-            }
-            long want = Math.min(end - pos, layer.size() - pos);
-            LayerRun run = layer.map(pos, want);
-            long n = Math.min(run.length(), want);
+            LayerRun run = layer.map(pos, end - pos);
+            long n = Math.min(run.length(), end - pos);
             switch (run.status()) {
                 case DATA -> append(out, Extent.data(pos, n, depth, run.file(), run.fileOffset()));
                 case ZERO -> append(out, Extent.zero(pos, n, depth, true));
                 case ENCODED -> append(out, Extent.needsLibrary(pos, n, depth));
-                case UNALLOCATED -> {
-                    if (depth + 1 < layers.size()) mapFrom(depth + 1, pos, n, out);
-                    else append(out, Extent.zero(pos, n, depth, false));
-                }
+                case UNALLOCATED -> mapBelow(depth, pos, n, out);
             }
             pos += n;
         }
+    }
+
+    /**
+     * Maps a range layer {@code depth} leaves unallocated. As in qemu, a range past the end of a
+     * shorter backing file, or with no backing file at all, is unallocated zeros of this layer.
+     */
+    private void mapBelow(int depth, long pos, long length, List<Extent> out) throws IOException {
+        long backingSize = depth + 1 < layers.size() ? layers.get(depth + 1).size() : 0;
+        long inBacking = Math.max(0, Math.min(length, backingSize - pos));
+        if (inBacking > 0) mapFrom(depth + 1, pos, inBacking, out);
+        if (inBacking < length) append(out, Extent.zero(pos + inBacking, length - inBacking, depth, false));
     }
 
     private static void append(List<Extent> out, Extent e) {

@@ -44,8 +44,24 @@ public interface ImageLayer extends Closeable {
         throw new UnsupportedOperationException(formatName() + " has no encoded runs");
     }
 
+    /**
+     * Called before a read or a map falls through an unallocated run of this layer to {@code backing}
+     * (the next layer of the chain). A layer that can tell its backing file no longer matches it (VMDK's
+     * parentCID) refuses here, as qemu refuses such reads. Maps are checked too, since consumers read
+     * the DATA extents of a map straight from their files.
+     */
+    default void checkBackingRead(ImageLayer backing) throws IOException {
+    }
+
     /** The image beneath this one, if the layer names one. */
     Optional<BackingRef> backing();
+
+    /**
+     * Checks that {@code backing}, opened from {@link #backing()}, is the image this layer was made against
+     * (a differencing VHDX names its parent's DataWriteGuid). Called once the backing layer is open.
+     */
+    default void checkBacking(ImageLayer backing) throws IOException {
+    }
 
     /** What {@code info} shows. */
     LayerInfo info() throws IOException;

@@ -59,8 +59,10 @@ public final class Images {
                 if (layers.size() >= MAX_CHAIN_DEPTH) {
                     throw ImageException.invalid(path, "backing chain is deeper than " + MAX_CHAIN_DEPTH + " images");
                 }
-                current = openBacking(current, current.backing().get(), seen, options);
-                layers.add(current);
+                ImageLayer next = openBacking(current, current.backing().get(), seen, options);
+                layers.add(next);
+                current.checkBacking(next);
+                current = next;
             }
             return new ChainImage(layers);
         } catch (IOException | RuntimeException e) {
@@ -94,8 +96,7 @@ public final class Images {
                     } else {
                         throw ImageException.unsupported(childPath, "backing file " + path + " looks like a " + format.name()
                                 + " image but the image does not name the backing format; refusing to guess"
-                                + " (pass --backing-format " + format.name() + ", or record it with"
-                                + " 'qemu-img rebase -u -F " + format.name() + " -b " + ref.name() + " " + childPath + "')");
+                                + " (pass --backing-format " + format.name() + recordHint(child, format, ref) + ")");
                     }
                 }
             }
@@ -104,6 +105,13 @@ public final class Images {
             file.close();
             throw e;
         }
+    }
+
+    /** How to record the backing format in the image itself, where its format can (qcow v1 cannot). */
+    private static String recordHint(ImageLayer child, ImageFormat backingFormat, BackingRef ref) {
+        if (child.formatName().equals("qcow")) return "";
+        return ", or record it with 'qemu-img rebase -u -F " + backingFormat.name() + " -b " + ref.name()
+                + " " + child.file().path() + "'";
     }
 
     /** Opens one layer, closing the file on failure and turning parser bugs on hostile input into one clear error. */

@@ -39,7 +39,7 @@ final class DemoCommand implements Callable<Integer> {
             out.println();
             out.println("$ vdiskload " + String.join(" ", args));
             out.flush();
-            Main.run(args);
+            Main.run(out, spec.commandLine().getErr(), args);
         }
         return 0;
     }

@@ -13,7 +13,7 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Read, map and attach virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw).",
-        subcommands = {InfoCommand.class, MapCommand.class, ConvertCommand.class, CompareCommand.class,
+        subcommands = {InfoCommand.class, MapCommand.class, ConvertCommand.class, CompareCommand.class, ServeCommand.class,
                 DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -29,12 +29,22 @@ public final class Main implements Runnable {
         System.exit(run(args));
     }
 
-    /** Runs the CLI and returns the exit code; errors become one line on stderr. */
+    /** Runs the CLI on stdout/stderr and returns the exit code. */
     public static int run(String... args) {
+        return run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);
         cl.setParameterExceptionHandler(Errors::onParameter);
-        return cl.execute(args);
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -1,0 +1,206 @@
+package org.vdiskload.nbd;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+/**
+ * An NBD server (fixed newstyle) offering one or more exports on a Unix socket or a TCP address.
+ * Each client gets its own thread; {@link Options#shared} bounds how many are served at once
+ * (later ones wait in the listen queue, as with qemu-nbd). Without {@link Options#persistent} the
+ * server stops when its last client leaves. {@link #close()} stops accepting, lets requests in
+ * flight finish, and removes the Unix socket.
+ */
+public final class NbdServer implements Closeable {
+
+    /**
+     * @param shared           clients served at once; 0 = no limit. With 1, the server does not
+     *                         advertise multi-connection (as qemu-nbd)
+     * @param persistent       keep serving after the last client leaves
+     * @param handshakeTimeout a client that has not finished negotiating by then is dropped
+     * @param log              receives one line per event worth knowing (connections, refusals, errors)
+     */
+    public record Options(int shared, boolean persistent, Duration handshakeTimeout, Consumer<String> log) {
+        public Options {
+            if (shared < 0) throw new IllegalArgumentException("shared must be 0 (no limit) or more");
+        }
+
+        public static Options defaults() {
+            return new Options(16, true, Duration.ofSeconds(10), line -> System.err.println("vdiskload serve: " + line));
+        }
+
+        public Options withShared(int n) { return new Options(n, persistent, handshakeTimeout, log); }
+        public Options withPersistent(boolean p) { return new Options(shared, p, handshakeTimeout, log); }
+        public Options withHandshakeTimeout(Duration d) { return new Options(shared, persistent, d, log); }
+        public Options withLog(Consumer<String> l) { return new Options(shared, persistent, handshakeTimeout, l); }
+    }
+
+    private static final long GRACE_MILLIS = 5000;
+
+    private final ServerSocketChannel listener;
+    private final SocketAddress address;
+    private final Exports exports;
+    private final Options options;
+    private final Semaphore slots;
+    private final ScheduledExecutorService timer;
+    private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
+    private final AtomicInteger ids = new AtomicInteger();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final CountDownLatch done = new CountDownLatch(1);
+    private final Thread acceptor;
+
+    private NbdServer(ServerSocketChannel listener, List<Export> exports, Options options) throws IOException {
+        this.listener = listener;
+        this.address = listener.getLocalAddress();
+        this.exports = new Exports(exports);
+        this.options = options;
+        this.slots = options.shared == 0 ? null : new Semaphore(options.shared);
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "nbd-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        this.acceptor = new Thread(this::acceptLoop, "nbd-accept");
+        this.acceptor.setDaemon(true);
+    }
+
+    /** Binds {@code address} (a {@link UnixDomainSocketAddress} or an InetSocketAddress) and starts serving. */
+    public static NbdServer start(List<Export> exports, SocketAddress address, Options options) throws IOException {
+        ServerSocketChannel listener;
+        if (address instanceof UnixDomainSocketAddress unix) {
+            removeStaleSocket(unix);
+            listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        } else {
+            listener = ServerSocketChannel.open();
+        }
+        try {
+            listener.bind(address, 64);
+            NbdServer server = new NbdServer(listener, exports, options);
+            server.acceptor.start();
+            return server;
+        } catch (IOException | RuntimeException e) {
+            listener.close();
+            throw e;
+        }
+    }
+
+    /** A socket file left by a server that is gone is replaced; one in use, or any other file, is an error. */
+    private static void removeStaleSocket(UnixDomainSocketAddress unix) throws IOException {
+        Path path = unix.getPath();
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) return;
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        if ((mode & 0170000) != 0140000) throw new IOException(path + ": exists and is not a socket");
+        try (SocketChannel probe = SocketChannel.open(unix)) {
+            throw new IOException(path + ": another server is listening on this socket");
+        } catch (IOException e) {
+            if (e.getMessage() != null && e.getMessage().startsWith(path.toString())) throw e;
+        }
+        Files.delete(path);
+    }
+
+    /** The bound address (for TCP port 0, the port chosen). */
+    public SocketAddress address() {
+        return address;
+    }
+
+    /** Waits until the server has stopped. */
+    public void await() throws InterruptedException {
+        done.await();
+    }
+
+    public boolean await(Duration timeout) throws InterruptedException {
+        return done.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void acceptLoop() {
+        while (!closed.get()) {
+            try {
+                if (slots != null) slots.acquire();
+            } catch (InterruptedException e) {
+                return;
+            }
+            SocketChannel ch;
+            try {
+                ch = listener.accept();
+            } catch (IOException e) {
+                if (slots != null) slots.release();
+                if (!closed.get()) {
+                    options.log.accept("accept failed: " + e.getMessage());
+                    close();
+                }
+                return;
+            }
+            Connection c = new Connection(ids.incrementAndGet(), ch, exports, options.shared != 1,
+                    options.handshakeTimeout, timer, options.log);
+            Thread t = new Thread(() -> serve(c), "nbd-" + c.name());
+            t.setDaemon(true);
+            connections.put(c, t);
+            t.start();
+        }
+    }
+
+    private void serve(Connection c) {
+        options.log.accept(c.name() + ": connected");
+        try {
+            c.run();
+        } finally {
+            connections.remove(c);
+            if (slots != null) slots.release();
+            options.log.accept(c.name() + ": closed");
+            if (!options.persistent && connections.isEmpty()) close();
+        }
+    }
+
+    /** Stops the server: no new clients; requests in flight are answered (up to 5 s), then every socket is closed. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        try {
+            listener.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        acceptor.interrupt();
+        connections.keySet().forEach(Connection::stop);
+        long deadline = System.currentTimeMillis() + GRACE_MILLIS;
+        for (Map.Entry<Connection, Thread> e : connections.entrySet()) {
+            if (e.getValue() == Thread.currentThread()) continue;
+            try {
+                e.getValue().join(Math.max(1, deadline - System.currentTimeMillis()));
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            e.getKey().kill();
+        }
+        connections.keySet().forEach(Connection::kill);
+        timer.shutdownNow();
+        if (address instanceof UnixDomainSocketAddress unix) {
+            try {
+                Files.deleteIfExists(unix.getPath());
+            } catch (IOException e) {
+                options.log.accept("cannot remove " + unix.getPath() + ": " + e.getMessage());
+            }
+        }
+        done.countDown();
+    }
+}

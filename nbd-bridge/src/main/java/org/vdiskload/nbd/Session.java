@@ -1,0 +1,34 @@
+package org.vdiskload.nbd;
+
+/** What one client and the server agreed on during option haggling; fixed once transmission starts. */
+final class Session {
+    /** NBD_OPT_STRUCTURED_REPLY was acknowledged. */
+    boolean structuredReplies;
+    /** NBD_OPT_EXTENDED_HEADERS was acknowledged: 32-byte requests and replies, no simple replies. */
+    boolean extendedHeaders;
+    /** The client asked for no 124 zero bytes after NBD_OPT_EXPORT_NAME. */
+    boolean noZeroes;
+    /** The export the last NBD_OPT_SET_META_CONTEXT selected base:allocation for, or null. */
+    Export allocationContextFor;
+    /** The export in use, once transmission starts. */
+    Export export;
+
+    /** Whether replies may be chunks (structured or extended): needed for BLOCK_STATUS, DF and holes. */
+    boolean chunkedReplies() {
+        return structuredReplies || extendedHeaders;
+    }
+
+    /** Whether BLOCK_STATUS may be used: base:allocation was selected for the export now in use. */
+    boolean blockStatusNegotiated() {
+        return export != null && allocationContextFor == export;
+    }
+
+    /** The transmission flags for {@code e} as this session has negotiated so far: each one true. */
+    int transmissionFlags(Export e, boolean multiConn) {
+        int flags = Nbd.FLAG_HAS_FLAGS | Nbd.FLAG_SEND_FLUSH | Nbd.FLAG_SEND_CACHE;
+        if (!e.writable()) flags |= Nbd.FLAG_READ_ONLY;
+        if (chunkedReplies()) flags |= Nbd.FLAG_SEND_DF;
+        if (multiConn) flags |= Nbd.FLAG_CAN_MULTI_CONN;
+        return flags;
+    }
+}

@@ -1,0 +1,145 @@
+package org.vdiskload.nbd;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+/**
+ * The transmission phase of one connection. This thread reads requests, validates each one
+ * ({@link RequestValidator}) and hands it to a small worker pool, so pipelined requests are answered
+ * out of order as they complete; at most {@link #MAX_IN_FLIGHT} wait at once, then reading pauses.
+ * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
+ *
+ * <p>Commands are a table of handlers: the write commands join it when the library can write
+ * (until then the validator refuses them with EPERM, as the export is read-only).
+ */
+final class Transmission {
+    static final int WORKERS = 4;
+    static final int MAX_IN_FLIGHT = 64;
+
+    private final SocketChannel ch;
+    private final Session session;
+    private final Export export;
+    private final ReplyWriter out;
+    private final RequestValidator validator;
+    private final Map<Command, CommandHandler> handlers = new EnumMap<>(Command.class);
+    private final Consumer<String> log;
+    private final ByteBuffer header;
+
+    Transmission(SocketChannel ch, Session session, Consumer<String> log) {
+        this.ch = ch;
+        this.session = session;
+        this.export = session.export;
+        this.out = new ReplyWriter(ch, session);
+        this.validator = new RequestValidator(export, session);
+        this.log = log;
+        this.header = ByteBuffer.allocate(session.extendedHeaders ? 32 : 28);
+        handlers.put(Command.READ, new ReadHandler(export, session));
+        handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
+        // Nothing is ever written, so nothing needs flushing.
+        handlers.put(Command.FLUSH, (r, o) -> o.done(r));
+        // A hint: mapping the range warms the metadata caches the reads will use.
+        handlers.put(Command.CACHE, (r, o) -> {
+            for (long pos = r.offset(), end = pos + r.length(); pos < end; pos += BlockStatusHandler.WINDOW) {
+                export.image().map(pos, Math.min(BlockStatusHandler.WINDOW, end - pos));
+            }
+            o.done(r);
+        });
+    }
+
+    void run(String name) throws IOException {
+        AtomicInteger thread = new AtomicInteger();
+        ExecutorService workers = Executors.newFixedThreadPool(WORKERS, task -> {
+            Thread t = new Thread(task, name + "-worker-" + thread.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
+        try {
+            while (true) {
+                Request r = readRequest();
+                if (r.type() == Command.DISC.code) {
+                    log.accept("disconnect requested");
+                    return;
+                }
+                RequestValidator.Rejection no = validator.check(r);
+                CommandHandler h = no == null ? handlers.get(r.command()) : null;
+                if (no == null && h == null) no = new RequestValidator.Rejection(Nbd.EINVAL, r.command() + " is not supported");
+                if (no != null) {
+                    log.accept("rejected " + r.describe() + ": " + no.message() + " (" + Nbd.errorName(no.error()) + ")");
+                    out.error(r, no.error(), no.message());
+                    continue;
+                }
+                inFlight.acquireUninterruptibly();
+                workers.execute(() -> {
+                    try {
+                        run(h, r);
+                    } finally {
+                        inFlight.release();
+                    }
+                });
+            }
+        } finally {
+            workers.shutdown();
+            try {
+                if (!workers.awaitTermination(60, TimeUnit.SECONDS)) workers.shutdownNow();
+            } catch (InterruptedException e) {
+                workers.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void run(CommandHandler h, Request r) {
+        try {
+            h.handle(r, out);
+        } catch (IOException | RuntimeException e) {
+            if (!ch.isOpen()) return;
+            String message = e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString();
+            log.accept(r.describe() + " failed: " + message + " (EIO)");
+            try {
+                out.error(r, Nbd.EIO, message);
+            } catch (IOException sendFailed) {
+                closeQuietly(); // the connection is broken: stop the reader too
+            }
+        }
+    }
+
+    /** Reads the next request header and the payload that follows it, if any. */
+    private Request readRequest() throws IOException {
+        header.clear();
+        Wire.readFully(ch, header);
+        header.flip();
+        int magic = header.getInt();
+        int expected = session.extendedHeaders ? Nbd.EXTENDED_REQUEST_MAGIC : Nbd.REQUEST_MAGIC;
+        if (magic != expected) throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+        int flags = Short.toUnsignedInt(header.getShort());
+        int type = Short.toUnsignedInt(header.getShort());
+        long cookie = header.getLong();
+        long offset = header.getLong();
+        long length = session.extendedHeaders ? header.getLong() : Integer.toUnsignedLong(header.getInt());
+        boolean payload = session.extendedHeaders ? (flags & Nbd.CMD_FLAG_PAYLOAD_LEN) != 0 : type == Command.WRITE.code;
+        if (!payload) return new Request(flags, type, cookie, offset, length, null);
+        if (Long.compareUnsigned(length, export.sizes().maxPayload()) > 0) {
+            throw new ProtocolException("request payload of " + Long.toUnsignedString(length) + " bytes exceeds the maximum "
+                    + export.sizes().maxPayload());
+        }
+        return new Request(flags, type, cookie, offset, length, Wire.read(ch, (int) length));
+    }
+
+    private void closeQuietly() {
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // already broken
+        }
+    }
+}

@@ -1,0 +1,215 @@
+package org.vdiskload.format.qcow2;
+
+import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.Checked;
+import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.LruCache;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
+ * points to, cached in a bounded LRU. Every L1 and L2 entry is validated when it is used.
+ */
+final class ClusterMap {
+    static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
+    static final long L1_RESERVED = 0x7f000000000001ffL;
+    static final long L2_COPIED = 1L << 63;
+    static final long L2_COMPRESSED = 1L << 62;
+    static final long L2_ZERO = 1L;
+    static final long L2_OFFSET_MASK = 0x00fffffffffffe00L;
+    /** Bits 1-8 and 56-61 of a standard descriptor. */
+    static final long L2_RESERVED = 0x3f000000000001feL;
+    static final int SUBCLUSTERS = 32;
+
+    /** What one cluster or subcluster holds. */
+    enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
+
+    /** One decoded (sub)cluster: its kind and, for DATA, the host offset of the queried guest byte. */
+    record Unit(Kind kind, long hostOffset) {}
+
+    /** A compressed cluster's descriptor: where its data starts and how many bytes may belong to it. */
+    record Compressed(long hostOffset, int length) {}
+
+    private final ImageFile file;
+    private final Qcow2Header h;
+    private final long l1Offset;
+    private final long[] l1;
+    private final LruCache<long[]> l2Cache;
+    private final long fileSize;
+    private final long clusterMask;
+    private final long unitSize;
+
+    private ClusterMap(ImageFile file, Qcow2Header h, long l1Offset, long[] l1, long cacheBytes) throws IOException {
+        this.file = file;
+        this.h = h;
+        this.l1Offset = l1Offset;
+        this.l1 = l1;
+        this.l2Cache = new LruCache<>(LruCache.entriesFor(cacheBytes, h.clusterSize()));
+        this.fileSize = file.size();
+        this.clusterMask = h.clusterSize() - 1;
+        this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
+    }
+
+    /** Loads the L1 table at {@code offset} ({@code entries} long, already checked to lie in the file). */
+    static ClusterMap load(ImageFile file, Qcow2Header h, long offset, int entries, long cacheBytes) throws IOException {
+        long[] l1 = new long[entries];
+        if (entries > 0) file.readStruct(offset, (long) entries * 8, ByteOrder.BIG_ENDIAN, "L1 table").asLongBuffer().get(l1);
+        return new ClusterMap(file, h, offset, l1, cacheBytes);
+    }
+
+    /** The run starting at {@code pos}: (sub)clusters of one kind with contiguous host offsets, within one L2 table. */
+    LayerRun map(long pos, long maxLength) throws IOException {
+        long perL1 = h.bytesPerL1Entry();
+        long tableEnd = (pos / perL1 + 1) * perL1;
+        long limit = Math.min(pos + maxLength, tableEnd);
+        long[] l2 = l2Table(pos / perL1);
+        if (l2 == null) return LayerRun.unallocated(limit - pos);
+        Unit first = unit(l2, pos);
+        long cur = Math.min((pos / unitSize + 1) * unitSize, limit);
+        while (cur < limit) {
+            Unit u = unit(l2, cur);
+            if (u.kind() != first.kind()) break;
+            if (u.kind() == Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
+            cur = Math.min(cur + unitSize, limit);
+        }
+        long n = cur - pos;
+        return switch (first.kind()) {
+            case UNALLOCATED -> LayerRun.unallocated(n);
+            case ZERO -> LayerRun.zero(n);
+            case DATA -> LayerRun.data(n, file, first.hostOffset());
+            case COMPRESSED -> LayerRun.encoded(n);
+        };
+    }
+
+    /** The compressed cluster holding {@code pos}, or null if that cluster is not compressed. */
+    Compressed compressed(long pos) throws IOException {
+        long[] l2 = l2Table(pos / h.bytesPerL1Entry());
+        if (l2 == null) return null;
+        int index = l2Index(pos);
+        long entry = l2[index * stride()];
+        if ((entry & L2_COMPRESSED) == 0) return null;
+        return compressedDescriptor(entry, entryOffset(pos));
+    }
+
+    private int stride() {
+        return h.extendedL2() ? 2 : 1;
+    }
+
+    private int l2Index(long pos) {
+        return (int) ((pos >>> h.clusterBits()) & ((1L << h.l2Bits()) - 1));
+    }
+
+    /** File offset of the L2 entry for {@code pos}, for error messages. */
+    private long entryOffset(long pos) {
+        long l2Offset = l1[(int) (pos / h.bytesPerL1Entry())] & L1_OFFSET_MASK;
+        return l2Offset + (long) l2Index(pos) * h.l2EntryBytes();
+    }
+
+    /** The L2 table for L1 index {@code index}, or null where none is allocated. */
+    private long[] l2Table(long index) throws IOException {
+        if (index >= l1.length) return null;
+        long entry = l1[(int) index];
+        long at = l1Offset + index * 8;
+        if ((entry & L1_RESERVED) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L1 entry " + index, "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        }
+        long offset = entry & L1_OFFSET_MASK;
+        if (offset == 0) return null;
+        Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
+        Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
+        return l2Cache.get(offset, this::readL2);
+    }
+
+    private long[] readL2(long offset) throws IOException {
+        ByteBuffer b = file.readStruct(offset, h.clusterSize(), ByteOrder.BIG_ENDIAN, "L2 table");
+        long[] table = new long[(int) (h.clusterSize() / 8)];
+        b.asLongBuffer().get(table);
+        return table;
+    }
+
+    /** Decodes and validates the (sub)cluster holding {@code pos}. */
+    private Unit unit(long[] l2, long pos) throws IOException {
+        int index = l2Index(pos);
+        long entry = l2[index * stride()];
+        long at = entryOffset(pos);
+        if (h.extendedL2()) return extendedUnit(entry, l2[index * 2 + 1], pos, at);
+        if ((entry & L2_COMPRESSED) != 0) {
+            compressedDescriptor(entry, at);
+            return new Unit(Kind.COMPRESSED, -1);
+        }
+        long reserved = L2_RESERVED | (h.version() == 2 ? L2_ZERO : 0);
+        if ((entry & reserved) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        }
+        long offset = checkedOffset(entry, at);
+        if ((entry & L2_ZERO) != 0) return new Unit(Kind.ZERO, -1);
+        if (offset == 0) return new Unit(Kind.UNALLOCATED, -1);
+        return new Unit(Kind.DATA, dataOffset(offset, pos, at));
+    }
+
+    /** Extended L2 entry: bits 0-31 of the bitmap say "allocated", bits 32-63 "reads as zeros", per subcluster. */
+    private Unit extendedUnit(long entry, long bitmap, long pos, long at) throws IOException {
+        if ((entry & L2_COMPRESSED) != 0) {
+            if (bitmap != 0) {
+                throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "a compressed cluster has a non-zero subcluster bitmap");
+            }
+            compressedDescriptor(entry, at);
+            return new Unit(Kind.COMPRESSED, -1);
+        }
+        if ((entry & (L2_RESERVED | L2_ZERO)) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        }
+        long offset = checkedOffset(entry, at);
+        int sc = (int) ((pos & clusterMask) / unitSize);
+        long alloc = bitmap & 0xffffffffL;
+        long zero = bitmap >>> 32;
+        if (offset == 0 && alloc != 0) {
+            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "an unallocated cluster has subclusters marked allocated");
+        }
+        if ((alloc & zero) != 0) {
+            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "subclusters are marked both allocated and zero");
+        }
+        if ((zero >>> sc & 1) != 0) return new Unit(Kind.ZERO, -1);
+        if ((alloc >>> sc & 1) == 0) return new Unit(Kind.UNALLOCATED, -1);
+        return new Unit(Kind.DATA, dataOffset(offset, pos, at));
+    }
+
+    private long checkedOffset(long entry, long at) throws ImageException {
+        long offset = entry & L2_OFFSET_MASK;
+        if ((offset & clusterMask) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "cluster offset 0x" + Long.toHexString(offset)
+                    + " is not aligned to the cluster size " + h.clusterSize());
+        }
+        return offset;
+    }
+
+    private long dataOffset(long clusterOffset, long pos, long at) throws ImageException {
+        if (clusterOffset >= fileSize) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + clusterOffset
+                    + " is past the end of the file (" + fileSize + " bytes)");
+        }
+        return clusterOffset + (pos & clusterMask);
+    }
+
+    /** Compressed cluster descriptor: x = 62 - (cluster_bits - 8) bits of host offset, then the additional 512-byte sectors. */
+    private Compressed compressedDescriptor(long entry, long at) throws ImageException {
+        if ((entry & L2_COPIED) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "a compressed cluster has the copied flag set");
+        }
+        int x = 62 - (h.clusterBits() - 8);
+        long offset = entry & ((1L << x) - 1);
+        long sectors = ((entry >>> x) & ((1L << (h.clusterBits() - 8)) - 1)) + 1;
+        if (offset < h.clusterSize()) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "compressed data overlaps the header (offset " + offset + ")");
+        }
+        if (offset >= fileSize) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "compressed data at " + offset
+                    + " is past the end of the file (" + fileSize + " bytes)");
+        }
+        return new Compressed(offset, (int) (sectors * 512 - (offset & 511)));
+    }
+}

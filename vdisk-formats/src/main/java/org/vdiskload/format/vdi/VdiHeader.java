@@ -1,0 +1,141 @@
+package org.vdiskload.format.vdi;
+
+import org.vdiskload.image.error.ImageException;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+
+/**
+ * VirtualBox's VDI header, version 1.1, little-endian: 64 bytes of "&lt;&lt;&lt; ... &gt;&gt;&gt;" text, then the
+ * fields below, 512 bytes in all. {@link #parse} applies qemu's block/vdi.c checks (with the same
+ * limits: 512-byte sectors, 1 MiB blocks, no differencing images) plus the layout checks qemu
+ * leaves out (block map after the header, data after the block map).
+ *
+ * @param version         major &lt;&lt; 16 | minor; only 1.1 is read
+ * @param headerSize      size of the fields after the pre-header (0x180 for 1.1)
+ * @param imageType       1 dynamic, 2 static (qemu reads both the same way)
+ * @param offsetBmap      file offset of the block map
+ * @param offsetData      file offset of block 0
+ * @param sectorSize      must be 512
+ * @param diskSize        virtual size as stored
+ * @param blockSize       bytes per block; qemu reads only 1 MiB
+ * @param blockExtra      bytes of per-block data before each block; must be 0
+ * @param blocksInImage   entries in the block map
+ * @param blocksAllocated blocks stored in the data area
+ */
+public record VdiHeader(int version, int headerSize, int imageType, int imageFlags, long offsetBmap, long offsetData,
+                        int sectorSize, long diskSize, int blockSize, int blockExtra, long blocksInImage,
+                        long blocksAllocated, boolean hasLinkUuid, boolean hasParentUuid) {
+
+    public static final int LENGTH = 512;
+    public static final int SIGNATURE_OFFSET = 0x40;
+    public static final int SIGNATURE = 0xbeda107f;
+    public static final int VERSION_1_1 = 0x00010001;
+    public static final int SECTOR = 512;
+    public static final int BLOCK_SIZE = 1 << 20;
+    /** qemu's VDI_DISK_SIZE_MAX: the most blocks a 32-bit block map can address, times 1 MiB. */
+    public static final long MAX_DISK_SIZE = 0x1fffff8000000L;
+
+    public static final int TYPE_DYNAMIC = 1;
+    public static final int TYPE_STATIC = 2;
+
+    /** Parses and validates the 512-byte header at the start of {@code b}. */
+    public static VdiHeader parse(ByteBuffer b, Path path) throws ImageException {
+        b = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        int signature = b.getInt(0x40);
+        if (signature != SIGNATURE) {
+            throw ImageException.corrupt(path, 0x40, "signature",
+                    "not a VDI image (bad signature " + String.format("%08x", signature) + ")");
+        }
+        int version = b.getInt(0x44);
+        if (version != VERSION_1_1) {
+            throw ImageException.unsupported(path, "VDI version " + (version >>> 16) + "." + (version & 0xffff)
+                    + " is not supported (only 1.1)");
+        }
+        VdiHeader h = new VdiHeader(version,
+                b.getInt(0x48),                           // header_size
+                b.getInt(0x4c),                           // image_type
+                b.getInt(0x50),                           // image_flags
+                Integer.toUnsignedLong(b.getInt(0x154)),  // offset_bmap
+                Integer.toUnsignedLong(b.getInt(0x158)),  // offset_data
+                b.getInt(0x168),                          // sector_size
+                b.getLong(0x170),                         // disk_size
+                b.getInt(0x178),                          // block_size
+                b.getInt(0x17c),                          // block_extra
+                Integer.toUnsignedLong(b.getInt(0x180)),  // blocks_in_image
+                Integer.toUnsignedLong(b.getInt(0x184)),  // blocks_allocated
+                !isNull(b, 0x1a8),                        // uuid_link
+                !isNull(b, 0x1b8));                       // uuid_parent
+        h.validate(path);
+        return h;
+    }
+
+    private static boolean isNull(ByteBuffer b, int uuidOffset) {
+        return b.getLong(uuidOffset) == 0 && b.getLong(uuidOffset + 8) == 0;
+    }
+
+    private void validate(Path path) throws ImageException {
+        if (offsetBmap % SECTOR != 0) {
+            throw ImageException.corrupt(path, 0x154, "offset_bmap", "block map offset " + offsetBmap + " is not aligned to 512");
+        }
+        if (offsetData % SECTOR != 0) {
+            throw ImageException.corrupt(path, 0x158, "offset_data", "data offset " + offsetData + " is not aligned to 512");
+        }
+        if (sectorSize != SECTOR) {
+            throw ImageException.unsupported(path, "VDI sector size " + Integer.toUnsignedString(sectorSize) + " is not supported (only 512)");
+        }
+        if (blockSize != BLOCK_SIZE) {
+            throw ImageException.unsupported(path, "VDI block size " + Integer.toUnsignedString(blockSize)
+                    + " is not supported (only 1 MiB, as in qemu)");
+        }
+        if (blockExtra != 0) {
+            // VirtualBox would skip these bytes before each block, qemu would not: refuse rather than pick one.
+            throw ImageException.unsupported(path, "VDI images with per-block extra data (block_extra "
+                    + Integer.toUnsignedString(blockExtra) + ") are not supported");
+        }
+        if (diskSize < 0 || diskSize > MAX_DISK_SIZE) {
+            throw ImageException.unsupported(path, "VDI disk size " + Long.toUnsignedString(diskSize)
+                    + " is larger than the maximum " + MAX_DISK_SIZE);
+        }
+        if (virtualSize() > blocksInImage * BLOCK_SIZE) {
+            throw ImageException.corrupt(path, 0x170, "disk_size", "disk size " + virtualSize()
+                    + " is larger than the block map covers (" + blocksInImage + " blocks of 1 MiB)");
+        }
+        if (hasLinkUuid) throw ImageException.unsupported(path, "VDI images with a link UUID are not supported");
+        if (hasParentUuid) {
+            throw ImageException.unsupported(path, "differencing VDI images (with a parent UUID) are not supported");
+        }
+        if (offsetBmap < LENGTH) {
+            throw ImageException.corrupt(path, 0x154, "offset_bmap", "block map at " + offsetBmap + " overlaps the header");
+        }
+        if (offsetData < bmapEnd()) {
+            throw ImageException.corrupt(path, 0x158, "offset_data", "data area at " + offsetData
+                    + " overlaps the block map (" + offsetBmap + ".." + bmapEnd() + ")");
+        }
+        if (blocksAllocated > blocksInImage) {
+            throw ImageException.corrupt(path, 0x184, "blocks_allocated", blocksAllocated + " blocks allocated but the image has only "
+                    + blocksInImage);
+        }
+    }
+
+    /** The virtual size: qemu rounds an odd stored size up to whole sectors (VBoxManage writes such sizes). */
+    public long virtualSize() {
+        return (diskSize + SECTOR - 1) & ~(long) (SECTOR - 1);
+    }
+
+    /** Blocks the virtual disk uses (the block map may have more). */
+    public int blocksUsed() {
+        return (int) ((virtualSize() + BLOCK_SIZE - 1) / BLOCK_SIZE);
+    }
+
+    /** End of the block map: 4 bytes per block. */
+    public long bmapEnd() {
+        return offsetBmap + 4 * blocksInImage;
+    }
+
+    /** File offset of data block {@code index}. */
+    public long blockOffset(long index) {
+        return offsetData + index * BLOCK_SIZE;
+    }
+}

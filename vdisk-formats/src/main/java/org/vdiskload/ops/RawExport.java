@@ -28,6 +28,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * all zeros, stay holes. DATA extents are read straight from their file; the rest through the library.
  * Chunks are copied by a few threads at once (reads and writes are positional), so reading, decoding,
  * the zero check and writing overlap, as qemu-img convert keeps several requests in flight.
+ * Like qemu-img convert (whose output cache mode defaults to "unsafe") and cp, the output is left
+ * to the page cache, not flushed to the disk before returning.
  */
 public final class RawExport {
     /** Copy unit: large enough for sequential speed, small enough to keep memory flat. */
@@ -53,7 +55,6 @@ public final class RawExport {
             out.setLength(0);
             out.setLength(size);
             new Copier(image, out.getChannel(), size, progress).run();
-            out.getChannel().force(false);
             done = true;
         } catch (java.io.FileNotFoundException e) {
             throw ImageException.invalid(target, "cannot create: " + e.getMessage());

@@ -4,6 +4,8 @@
 #   sector4k.vhdx  4096-byte logical sectors (qemu-img has no option for them; qemu 7.2 refuses to open them)
 #   child.vhdx     differencing, parent parent.vhdx (qemu 7.2 cannot open differencing VHDX, so the expected
 #                  bytes are the parent's, read by qemu, overlaid with the sectors the script put in the child)
+#   wide.vhdx      differencing with 32 MiB blocks, parent wideparent.vhdx: present-sector runs cross a page
+#                  of the sector bitmap
 #   dirty.vhdx     a log needing replay; qemu refuses it read-only, so besides the script's expected bytes
 #                  the test replays a copy with `qemu-img check -r all` and compares (flag qemu-replay)
 #   interleave.vhdx  made by qemu-img: 4.5 GiB, 256 MiB blocks, so the BAT has a sector bitmap entry after
@@ -25,6 +27,13 @@ qemu-img convert -f vhdx -O raw parent.vhdx parent.raw
 $make diff parent.vhdx parent.raw child.vhdx child.expected.raw
 rm parent.raw
 echo "child.vhdx vhdx expected=child.expected.raw" >> images.txt
+
+qemu-img create -q -f vhdx -o block_size=1M wideparent.vhdx 24M
+qio -f vhdx -c 'write -P 0x72 0 1M' -c 'write -P 0x73 15M 2M' -c 'write -P 0x74 19M 1M' -c 'write -P 0x75 23M 1M' wideparent.vhdx
+qemu-img convert -f vhdx -O raw wideparent.vhdx wideparent.raw
+$make diffwide wideparent.vhdx wideparent.raw wide.vhdx wide.expected.raw
+rm wideparent.raw
+echo "wide.vhdx vhdx expected=wide.expected.raw" >> images.txt
 
 qemu-img create -q -f vhdx -o block_size=1M src.vhdx 8M
 qio -f vhdx -c 'write -P 0x61 0 1M' -c 'write -P 0x62 3M 1M' src.vhdx

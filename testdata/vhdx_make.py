@@ -6,6 +6,9 @@
   vhdx_make.py diff PARENT.vhdx PARENT.raw CHILD.vhdx CHILD.expected.raw [parent-name-in-locator]
       a differencing child of PARENT (a qemu-made VHDX) whose parent_linkage is PARENT's DataWriteGuid;
       blocks: FULLY_PRESENT, PARTIALLY_PRESENT (with a sector bitmap), ZERO, UNMAPPED, NOT_PRESENT
+  vhdx_make.py diffwide PARENT.vhdx PARENT.raw CHILD.vhdx CHILD.expected.raw
+      a differencing child with 32 MiB blocks: block 0 PARTIALLY_PRESENT with runs of present sectors
+      that cross a 4 KiB page of its sector bitmap (sector 32768)
   vhdx_make.py dirty SRC.vhdx SRC.raw OUT.vhdx OUT.expected.raw
       a copy of SRC (a qemu-made dynamic VHDX, 1 MiB blocks) with a log that needs replay: two entries of
       one sequence that allocate a block in the BAT, rewrite and zero sectors of block 0, plus a stale
@@ -184,8 +187,22 @@ class Writer:
             f.seek(3 * MB)
             f.write(self.bat)
             for off, data in self.payload.items():
-                f.seek(off)
-                f.write(data)
+                for at in range(0, len(data), 65536):  # leave all-zero stretches as holes
+                    piece = data[at:at + 65536]
+                    if piece.count(0) != len(piece):
+                        f.seek(off + at)
+                        f.write(piece)
+
+
+def write_sparse(path, content):
+    """Writes content, leaving all-zero 64 KiB stretches as holes."""
+    with open(path, "wb") as f:
+        f.truncate(len(content))
+        for at in range(0, len(content), 65536):
+            piece = bytes(content[at:at + 65536])
+            if piece.count(0) != len(piece):
+                f.seek(at)
+                f.write(piece)
 
 
 def pattern(seed, n):
@@ -251,8 +268,30 @@ def diff(parent, parent_raw, out, expected, name=None):
     w.set_block(4, UNMAPPED)
     content[4 * bs:5 * bs] = bytes(bs)
     w.write(out)
-    with open(expected, "wb") as f:
-        f.write(content)
+    write_sparse(expected, content)
+
+
+def diffwide(parent, parent_raw, out, expected):
+    h, _ = current_header(parent)
+    linkage = "{" + str(uuid.UUID(bytes_le=h[32:48])) + "}"
+    with open(parent_raw, "rb") as f:
+        content = bytearray(f.read())
+    bs = 32 * MB
+    name = os.path.basename(parent)
+    w = Writer(len(content), bs, 512, has_parent=True,
+               locator=parent_locator([("parent_linkage", linkage), ("relative_path", name)]))
+    sectors = len(content) // 512
+    full = pattern(9, bs)
+    part = bytearray(bs)  # only the present sectors hold data: the file stays small and sparse
+    bitmap = bytearray(MB)
+    for s in list(range(0, 8)) + list(range(32760, 32776)) + [40000, 40001, sectors - 1]:
+        bitmap[s // 8] |= 1 << (s % 8)
+        part[s * 512:(s + 1) * 512] = full[s * 512:(s + 1) * 512]
+        content[s * 512:(s + 1) * 512] = full[s * 512:(s + 1) * 512]
+    w.set_block(0, PARTIAL, bytes(part))
+    w.set_bitmap(0, bytes(bitmap))
+    w.write(out)
+    write_sparse(expected, content)
 
 
 def log_entry(seq, tail, log_guid, file_size, writes, zeros):
@@ -333,8 +372,7 @@ def dirty(src, src_raw, out, expected):
     img[other:other + 4096] = with_crc(nh)
     with open(out, "wb") as f:
         f.write(img)
-    with open(expected, "wb") as f:
-        f.write(content)
+    write_sparse(expected, content)
 
 
 def main(argv):
@@ -343,6 +381,8 @@ def main(argv):
         sector4k(argv[2], argv[3])
     elif cmd == "diff":
         diff(argv[2], argv[3], argv[4], argv[5], argv[6] if len(argv) > 6 else None)
+    elif cmd == "diffwide":
+        diffwide(argv[2], argv[3], argv[4], argv[5])
     elif cmd == "dirty":
         dirty(argv[2], argv[3], argv[4], argv[5])
     elif cmd == "guid":

@@ -22,7 +22,7 @@ enum Command {
     }
 
     final int code;
-    /** Changes the export: refused with EPERM on a read-only export, ENOSPC past its end. */
+    /** Changes the export: refused with EPERM on a read-only export. */
     final boolean writes;
     /** Offset and length name a range of the export (checked for bounds and alignment). */
     final boolean ranged;

@@ -5,7 +5,8 @@ import org.vdiskload.image.DiskImage;
 import java.util.Objects;
 
 /**
- * One image offered under a name. The image stays owned by the caller; the server only reads it.
+ * One image offered under a name. The image stays owned by the caller (who opens, flushes and closes
+ * it); the server reads it, and writes it when it was opened for writing.
  *
  * @param name        the export name clients ask for (at most 4096 bytes of UTF-8)
  * @param description a line for humans (NBD_INFO_DESCRIPTION, the LIST reply)
@@ -35,11 +36,8 @@ public record Export(String name, String description, DiskImage image, BlockSize
         return image.size();
     }
 
-    /**
-     * Whether clients may change it. Always false until the library can write; then this follows
-     * the image's writability, and the write commands' handlers are registered in {@link Transmission}.
-     */
+    /** Whether clients may change it: the image was opened for writing (else the export is read-only). */
     public boolean writable() {
-        return false;
+        return image.isWritable();
     }
 }

@@ -20,6 +20,8 @@ final class Nbd {
     static final int FLAG_READ_ONLY = 1 << 1;
     static final int FLAG_SEND_FLUSH = 1 << 2;
     static final int FLAG_SEND_FUA = 1 << 3;
+    static final int FLAG_SEND_TRIM = 1 << 5;
+    static final int FLAG_SEND_WRITE_ZEROES = 1 << 6;
     static final int FLAG_SEND_DF = 1 << 7;
     static final int FLAG_CAN_MULTI_CONN = 1 << 8;
     static final int FLAG_SEND_CACHE = 1 << 10;
@@ -84,6 +86,7 @@ final class Nbd {
     static final int EINVAL = 22;
     static final int ENOSPC = 28;
     static final int EOVERFLOW = 75;
+    static final int ENOTSUP = 95;
 
     // base:allocation
     static final String BASE_ALLOCATION = "base:allocation";
@@ -100,6 +103,7 @@ final class Nbd {
             case EINVAL -> "EINVAL";
             case ENOSPC -> "ENOSPC";
             case EOVERFLOW -> "EOVERFLOW";
+            case ENOTSUP -> "ENOTSUP";
             default -> "error " + error;
         };
     }

@@ -4,8 +4,9 @@ package org.vdiskload.nbd;
  * The one place a transmission request is checked before any handler sees it: a known command,
  * only the flags documented for it and negotiated, writes on a writable export, length limits,
  * alignment to the minimum block size, and a range inside the export. Errors follow the spec:
- * EINVAL for anything malformed, EPERM for a write to a read-only export, ENOSPC for a write past
- * the end, EOVERFLOW for a read longer than the maximum payload.
+ * EINVAL for anything malformed, EPERM for a change to a read-only export, ENOSPC for a write or
+ * write-zeroes past the end (EINVAL for a read or trim there), EOVERFLOW for a read longer than the
+ * maximum payload.
  */
 final class RequestValidator {
 
@@ -63,7 +64,8 @@ final class RequestValidator {
         }
         long size = export.size();
         if (Long.compareUnsigned(r.offset(), size) > 0 || Long.compareUnsigned(r.length(), size - r.offset()) > 0) {
-            return new Rejection(c.writes ? Nbd.ENOSPC : Nbd.EINVAL, "range ends past the end of the export (" + size + " bytes)");
+            boolean grows = c == Command.WRITE || c == Command.WRITE_ZEROES;
+            return new Rejection(grows ? Nbd.ENOSPC : Nbd.EINVAL, "range ends past the end of the export (" + size + " bytes)");
         }
         return null;
     }

@@ -18,8 +18,9 @@ import java.util.function.Consumer;
  * out of order as they complete; at most {@link #MAX_IN_FLIGHT} wait at once, then reading pauses.
  * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
  *
- * <p>Commands are a table of handlers: the write commands join it when the library can write
- * (until then the validator refuses them with EPERM, as the export is read-only).
+ * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
+ * one the validator refuses them with EPERM before any handler runs. A handler that fails answers
+ * with the error {@link ErrorCodes} picks (ENOSPC for a full host file system, else EIO).
  */
 final class Transmission {
     static final int WORKERS = 4;
@@ -44,8 +45,17 @@ final class Transmission {
         this.header = ByteBuffer.allocate(session.extendedHeaders ? 32 : 28);
         handlers.put(Command.READ, new ReadHandler(export, session));
         handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
-        // Nothing is ever written, so nothing needs flushing.
-        handlers.put(Command.FLUSH, (r, o) -> o.done(r));
+        handlers.put(Command.WRITE, new WriteHandler(export));
+        handlers.put(Command.WRITE_ZEROES, new ZeroHandler(export));
+        handlers.put(Command.TRIM, (r, o) -> {
+            export.image().discard(r.offset(), r.length());
+            WriteHandler.finish(export.image(), r, o);
+        });
+        // The image's flush covers every completed write, from any connection (see CAN_MULTI_CONN in Session).
+        handlers.put(Command.FLUSH, (r, o) -> {
+            if (export.writable()) export.image().flush();
+            o.done(r);
+        });
         // A hint: mapping the range warms the metadata caches the reads will use.
         handlers.put(Command.CACHE, (r, o) -> {
             for (long pos = r.offset(), end = pos + r.length(); pos < end; pos += BlockStatusHandler.WINDOW) {
@@ -104,9 +114,10 @@ final class Transmission {
         } catch (IOException | RuntimeException e) {
             if (!ch.isOpen()) return;
             String message = e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString();
-            log.accept(r.describe() + " failed: " + message + " (EIO)");
+            int error = ErrorCodes.of(e);
+            log.accept(r.describe() + " failed: " + message + " (" + Nbd.errorName(error) + ")");
             try {
-                out.error(r, Nbd.EIO, message);
+                out.error(r, error, message);
             } catch (IOException sendFailed) {
                 closeQuietly(); // the connection is broken: stop the reader too
             }

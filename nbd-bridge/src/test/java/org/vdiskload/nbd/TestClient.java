@@ -229,6 +229,18 @@ final class TestClient implements Closeable {
         return out;
     }
 
+    /** Sends one request (with its payload, if any) and reads its whole reply; returns the error, 0 for success. */
+    int command(int flags, Command c, long offset, long length, byte[] payload) throws IOException {
+        if (extended && payload != null) flags |= Nbd.CMD_FLAG_PAYLOAD_LEN;
+        request(flags, c.code, 0x600d, offset, length, payload);
+        int error = 0;
+        for (Reply r : replies()) {
+            assertEquals(0x600d, r.cookie());
+            if (r.error() != 0) error = r.error();
+        }
+        return error;
+    }
+
     /** A READ's bytes, assembled from whatever reply shape the session uses; fails on an error. */
     byte[] read(long offset, int length, int flags) throws IOException {
         request(flags, Command.READ.code, 77, offset, length);

@@ -26,7 +26,7 @@ final class TestImages {
      * The testdata scripts whose images every server test exports. A format's script joins this list
      * once its reader is on the branch: the tests then cover it with no other change.
      */
-    static final List<String> SCRIPTS = List.of("raw.sh");
+    static final List<String> SCRIPTS = List.of("raw.sh", "every-format.sh");
 
     private TestImages() {}
 
@@ -110,12 +110,20 @@ final class TestImages {
 
     static Running serve(List<Served> served, Path socket, NbdServer.Options options) throws IOException {
         List<DiskImage> disks = new ArrayList<>();
+        for (Served s : served) disks.add(open(s.image()));
+        return serve(served, disks, socket, options);
+    }
+
+    /** A server over {@code served}, each image opened for writing. */
+    static Running serveWritable(List<Served> served, Path socket, NbdServer.Options options) throws IOException {
+        List<DiskImage> disks = new ArrayList<>();
+        for (Served s : served) disks.add(Images.open(s.image().path(), QemuOracle.options(s.image()).withWritable(true)));
+        return serve(served, disks, socket, options);
+    }
+
+    private static Running serve(List<Served> served, List<DiskImage> disks, Path socket, NbdServer.Options options) throws IOException {
         List<Export> exports = new ArrayList<>();
-        for (Served s : served) {
-            DiskImage d = open(s.image());
-            disks.add(d);
-            exports.add(Export.of(s.name(), d));
-        }
+        for (int i = 0; i < served.size(); i++) exports.add(Export.of(served.get(i).name(), disks.get(i)));
         List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
         Consumer<String> sink = log::add;
         NbdServer server = NbdServer.start(exports, UnixDomainSocketAddress.of(socket), options.withLog(sink));

@@ -89,12 +89,8 @@ final class ChainImage implements DiskImage {
         while (pos < end) {
             LayerRun run = layer.map(pos, end - pos);
             long n = Math.min(run.length(), end - pos);
-            switch (run.status()) {
-                case DATA -> append(out, Extent.data(pos, n, depth, run.file(), run.fileOffset()));
-                case ZERO -> append(out, Extent.zero(pos, n, depth, true));
-                case ENCODED -> append(out, Extent.needsLibrary(pos, n, depth));
-                case UNALLOCATED -> mapBelow(depth, pos, n, out);
-            }
+            if (run.status() == LayerRun.Status.UNALLOCATED) mapBelow(depth, pos, n, out);
+            else append(out, Extent.of(pos, n, depth, run, depth == 0 && layer.writable()));
             pos += n;
         }
     }
@@ -117,7 +113,72 @@ final class ChainImage implements DiskImage {
     }
 
     @Override
+    public boolean isWritable() {
+        return layers.get(0).writable();
+    }
+
+    private ImageLayer writableTop() throws ImageException {
+        ImageLayer top = layers.get(0);
+        if (!top.writable()) throw ImageException.invalid(path(), "image is open read-only");
+        return top;
+    }
+
+    /** The chain beneath the top layer, for copy-on-write. */
+    private final Beneath beneath = new Beneath() {
+        @Override
+        public void read(ByteBuffer dst, long pos) throws IOException {
+            if (layers.size() < 2) {
+                Bytes.fillZero(dst);
+                return;
+            }
+            long inside = Math.max(0, Math.min(dst.remaining(), layers.get(1).size() - pos));
+            ByteBuffer head = dst.slice(dst.position(), (int) inside);
+            readFrom(1, head, pos);
+            dst.position(dst.position() + (int) inside);
+            Bytes.fillZero(dst);
+        }
+
+        @Override
+        public boolean exists() {
+            return layers.size() > 1;
+        }
+    };
+
+    @Override
+    public void write(ByteBuffer src, long pos) throws IOException {
+        ImageLayer top = writableTop();
+        checkRange(pos, src.remaining());
+        if (src.hasRemaining()) top.write(src, pos, beneath);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap) throws IOException {
+        ImageLayer top = writableTop();
+        checkRange(pos, length);
+        if (length > 0) top.writeZeroes(pos, length, mayUnmap, beneath);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (layers.get(0).writable()) layers.get(0).flush();
+    }
+
+    @Override
     public void close() throws IOException {
-        Images.closeAll(layers);
+        IOException failed = null;
+        if (layers.get(0).writable()) {
+            try {
+                layers.get(0).flush();
+            } catch (IOException e) {
+                failed = e;
+            }
+        }
+        try {
+            Images.closeAll(layers);
+        } catch (IOException e) {
+            if (failed == null) failed = e;
+            else failed.addSuppressed(e);
+        }
+        if (failed != null) throw failed;
     }
 }

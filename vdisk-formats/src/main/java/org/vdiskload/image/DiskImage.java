@@ -32,4 +32,21 @@ public interface DiskImage extends Closeable {
      * The range must lie inside the disk.
      */
     List<Extent> map(long pos, long length) throws IOException;
+
+    /** Whether the image was opened for writing (and its top layer can be written). */
+    boolean isWritable();
+
+    /** Writes {@code src.remaining()} bytes at {@code pos}; the range must lie inside the disk. */
+    void write(ByteBuffer src, long pos) throws IOException;
+
+    /** Makes the range read as zeros; with {@code mayUnmap} its space may be freed. */
+    void writeZeroes(long pos, long length, boolean mayUnmap) throws IOException;
+
+    /** Frees the range's space where the format can; the range reads as zeros afterwards. */
+    default void discard(long pos, long length) throws IOException {
+        writeZeroes(pos, length, true);
+    }
+
+    /** Makes every completed write durable. */
+    void flush() throws IOException;
 }

@@ -28,4 +28,9 @@ public interface ImageFormat {
 
     /** Opens one layer. The file was opened by the caller; on failure the caller closes it. */
     ImageLayer open(ImageFile file, OpenContext context) throws IOException;
+
+    /** Makes new images of this format, if it can. */
+    default java.util.Optional<ImageCreator> creator() {
+        return java.util.Optional.empty();
+    }
 }

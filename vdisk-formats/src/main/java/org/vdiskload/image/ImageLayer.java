@@ -1,5 +1,8 @@
 package org.vdiskload.image;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.Closeable;
@@ -44,25 +47,69 @@ public interface ImageLayer extends Closeable {
         throw new UnsupportedOperationException(formatName() + " has no encoded runs");
     }
 
-    /**
-     * Called before a read or a map falls through an unallocated run of this layer to {@code backing}
-     * (the next layer of the chain). A layer that can tell its backing file no longer matches it (VMDK's
-     * parentCID) refuses here, as qemu refuses such reads. Maps are checked too, since consumers read
-     * the DATA extents of a map straight from their files.
-     */
-    default void checkBackingRead(ImageLayer backing) throws IOException {
-    }
-
     /** The image beneath this one, if the layer names one. */
     Optional<BackingRef> backing();
 
     /**
      * Checks that {@code backing}, opened from {@link #backing()}, is the image this layer was made against
-     * (a differencing VHDX names its parent's DataWriteGuid). Called once the backing layer is open.
+     * (a differencing VHDX names its parent's DataWriteGuid, a VMDK delta its parent's CID). Called once,
+     * when the backing layer is open, so the read path carries no check.
      */
     default void checkBacking(ImageLayer backing) throws IOException {
     }
 
     /** What {@code info} shows. */
     LayerInfo info() throws IOException;
+
+    // ---- Writing. Only the top layer of a chain is ever written; backing files stay read-only. ----
+
+    /** Whether this layer was opened for writing and its format can write it in place. */
+    default boolean writable() {
+        return false;
+    }
+
+    /**
+     * Writes {@code src.remaining()} bytes at {@code pos} (inside the disk). A cluster this write
+     * allocates but does not cover whole is filled from {@code beneath}. Ordering is the layer's duty:
+     * data before the metadata that points at it, so a crash leaks space at worst.
+     */
+    default void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot be written in place");
+    }
+
+    /**
+     * Makes {@code [pos, pos+length)} read as zeros. With {@code mayUnmap} the layer may free the space;
+     * the range must read as zeros all the same (with a backing file: a zero flag, or written zeros).
+     * A discard is this with {@code mayUnmap}.
+     */
+    default void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot be written in place");
+    }
+
+    /** Makes every completed write durable: data and metadata reach the disk, in a crash-safe order. */
+    default void flush() throws IOException {
+    }
+
+    /** The unit of compressed writes (the cluster size), or 0 where the format cannot compress. */
+    default int compressionUnit() {
+        return 0;
+    }
+
+    /**
+     * Writes one whole, not yet allocated unit at {@code pos} (a multiple of {@link #compressionUnit()})
+     * compressed; used by {@code convert -c}. The last unit of a disk may be shorter.
+     */
+    default void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot hold compressed data");
+    }
+
+    /** Changes the virtual size (qemu-img resize). Shrinking only with {@code allowShrink} and an unallocated tail. */
+    default void resize(long newSize, boolean allowShrink) throws IOException {
+        throw ImageException.unsupported(file().path(), "resizing " + formatName() + " images is not supported");
+    }
+
+    /** Checks this layer's metadata (qemu-img check), repairing what {@code mode} allows; null if the format has no checks. */
+    default CheckReport check(RepairMode mode) throws IOException {
+        return null;
+    }
 }

@@ -55,7 +55,7 @@ public final class Images {
             Set<Path> seen = new HashSet<>();
             seen.add(identity(path));
             ImageLayer current = layers.get(0);
-            while (current.backing().isPresent()) {
+            while (options.withBacking() && current.backing().isPresent()) {
                 if (layers.size() >= MAX_CHAIN_DEPTH) {
                     throw ImageException.invalid(path, "backing chain is deeper than " + MAX_CHAIN_DEPTH + " images");
                 }

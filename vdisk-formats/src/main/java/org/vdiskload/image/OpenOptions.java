@@ -9,14 +9,18 @@ package org.vdiskload.image;
  *                       or null (then only raw is accepted, and only if it does not look like a format)
  * @param cacheBytes     the metadata-cache budget per layer
  * @param writable       open for writing (the top layer only; backing files stay read-only)
+ * @param withBacking    open the backing chain; false opens the top layer alone (for info, check,
+ *                       resize: they must work when a backing file is missing)
  */
-public record OpenOptions(String format, String snapshot, String backingFormat, long cacheBytes, boolean writable) {
+public record OpenOptions(String format, String snapshot, String backingFormat, long cacheBytes, boolean writable,
+                          boolean withBacking) {
 
-    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false);
+    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false, true);
 
-    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable); }
-    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable); }
-    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable); }
-    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable); }
-    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w); }
+    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable, withBacking); }
+    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable, withBacking); }
+    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable, withBacking); }
+    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable, withBacking); }
+    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w, withBacking); }
+    public OpenOptions withBacking(boolean b) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, b); }
 }

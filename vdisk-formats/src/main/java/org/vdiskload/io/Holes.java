@@ -17,9 +17,14 @@ public final class Holes {
     private static final int SEEK_HOLE = 4;
     private static final int ENXIO = 6;
 
+    private static final int O_WRONLY = 1;
+    private static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    private static final int FALLOC_FL_PUNCH_HOLE = 0x02;
+
     private interface LibC extends Library {
         int open(String path, int flags);
         long lseek(int fd, long offset, int whence);
+        int fallocate(int fd, int mode, long offset, long len);
         int close(int fd);
     }
 
@@ -72,6 +77,30 @@ public final class Holes {
         int fd = Lazy.LIBC.open(path.toString(), O_RDONLY);
         if (fd < 0) return null;
         return new Probe(fd);
+    }
+
+    /**
+     * Frees {@code [offset, offset+length)} of the file, which then reads as zeros (fallocate
+     * PUNCH_HOLE). Returns false where the file system or platform cannot; the caller writes zeros.
+     */
+    public static boolean punchHole(Path path, long offset, long length) {
+        return fallocate(path, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+    }
+
+    /** Reserves space for {@code [offset, offset+length)} (fallocate mode 0); false where it cannot. */
+    public static boolean allocate(Path path, long offset, long length) {
+        return fallocate(path, 0, offset, length);
+    }
+
+    private static boolean fallocate(Path path, int mode, long offset, long length) {
+        if (Lazy.LIBC == null || length <= 0) return length <= 0;
+        int fd = Lazy.LIBC.open(path.toString(), O_WRONLY);
+        if (fd < 0) return false;
+        try {
+            return Lazy.LIBC.fallocate(fd, mode, offset, length) == 0;
+        } finally {
+            Lazy.LIBC.close(fd);
+        }
     }
 
     /** Bytes of {@code path} that hold data (not holes): the "disk size" qemu-img info shows, roughly. */

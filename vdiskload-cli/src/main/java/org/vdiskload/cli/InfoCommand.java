@@ -45,7 +45,8 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (DiskImage disk = image.open(file)) {
+        // Like qemu-img info, the backing chain is opened only when it is asked for.
+        try (DiskImage disk = org.vdiskload.image.Images.open(file, image.toOpenOptions().withBacking(backingChain))) {
             List<Map<String, Object>> infos = new ArrayList<>();
             List<ImageLayer> layers = disk.layers();
             for (int i = 0; i < (backingChain ? layers.size() : 1); i++) infos.add(describe(layers.get(i)));

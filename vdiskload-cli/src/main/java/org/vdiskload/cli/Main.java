@@ -13,7 +13,8 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Read, map and attach virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw).",
-        subcommands = {InfoCommand.class, MapCommand.class, ConvertCommand.class, CompareCommand.class, ServeCommand.class,
+        subcommands = {InfoCommand.class, MapCommand.class, CreateCommand.class, ConvertCommand.class, CheckCommand.class,
+                ResizeCommand.class, CompareCommand.class, ServeCommand.class,
                 DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -1,11 +1,16 @@
 package org.vdiskload.cli;
 
 import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.Images;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.nbd.BlockSizes;
 import org.vdiskload.nbd.Export;
+import org.vdiskload.nbd.ImageLock;
 import org.vdiskload.nbd.NbdServer;
+import org.vdiskload.nbd.SnapshotOverlay;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -18,21 +23,38 @@ import java.net.SocketAddress;
 import java.net.URLEncoder;
 import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
-/** {@code vdiskload serve}: exports images over NBD, read-only, with qemu-nbd's options where they apply. */
+/**
+ * {@code vdiskload serve}: exports images over NBD with qemu-nbd's options where they apply. Read-write
+ * unless -r; a read-write image is locked against other writers (qemu's lock bytes, see {@link ImageLock})
+ * and flushed and closed when the server stops (last client gone, SIGINT, SIGTERM).
+ */
 @Command(name = "serve", description = {
-        "Export images over NBD (read-only): a Unix socket by default, TCP with --bind/--port.",
+        "Export images over NBD, read-write unless -r: a Unix socket by default, TCP with --bind/--port.",
         "Each FILE is an export named after the file (the first is also the default export, name \"\")."})
 final class ServeCommand implements Callable<Integer> {
     static final int DEFAULT_PORT = 10809;
 
     @Spec CommandSpec spec;
-    @Mixin ImageOptions image;
+
+    @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format; detected from content when not given.")
+    String format;
+
+    @Option(names = "--backing-format", paramLabel = "FMT",
+            description = "Format of a backing file the image does not name a format for (old qcow2, qcow).")
+    String backingFormat;
+
+    @Option(names = {"-l", "--load-snapshot"}, paramLabel = "NAME|ID",
+            description = "Export this internal snapshot instead of the active layer (read-only, unless --snapshot).")
+    String internalSnapshot;
 
     @Parameters(paramLabel = "FILE", arity = "1..*")
     List<Path> files;
@@ -57,8 +79,12 @@ final class ServeCommand implements Callable<Integer> {
             description = "Clients served at once, 0 = no limit (default ${DEFAULT-VALUE}).")
     int shared;
 
-    @Option(names = {"-r", "--read-only"}, description = "Export read-only (the only mode for now).")
+    @Option(names = {"-r", "--read-only"}, description = "Export read-only.")
     boolean readOnly;
+
+    @Option(names = {"-s", "--snapshot"},
+            description = "Take writes into a temporary overlay thrown away at exit; the image itself is not changed.")
+    boolean snapshot;
 
     @Override
     public Integer call() throws Exception {
@@ -67,14 +93,24 @@ final class ServeCommand implements Callable<Integer> {
         if (socket != null && (bind != null || port != null)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--socket and --bind/--port exclude each other");
         }
+        if (snapshot && readOnly) throw new CommandLine.ParameterException(spec.commandLine(), "--snapshot and --read-only exclude each other");
         SocketAddress address = address();
+        List<String> names = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (Path f : files) {
+            String n = name != null ? name : f.getFileName().toString();
+            if (!seen.add(n)) throw new IOException("two exports are named '" + n + "'");
+            names.add(n);
+        }
         List<DiskImage> disks = new ArrayList<>();
+        List<ImageLock> locks = new ArrayList<>();
         try {
             List<Export> exports = new ArrayList<>();
-            for (Path f : files) {
-                DiskImage d = image.open(f);
+            for (int i = 0; i < files.size(); i++) {
+                DiskImage d = open(files.get(i), locks);
                 disks.add(d);
-                exports.add(Export.of(name != null ? name : f.getFileName().toString(), d));
+                String what = d.formatName() + " image " + d.path() + (snapshot ? " (snapshot: writes are discarded at exit)" : "");
+                exports.add(new Export(names.get(i), what, d, BlockSizes.DEFAULT));
             }
             PrintWriter err = spec.commandLine().getErr();
             NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent)
@@ -104,19 +140,51 @@ final class ServeCommand implements Callable<Integer> {
             try {
                 server.await();
             } finally {
-                closeAll(disks);
-                disks.clear();
-                cleaned.countDown();
                 try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException shuttingDown) {
-                    // the hook is running: it waited for us
+                    closeAll(disks, locks, err);
+                } finally {
+                    cleaned.countDown();
+                    try {
+                        Runtime.getRuntime().removeShutdownHook(hook);
+                    } catch (IllegalStateException shuttingDown) {
+                        // the hook is running: it waited for us
+                    }
                 }
             }
             return 0;
         } finally {
-            closeAll(disks);
+            closeAll(disks, locks, null);
         }
+    }
+
+    /**
+     * Opens one image as it will be served: read-write (and locked), read-only, or read-only beneath a
+     * throwaway overlay (locked for reading, so nobody changes it underneath).
+     */
+    private DiskImage open(Path file, List<ImageLock> locks) throws IOException {
+        boolean readOnlyImage = readOnly || snapshot || internalSnapshot != null;
+        OpenOptions o = OpenOptions.DEFAULTS.withFormat(format).withBackingFormat(backingFormat).withSnapshot(internalSnapshot)
+                .withWritable(!readOnlyImage);
+        DiskImage d = Images.open(file, o);
+        try {
+            if (!readOnlyImage && !d.isWritable()) {
+                throw ImageException.unsupported(file, "vdiskload cannot write " + d.formatName()
+                        + " images yet; serve it read-only (-r) or with --snapshot");
+            }
+            if (!readOnlyImage || snapshot) locks.add(ImageLock.acquire(d, !readOnlyImage));
+            return snapshot ? SnapshotOverlay.over(d, tempDir()) : d;
+        } catch (IOException | RuntimeException e) {
+            d.close();
+            throw e;
+        }
+    }
+
+    /** Where the --snapshot overlay keeps its blocks: $TMPDIR, else /var/tmp (as qemu). */
+    private static Path tempDir() {
+        String dir = System.getenv("TMPDIR");
+        if (dir != null && !dir.isEmpty()) return Path.of(dir);
+        Path varTmp = Path.of("/var/tmp");
+        return Files.isDirectory(varTmp) ? varTmp : Path.of(System.getProperty("java.io.tmpdir"));
     }
 
     private SocketAddress address() {
@@ -138,15 +206,28 @@ final class ServeCommand implements Callable<Integer> {
         return "nbd://" + host + ":" + in.getPort() + "/" + name;
     }
 
-    private static void closeAll(List<DiskImage> disks) throws IOException {
+    /**
+     * Flushes and closes every image (the library flushes a writable one on close), then lets go of the
+     * locks: no other writer may start before the last write is durable. Says so for writable images
+     * on {@code log}, when given.
+     */
+    private static void closeAll(List<DiskImage> disks, List<ImageLock> locks, PrintWriter log) throws IOException {
         IOException first = null;
         for (DiskImage d : disks) {
             try {
+                boolean writable = d.isWritable() && !(d instanceof SnapshotOverlay);
                 d.close();
+                if (writable && log != null) {
+                    log.println("vdiskload serve: flushed and closed " + d.path());
+                    log.flush();
+                }
             } catch (IOException e) {
                 if (first == null) first = e;
             }
         }
+        disks.clear();
+        locks.forEach(ImageLock::close);
+        locks.clear();
         if (first != null) throw first;
     }
 }

@@ -56,7 +56,7 @@ class CliTest {
         assertTrue(v.out.matches("vdiskload \\d+\\.\\d+\\.\\d+\\s*"), v.out);
         Run h = cli("--help");
         assertEquals(0, h.exit);
-        for (String c : new String[] {"info", "map", "convert", "compare", "demo"}) assertTrue(h.out.contains(c), h.out);
+        for (String c : new String[] {"info", "map", "create", "convert", "check", "resize", "compare", "serve", "demo"}) assertTrue(h.out.contains(c), h.out);
     }
 
     @Test
@@ -126,9 +126,34 @@ class CliTest {
         byte[] before = Files.readAllBytes(src);
         assertOneLineError(cli("convert", "-O", "raw", src.toString(), src.toString()), 1, "is a file of the source image");
         assertArrayEquals(before, Files.readAllBytes(src));
-        Path dst = dir.resolve("out.vmdk");
-        assertOneLineError(cli("convert", "-O", "vmdk", src.toString(), dst.toString()), 1, "output format 'vmdk' is not supported");
+        Path dst = dir.resolve("out.img");
+        assertOneLineError(cli("convert", "-O", "nosuch", src.toString(), dst.toString()), 1, "unknown image format 'nosuch'");
+        assertFalse(Files.exists(dst));
+        assertOneLineError(cli("convert", "-O", "raw", "-o", "cluster_size=3000", src.toString(), dst.toString()), 1,
+                "unknown option 'cluster_size' for format raw");
+        assertFalse(Files.exists(dst));
+        assertOneLineError(cli("convert", "-O", "raw", "-o", "preallocation=sometimes", src.toString(), dst.toString()), 1,
+                "invalid value 'sometimes' for option preallocation");
         assertFalse(Files.exists(dst));
         assertOneLineError(cli("convert", "-O", "raw", src.toString(), dir.resolve("no/such/dir/x.raw").toString()), 1, "cannot create");
+    }
+
+    @Test
+    void createCheckResizeAndConvertThroughTheFormatWriter() throws Exception {
+        Path img = dir.resolve("new.raw");
+        assertEquals(0, cli("create", "-f", "raw", img.toString(), "1M").exit);
+        assertEquals(1 << 20, Files.size(img));
+        Run check = cli("check", img.toString());
+        assertOneLineError(check, CheckCommand.EXIT_UNSUPPORTED, "does not support checks");
+        assertEquals(0, cli("resize", img.toString(), "+1M").exit);
+        assertEquals(2 << 20, Files.size(img));
+        assertOneLineError(cli("resize", img.toString(), "1M"), 1, "--shrink");
+        assertEquals(0, cli("resize", "--shrink", img.toString(), "1M").exit);
+        Path full = dir.resolve("full.raw");
+        assertEquals(0, cli("convert", "-O", "raw", "-o", "preallocation=full", img.toString(), full.toString()).exit);
+        assertArrayEquals(Files.readAllBytes(img), Files.readAllBytes(full));
+        assertOneLineError(cli("create", "-f", "raw", dir.resolve("y.raw").toString(), "12Q"), 1, "invalid size '12Q'");
+        assertOneLineError(cli("create", "-f", "raw", dir.resolve("y.raw").toString()), 1, "a size is required");
+        assertFalse(Files.exists(dir.resolve("y.raw")));
     }
 }

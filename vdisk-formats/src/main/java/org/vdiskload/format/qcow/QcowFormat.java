@@ -26,6 +26,11 @@ public final class QcowFormat implements ImageFormat {
     }
 
     @Override
+    public java.util.Optional<org.vdiskload.image.ImageCreator> creator() {
+        return java.util.Optional.of(QcowCreator::create);
+    }
+
+    @Override
     public ImageLayer open(ImageFile file, OpenContext context) throws IOException {
         if (context.snapshot() != null) {
             throw ImageException.invalid(file.path(), "qcow images have no internal snapshots (asked for '" + context.snapshot() + "')");

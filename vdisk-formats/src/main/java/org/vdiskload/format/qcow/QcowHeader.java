@@ -73,6 +73,14 @@ public record QcowHeader(long backingFileOffset, int backingFileSize, int mtime,
         }
     }
 
+    /** The header as qemu writes it (48 bytes, big-endian). */
+    public ByteBuffer encode() {
+        ByteBuffer b = ByteBuffer.allocate(LENGTH).order(ByteOrder.BIG_ENDIAN);
+        b.putInt(MAGIC).putInt(VERSION).putLong(backingFileOffset).putInt(backingFileSize).putInt(mtime).putLong(size)
+                .put((byte) clusterBits).put((byte) l2Bits).putShort((short) 0).putInt(cryptMethod).putLong(l1TableOffset);
+        return b.flip();
+    }
+
     public int clusterSize() {
         return 1 << clusterBits;
     }

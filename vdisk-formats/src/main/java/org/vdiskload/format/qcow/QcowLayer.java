@@ -1,6 +1,7 @@
 package org.vdiskload.format.qcow;
 
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
@@ -28,12 +29,15 @@ final class QcowLayer implements ImageLayer {
     private final QcowTables tables;
     private final BackingRef backing;
     private final LruCache<byte[]> decompressed = new LruCache<>(DECOMPRESSED_CACHE_ENTRIES);
+    /** Null when the file is open read-only. */
+    private final QcowWriter writer;
 
-    QcowLayer(ImageFile file, QcowHeader header, QcowTables tables, BackingRef backing) {
+    QcowLayer(ImageFile file, QcowHeader header, QcowTables tables, BackingRef backing) throws IOException {
         this.file = file;
         this.header = header;
         this.tables = tables;
         this.backing = backing;
+        this.writer = file.isWritable() ? new QcowWriter(file, header, tables, this::decompressCached) : null;
     }
 
     /** Reads the backing file name; qcow v1 records no backing format, so the chain probes it. */
@@ -91,7 +95,8 @@ final class QcowLayer implements ImageLayer {
         return switch (first.kind()) {
             case UNALLOCATED -> LayerRun.unallocated(length);
             case COMPRESSED -> LayerRun.encoded(length);
-            case DATA -> LayerRun.data(length, file, first.hostOffset() + (pos & (clusterSize - 1)));
+            // qcow has no refcounts: an allocated plain cluster belongs to this image alone.
+            case DATA -> new LayerRun(length, LayerRun.Status.DATA, file, first.hostOffset() + (pos & (clusterSize - 1)), writer != null);
         };
     }
 
@@ -103,12 +108,16 @@ final class QcowLayer implements ImageLayer {
             if (c.kind() != QcowCluster.Kind.COMPRESSED) {
                 throw new IllegalStateException("readEncoded at " + pos + " outside a compressed cluster");
             }
-            byte[] data = decompressed.get(c.hostOffset(), off -> decompress(c));
+            byte[] data = decompressCached(c);
             int inCluster = (int) (pos & (header.clusterSize() - 1));
             int n = Math.min(dst.remaining(), data.length - inCluster);
             dst.put(data, inCluster, n);
             pos += n;
         }
+    }
+
+    private byte[] decompressCached(QcowCluster c) throws IOException {
+        return decompressed.get(c.hostOffset(), off -> decompress(c));
     }
 
     /** Inflates one cluster; like qemu, the raw deflate stream must fill the cluster exactly. */
@@ -142,6 +151,54 @@ final class QcowLayer implements ImageLayer {
     @Override
     public LayerInfo info() {
         return new LayerInfo("qcow", size(), (long) header.clusterSize(), null, List.of(), Map.of());
+    }
+
+    @Override
+    public boolean writable() {
+        return writer != null;
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        requireWriter().write(src, pos, beneath);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        requireWriter().writeZeroes(pos, length, mayUnmap, beneath);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (writer != null) writer.flush();
+    }
+
+    @Override
+    public int compressionUnit() {
+        return header.clusterSize();
+    }
+
+    @Override
+    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        requireWriter().writeCompressed(unit, pos, NOTHING_BENEATH);
+    }
+
+    /** A compressed write covers whole clusters, so nothing is ever read from beneath it. */
+    private static final Beneath NOTHING_BENEATH = new Beneath() {
+        @Override
+        public void read(ByteBuffer dst, long pos) {
+            org.vdiskload.io.Bytes.fillZero(dst);
+        }
+
+        @Override
+        public boolean exists() {
+            return false;
+        }
+    };
+
+    private QcowWriter requireWriter() throws ImageException {
+        if (writer == null) throw ImageException.invalid(file.path(), "image is open read-only");
+        return writer;
     }
 
     @Override

@@ -1,29 +1,40 @@
 package org.vdiskload.format.raw;
 
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
 import java.util.Optional;
 
 /**
  * A raw file. Holes in the host file map as zeros, as qemu-img map shows them. The size is the file's
  * rounded up to a 512-byte sector, as qemu's block layer sees it; the tail past EOF reads as zeros.
+ * Every byte is writable in place: raw has no metadata.
  */
 final class RawLayer implements ImageLayer {
+    private static final int ZERO_CHUNK = 1 << 20;
+
     private final ImageFile file;
-    private final long size;
+    private volatile long size;
     private volatile Holes.Probe holes;
     private volatile boolean holesTried;
 
     RawLayer(ImageFile file) throws IOException {
         this.file = file;
-        long bytes = file.size();
-        this.size = Math.addExact(bytes, 511) & ~511L;
+        this.size = roundToSector(file.size());
+    }
+
+    private static long roundToSector(long bytes) {
+        return Math.addExact(bytes, 511) & ~511L;
     }
 
     @Override
@@ -59,11 +70,11 @@ final class RawLayer implements ImageLayer {
         long end = pos + maxLength;
         if (h != null) {
             long data = h.nextData(pos, end);
-            if (data > pos) return LayerRun.zero(data - pos);
+            if (data > pos) return LayerRun.zeroInPlace(data - pos, file, pos);
             long hole = h.nextHole(pos, end);
-            if (hole > pos) return LayerRun.data(hole - pos, file, pos);
+            if (hole > pos) return LayerRun.dataInPlace(hole - pos, file, pos);
         }
-        return LayerRun.data(maxLength, file, pos);
+        return LayerRun.dataInPlace(maxLength, file, pos);
     }
 
     @Override
@@ -74,6 +85,49 @@ final class RawLayer implements ImageLayer {
     @Override
     public LayerInfo info() {
         return LayerInfo.basic("raw", size);
+    }
+
+    @Override
+    public boolean writable() {
+        return file.isWritable();
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        file.writeFully(src, pos);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        // Punching a hole is exact zeros on Linux file systems that support it; otherwise write them.
+        long inFile = Math.max(0, Math.min(length, file.size() - pos));
+        if (inFile == 0) return;
+        if (mayUnmap && Holes.punchHole(file.path(), pos, inFile)) return;
+        ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(ZERO_CHUNK, inFile));
+        for (long done = 0; done < inFile; ) {
+            int n = (int) Math.min(zeros.capacity(), inFile - done);
+            zeros.clear().limit(n);
+            Bytes.fillZero(zeros);
+            file.writeFully(zeros.flip(), pos + done);
+            done += n;
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        file.channel().force(true);
+    }
+
+    @Override
+    public void resize(long newSize, boolean allowShrink) throws IOException {
+        if (newSize < size && !allowShrink) {
+            throw ImageException.invalid(file.path(), "shrinking from " + size + " to " + newSize
+                    + " bytes discards data; use --shrink if that is intended");
+        }
+        try (RandomAccessFile f = new RandomAccessFile(file.path().toFile(), "rw")) {
+            f.setLength(newSize);
+        }
+        size = roundToSector(newSize);
     }
 
     @Override

@@ -6,11 +6,13 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
  * The block map: one little-endian u32 per 1 MiB block of the virtual disk, either the index of the
  * block in the data area or one of two markers. Read whole and validated entry by entry when opened,
- * so lookups cannot fail. Kept apart from the layer so that a writer can update it.
+ * so lookups cannot fail. A writer changes entries with {@link #set} after the data they point at
+ * is written, so a concurrent reader sees either the old entry or a block that is complete.
  */
 final class VdiBlockMap {
     /** Never written: reads as zeros (there is no backing file for qemu's vdi). */
@@ -18,10 +20,10 @@ final class VdiBlockMap {
     /** Discarded / known to be zero. */
     static final int ZERO = 0xfffffffe;
 
-    private final int[] entries;
+    private final AtomicIntegerArray entries;
 
     private VdiBlockMap(int[] entries) {
-        this.entries = entries;
+        this.entries = new AtomicIntegerArray(entries);
     }
 
     static VdiBlockMap read(ImageFile file, VdiHeader h) throws IOException {
@@ -50,7 +52,11 @@ final class VdiBlockMap {
 
     /** The raw entry for block {@code block}: an index, {@link #UNALLOCATED} or {@link #ZERO}. */
     int entry(int block) {
-        return entries[block];
+        return entries.get(block);
+    }
+
+    void set(int block, int entry) {
+        entries.set(block, entry);
     }
 
     static boolean isData(int entry) {

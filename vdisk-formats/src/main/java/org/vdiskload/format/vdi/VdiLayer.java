@@ -1,12 +1,17 @@
 package org.vdiskload.format.vdi;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -16,11 +21,14 @@ final class VdiLayer implements ImageLayer {
     private final ImageFile file;
     private final VdiHeader header;
     private final VdiBlockMap map;
+    /** Null when the file is open read-only. */
+    private final VdiWriter writer;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
         this.header = header;
         this.map = map;
+        this.writer = file.isWritable() ? new VdiWriter(file, header, map) : null;
     }
 
     @Override
@@ -57,7 +65,9 @@ final class VdiLayer implements ImageLayer {
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
-            default -> LayerRun.data(length, file, header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize);
+            // An allocated block belongs to this image alone: writable in place.
+            default -> new LayerRun(length, LayerRun.Status.DATA, file,
+                    header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
         };
     }
 
@@ -69,6 +79,37 @@ final class VdiLayer implements ImageLayer {
     @Override
     public LayerInfo info() {
         return new LayerInfo("vdi", size(), (long) VdiHeader.BLOCK_SIZE, null, List.of(), Map.of());
+    }
+
+    @Override
+    public boolean writable() {
+        return writer != null;
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        requireWriter().write(src, pos, beneath);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        requireWriter().writeZeroes(pos, length, mayUnmap);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (writer != null) writer.flush();
+    }
+
+    @Override
+    public CheckReport check(RepairMode mode) throws IOException {
+        long allocated = writer != null ? writer.blocksAllocated() : header.blocksAllocated();
+        return new VdiCheck(file, header, map).run(allocated, writer, mode);
+    }
+
+    private VdiWriter requireWriter() throws ImageException {
+        if (writer == null) throw ImageException.invalid(file.path(), "image is open read-only");
+        return writer;
     }
 
     @Override

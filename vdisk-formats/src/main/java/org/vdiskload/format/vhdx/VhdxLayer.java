@@ -144,23 +144,31 @@ final class VhdxLayer implements ImageLayer {
         long sectorsPerBlock = meta.blockSize() / lss;
         long first = (block % meta.chunkRatio()) * sectorsPerBlock + inBlock / lss;
         long limit = (block % meta.chunkRatio()) * sectorsPerBlock + (inBlock + max + lss - 1) / lss;
-        boolean present = bit(bitmapOffset, first);
+        boolean present = bit(bitmapPage(bitmapOffset, first), first);
         long s = first + 1;
-        while (s < limit && bit(bitmapOffset, s) == present) s++;
+        while (s < limit) {
+            byte[] page = bitmapPage(bitmapOffset, s);
+            long pageEnd = Math.min(limit, (s / 8 / BITMAP_PAGE + 1) * BITMAP_PAGE * 8);
+            while (s < pageEnd && bit(page, s) == present) s++;
+            if (s < pageEnd) break;
+        }
         long length = Math.min(max, (s - first) * lss - inBlock % lss);
         return present ? data(blockOffset + inBlock, length) : LayerRun.unallocated(length);
     }
 
-    private boolean bit(long bitmapOffset, long sector) throws IOException {
-        long byteIndex = sector / 8;
-        long page = bitmapOffset + byteIndex / BITMAP_PAGE * BITMAP_PAGE;
-        byte[] bytes = bitmapPages.get(page, p -> {
-            ByteBuffer b = view.readStruct(p, BITMAP_PAGE, "sector bitmap block");
+    /** The cached 4 KiB page of the sector bitmap block at {@code bitmapOffset} holding {@code sector}'s bit. */
+    private byte[] bitmapPage(long bitmapOffset, long sector) throws IOException {
+        long page = bitmapOffset + sector / 8 / BITMAP_PAGE * BITMAP_PAGE;
+        return bitmapPages.get(page, p -> {
             byte[] a = new byte[BITMAP_PAGE];
-            b.get(a);
+            view.readStruct(p, BITMAP_PAGE, "sector bitmap block").get(a);
             return a;
         });
-        return (bytes[(int) (byteIndex % BITMAP_PAGE)] >> (sector % 8) & 1) != 0;
+    }
+
+    /** Bit {@code sector} (bit 0 of byte 0 is the first sector) in its page. */
+    private static boolean bit(byte[] page, long sector) {
+        return (page[(int) (sector / 8 % BITMAP_PAGE)] >> (sector % 8) & 1) != 0;
     }
 
     /** The file offset of payload block {@code block}, checked to lie in the file clear of the metadata. */
@@ -184,7 +192,7 @@ final class VhdxLayer implements ImageLayer {
     private void checkPlacement(long offset, long length, long entryAt, String what) throws ImageException {
         if (offset < VhdxHeader.MB || offset > view.size() || length > view.size() - offset) {
             throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
-                    what + " at " + offset + "+" + length + " is not inside the file (" + view.size() + " bytes) past the headers");
+                    what + " at " + offset + "+" + length + " lies outside the file (" + view.size() + " bytes) or in its header area");
         }
         RegionTable.Region log = new RegionTable.Region(header.logOffset(), header.logLength());
         for (RegionTable.Region r : List.of(regions.bat(), regions.metadata(), log)) {

@@ -39,7 +39,7 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
         List<MetadataTable.Entry> entries = MetadataTable.parse(file, base, region.length(),
                 view.readStruct(base, MetadataTable.SIZE, "metadata table"));
         ByteBuffer params = null, size = null, page83 = null, logical = null, physical = null, locator = null;
-        long locatorAt = 0;
+        long paramsAt = base, sizeAt = base, logicalAt = base, physicalAt = base, locatorAt = base;
         for (MetadataTable.Entry e : entries) {
             Guid id = e.id();
             boolean known = !e.user() && (id.equals(FILE_PARAMETERS) || id.equals(VIRTUAL_DISK_SIZE) || id.equals(PAGE_83)
@@ -53,17 +53,25 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
             }
             long at = base + e.offset();
             ByteBuffer item = view.readStruct(at, e.length(), "metadata item " + id);
-            if (id.equals(FILE_PARAMETERS)) params = fixed(file, at, item, 8, "file parameters");
-            else if (id.equals(VIRTUAL_DISK_SIZE)) size = fixed(file, at, item, 8, "virtual disk size");
-            else if (id.equals(PAGE_83)) page83 = fixed(file, at, item, 16, "page 83 data");
-            else if (id.equals(LOGICAL_SECTOR_SIZE)) logical = fixed(file, at, item, 4, "logical sector size");
-            else if (id.equals(PHYSICAL_SECTOR_SIZE)) physical = fixed(file, at, item, 4, "physical sector size");
-            else {
+            if (id.equals(FILE_PARAMETERS)) {
+                params = fixed(file, at, item, 8, "file parameters");
+                paramsAt = at;
+            } else if (id.equals(VIRTUAL_DISK_SIZE)) {
+                size = fixed(file, at, item, 8, "virtual disk size");
+                sizeAt = at;
+            } else if (id.equals(PAGE_83)) {
+                page83 = fixed(file, at, item, 16, "page 83 data");
+            } else if (id.equals(LOGICAL_SECTOR_SIZE)) {
+                logical = fixed(file, at, item, 4, "logical sector size");
+                logicalAt = at;
+            } else if (id.equals(PHYSICAL_SECTOR_SIZE)) {
+                physical = fixed(file, at, item, 4, "physical sector size");
+                physicalAt = at;
+            } else {
                 locator = item;
                 locatorAt = at;
             }
         }
-        long paramsAt = base;
         require(file, base, params, "file parameters");
         require(file, base, size, "virtual disk size");
         require(file, base, page83, "page 83 data");
@@ -78,22 +86,22 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
         }
         long lss = Integer.toUnsignedLong(logical.getInt(0));
         if (lss != 512 && lss != 4096) {
-            throw ImageException.corrupt(file.path(), base, "logical sector size", "logical sector size " + lss + " is not 512 or 4096");
+            throw ImageException.corrupt(file.path(), logicalAt, "logical sector size", "logical sector size " + lss + " is not 512 or 4096");
         }
         long pss = Integer.toUnsignedLong(physical.getInt(0));
         if (pss != 512 && pss != 4096) {
-            throw ImageException.corrupt(file.path(), base, "physical sector size", "physical sector size " + pss + " is not 512 or 4096");
+            throw ImageException.corrupt(file.path(), physicalAt, "physical sector size", "physical sector size " + pss + " is not 512 or 4096");
         }
         long virtualSize = size.getLong(0);
         if (virtualSize < 0 || virtualSize > MAX_VIRTUAL_SIZE || virtualSize % lss != 0) {
-            throw ImageException.corrupt(file.path(), base, "virtual disk size",
+            throw ImageException.corrupt(file.path(), sizeAt, "virtual disk size",
                     "virtual disk size " + virtualSize + " is not a multiple of the " + lss + "-byte sector up to 64 TiB");
         }
         boolean hasParent = (flags & 2) != 0;
         ParentLocator parent = null;
         if (hasParent) {
             if (locator == null) {
-                throw ImageException.corrupt(file.path(), base, "parent locator", "differencing VHDX has no parent locator");
+                throw ImageException.corrupt(file.path(), paramsAt, "file parameters HasParent", "differencing VHDX has no parent locator");
             }
             parent = ParentLocator.parse(file, locatorAt, locator);
         }

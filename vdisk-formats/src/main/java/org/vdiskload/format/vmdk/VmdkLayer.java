@@ -100,13 +100,13 @@ final class VmdkLayer implements ImageLayer {
     }
 
     /**
-     * As qemu (vmdk_is_cid_valid): reading through to the parent is only allowed while the parent's CID
-     * is still the parentCID this delta was made against, and the parent is a VMDK at all. Reading (and
-     * mapping) this delta's own grains is not affected. Unlike qemu-img map, maps through to a stale
-     * parent are refused too: their DATA extents would let consumers read the parent directly.
+     * The parent must still have the CID this delta was made against (its parentCID), and be a VMDK at
+     * all. qemu (vmdk_is_cid_valid) opens such a delta and fails each read that falls through to the
+     * stale parent; we refuse at open instead, which keeps the read path free of checks and gives
+     * one clear message before anything is served.
      */
     @Override
-    public void checkBackingRead(ImageLayer backing) throws ImageException {
+    public void checkBacking(ImageLayer backing) throws ImageException {
         if (!(backing instanceof VmdkLayer parent)) {
             throw ImageException.corrupt(file.path(), ImageException.NO_OFFSET, "parentCID",
                     "backing file " + backing.file().path() + " is not a VMDK image, so its CID cannot match parentCID");

@@ -25,9 +25,18 @@ final class TestImage {
     static final Guid DATA_WRITE_1 = Guid.of("11111111-2222-3333-4444-555555555555");
     static final Guid DATA_WRITE_2 = Guid.of("66666666-7777-8888-9999-aaaaaaaaaaaa");
 
-    final ByteBuffer b = ByteBuffer.allocate(5 * MB).order(ByteOrder.LITTLE_ENDIAN);
+    /** Where {@link #differencing} puts the sector bitmap block. */
+    static final int BITMAP = 5 * MB;
+    static final int ITEM_LOCATOR = ITEM_PHYSICAL + 4;
+
+    final ByteBuffer b;
 
     TestImage() {
+        this(5 * MB);
+    }
+
+    private TestImage(int fileSize) {
+        b = ByteBuffer.allocate(fileSize).order(ByteOrder.LITTLE_ENDIAN);
         b.put(0, "vhdxfile".getBytes(StandardCharsets.US_ASCII)); // file type identifier signature
         header(64 * KB, 1, DATA_WRITE_1);
         header(128 * KB, 2, DATA_WRITE_2);
@@ -39,6 +48,44 @@ final class TestImage {
         u64(BAT + 16, 0);            // block 2: state 0 NOT_PRESENT
         u64(BAT + 24, 3);            // block 3: state 3 UNMAPPED
         for (int i = 0; i < MB; i++) b.put(BLOCK0 + i, (byte) 0x5a);
+    }
+
+    /**
+     * A differencing variant: HasParent, a parent locator (parent_linkage {@code linkage}, relative_path
+     * {@code relativePath}), block 0 PARTIALLY_PRESENT with its bytes 0x6b and sectors 0-3 present in the
+     * sector bitmap at 5 MiB.
+     */
+    static TestImage differencing(Guid linkage, String relativePath) {
+        TestImage img = new TestImage(6 * MB);
+        img.u32(METADATA + ITEM_PARAMS + 4, 2);                 // file parameters: HasParent
+        img.u16(METADATA + 10, 6);                              // EntryCount: one more, the parent locator
+        byte[] key1 = "parent_linkage".getBytes(StandardCharsets.UTF_16LE);
+        byte[] value1 = ("{" + linkage + "}").getBytes(StandardCharsets.UTF_16LE);
+        byte[] key2 = "relative_path".getBytes(StandardCharsets.UTF_16LE);
+        byte[] value2 = relativePath.getBytes(StandardCharsets.UTF_16LE);
+        int at = METADATA + ITEM_LOCATOR;
+        img.guid(at, ParentLocator.VHDX_LOCATOR);               // LocatorType
+        img.u16(at + 16, 0);                                    // Reserved
+        img.u16(at + 18, 2);                                    // KeyValueCount
+        int strings = 20 + 2 * 12;
+        int[] lengths = {key1.length, value1.length, key2.length, value2.length};
+        byte[][] all = {key1, value1, key2, value2};
+        int pos = strings;
+        for (int i = 0; i < 2; i++) {
+            int e = at + 20 + 12 * i;
+            img.u32(e, pos);                                    // KeyOffset
+            img.u32(e + 4, pos + lengths[2 * i]);               // ValueOffset
+            img.u16(e + 8, lengths[2 * i]);                     // KeyLength
+            img.u16(e + 10, lengths[2 * i + 1]);                // ValueLength
+            img.b.put(at + pos, all[2 * i]).put(at + pos + lengths[2 * i], all[2 * i + 1]);
+            pos += lengths[2 * i] + lengths[2 * i + 1];
+        }
+        img.metadataEntry(5, VhdxMetadata.PARENT_LOCATOR, ITEM_LOCATOR, pos, 4);
+        img.u64(BAT, BLOCK0 | 7L);                              // block 0: PARTIALLY_PRESENT
+        img.u64(BAT + 4096 * 8, BITMAP | 6L);                   // sector bitmap entry of chunk 0 (index = chunk ratio 4096)
+        img.b.put(BITMAP, (byte) 0x0f);                         // sectors 0-3 of block 0 are in this file
+        for (int i = 0; i < MB; i++) img.b.put(BLOCK0 + i, (byte) 0x6b);
+        return img;
     }
 
     private void header(int at, long sequence, Guid dataWrite) {

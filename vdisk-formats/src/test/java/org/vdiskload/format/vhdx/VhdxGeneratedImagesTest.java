@@ -9,6 +9,7 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Extent;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
+import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
@@ -233,6 +234,25 @@ class VhdxGeneratedImagesTest {
         Path child = Files.copy(made("child.vhdx").path(), d.resolve("child.vhdx"));
         ImageException e = assertThrows(ImageException.class, () -> open(child).close());
         assertTrue(e.getMessage().contains("parent.vhdx"), e.getMessage());
+    }
+
+    @TestFactory
+    Stream<DynamicTest> infoAgreesWithQemuImgInfo() {
+        return qemuImages.stream().map(img -> DynamicTest.dynamicTest(img.toString(), () -> {
+            String json = Tools.check("qemu-img", "info", "-f", "vhdx", "--output=json", img.path().toString());
+            Matcher size = Pattern.compile("\"virtual-size\": (\\d+)").matcher(json);
+            Matcher cluster = Pattern.compile("\"cluster-size\": (\\d+)").matcher(json);
+            Matcher dirty = Pattern.compile("\"dirty-flag\": (\\w+)").matcher(json);
+            assertTrue(size.find() && cluster.find() && dirty.find(), json);
+            try (DiskImage disk = open(img.path())) {
+                LayerInfo info = disk.layers().get(0).info();
+                assertEquals("vhdx", info.format());
+                assertEquals(Long.parseLong(size.group(1)), info.virtualSize(), img + ": virtual-size");
+                assertEquals(Long.valueOf(cluster.group(1)), info.clusterSize(), img + ": cluster-size");
+                assertEquals(Boolean.valueOf(dirty.group(1)), info.dirty(), img + ": dirty-flag");
+                assertEquals(json.contains("format-specific"), !info.formatSpecific().isEmpty(), img + ": format-specific");
+            }
+        }));
     }
 
     @TestFactory

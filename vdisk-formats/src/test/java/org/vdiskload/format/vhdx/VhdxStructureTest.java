@@ -347,12 +347,12 @@ class VhdxStructureTest {
 
     @Test
     void blockPastEndOfFileIsCorrupt() {
-        refused(new TestImage().u64(BAT, (5L * MB) | 6), Kind.CORRUPT, "payload block 0 at 5242880+1048576 is not inside the file");
+        refused(new TestImage().u64(BAT, (5L * MB) | 6), Kind.CORRUPT, "payload block 0 at 5242880+1048576 lies outside the file");
     }
 
     @Test
     void blockInTheHeaderAreaIsCorrupt() {
-        refused(new TestImage().u64(BAT, 6), Kind.CORRUPT, "payload block 0 at 0+1048576 is not inside the file");
+        refused(new TestImage().u64(BAT, 6), Kind.CORRUPT, "payload block 0 at 0+1048576 lies outside the file (5242880 bytes) or in its header area");
     }
 
     @Test
@@ -363,6 +363,77 @@ class VhdxStructureTest {
     @Test
     void partiallyPresentBlockWithoutParentIsCorrupt() {
         refused(new TestImage().u64(BAT, (long) TestImage.BLOCK0 | 7), Kind.CORRUPT, "PARTIALLY_PRESENT in an image without a parent");
+    }
+
+    @Test
+    void metadataTableWithTooManyEntriesIsCorrupt() {
+        refused(new TestImage().u16(METADATA + 10, 2048), Kind.CORRUPT, "metadata table has 2048 entries");
+    }
+
+    @Test
+    void metadataItemListedTwiceIsCorrupt() {
+        refused(new TestImage().u16(METADATA + 10, 6).metadataEntry(5, VhdxMetadata.PAGE_83, 128 * KB, 16, 6),
+                Kind.CORRUPT, "is listed twice");
+    }
+
+    @Test
+    void emptyMetadataItemWithAnOffsetIsCorrupt() {
+        refused(new TestImage().u16(METADATA + 10, 6).metadataEntry(5, Guid.of("fedcba98-7654-3210-fedc-ba9876543210"), 128 * KB, 0, 0),
+                Kind.CORRUPT, "is empty but has offset 131072");
+    }
+
+    // --- differencing ---
+
+    private Path parent() throws IOException {
+        return new TestImage().write(dir, "base.vhdx"); // current header 2: DataWriteGuid DATA_WRITE_2
+    }
+
+    @Test
+    void differencingChildReadsItsSectorsAndTheParentsElsewhere() throws IOException {
+        parent();
+        try (DiskImage d = open(TestImage.differencing(TestImage.DATA_WRITE_2, ".\\base.vhdx"))) {
+            assertEquals(2, d.layers().size());
+            assertEquals(new org.vdiskload.image.BackingRef("base.vhdx", "vhdx"), d.layers().get(0).backing().orElseThrow());
+            ByteBuffer all = ByteBuffer.allocate(4 * MB);
+            d.read(all, 0);
+            for (int i = 0; i < 4 * MB; i++) {
+                int want = i < 2048 ? 0x6b : i < MB ? 0x5a : 0; // 4 child sectors, then the parent's block 0
+                assertEquals(want, all.get(i), "byte " + i);
+            }
+            List<Extent> map = d.map(0, MB);
+            assertEquals(0, map.get(0).depth());
+            assertEquals(2048, map.get(0).length());
+            assertEquals(TestImage.BLOCK0, map.get(0).fileOffset());
+            assertEquals(1, map.get(1).depth());
+        }
+    }
+
+    @Test
+    void parentWithAnotherDataWriteGuidIsRefused() throws IOException {
+        parent();
+        refused(TestImage.differencing(TestImage.DATA_WRITE_1, "base.vhdx"), Kind.INVALID,
+                "has DataWriteGuid {66666666-7777-8888-9999-aaaaaaaaaaaa} but this differencing image was made against {11111111-2222-3333-4444-555555555555}");
+    }
+
+    @Test
+    void sectorBitmapNotPresentIsCorrupt() throws IOException {
+        parent();
+        refused(TestImage.differencing(TestImage.DATA_WRITE_2, "base.vhdx").u64(BAT + 4096 * 8, 0), Kind.CORRUPT,
+                "payload block 0 is PARTIALLY_PRESENT but its sector bitmap block has state 0");
+    }
+
+    @Test
+    void sectorBitmapPastEndOfFileIsCorrupt() throws IOException {
+        parent();
+        refused(TestImage.differencing(TestImage.DATA_WRITE_2, "base.vhdx").u64(BAT + 4096 * 8, (6L * MB) | 6), Kind.CORRUPT,
+                "sector bitmap block for payload block 0 at 6291456+1048576 lies outside the file");
+    }
+
+    @Test
+    void differencingBatMustHoldWholeChunks() throws IOException {
+        // 1 GiB of 1 MiB blocks: one chunk, 4097 entries; 512 GiB needs 128 chunks of 4097 entries (4 MiB).
+        refused(TestImage.differencing(TestImage.DATA_WRITE_2, "base.vhdx").u64(METADATA + TestImage.ITEM_SIZE, 512L << 30),
+                Kind.CORRUPT, "needs 524416");
     }
 
     // --- bad input ---

@@ -1,0 +1,126 @@
+package org.vdiskload.ops;
+
+import org.vdiskload.image.CreateOptions;
+import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.Extent;
+import org.vdiskload.image.ImageCreator;
+import org.vdiskload.image.ImageFormat;
+import org.vdiskload.image.ImageLayer;
+import org.vdiskload.image.Images;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.Bytes;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * qemu-img convert: copies a disk's content into a new image of any format that can be created.
+ * Zero ranges stay unallocated; {@code compress} writes whole compressed clusters. On failure every
+ * file the conversion created is removed.
+ */
+public final class Convert {
+    private static final int CHUNK = 2 << 20;
+    private static final int ZERO_GRAIN = 4096;
+
+    /**
+     * @param options  the -o options
+     * @param compress -c
+     * @param reuse    -n: write into an existing image instead of creating one
+     */
+    public record Target(Path path, ImageFormat format, Map<String, String> options, boolean compress, boolean reuse) {}
+
+    private Convert() {}
+
+    public static void convert(DiskImage source, Target target, Progress progress) throws IOException {
+        Targets.requireNotInChain(source, target.path());
+        List<Path> created = List.of();
+        boolean done = false;
+        try {
+            if (!target.reuse()) {
+                ImageCreator creator = target.format().creator().orElseThrow(() -> ImageException.unsupported(target.path(),
+                        "creating " + target.format().name() + " images is not supported"));
+                created = creator.create(source.size(), new CreateOptions(target.path(), target.options(), null, null));
+            }
+            try (DiskImage out = Images.open(target.path(),
+                    OpenOptions.DEFAULTS.withFormat(target.format().name()).withWritable(true).withBacking(false))) {
+                if (out.size() < source.size()) {
+                    throw ImageException.invalid(target.path(), "is smaller (" + out.size() + " bytes) than the source (" + source.size() + ")");
+                }
+                if (target.compress()) copyCompressed(source, out, progress);
+                else copy(source, out, target.reuse(), progress);
+                out.flush();
+            }
+            done = true;
+        } finally {
+            if (!done) for (Path p : created) Files.deleteIfExists(p);
+        }
+        progress.update(1.0);
+    }
+
+    private static void copy(DiskImage source, DiskImage out, boolean reuse, Progress progress) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
+        long size = source.size();
+        ExtentWalker.walk(source, 0, size, e -> {
+            if (e.kind() == Extent.Kind.ZERO) {
+                // A new image reads zeros already; a reused one (-n) may not.
+                if (reuse) out.writeZeroes(e.start(), e.length(), true);
+            } else {
+                for (long off = 0; off < e.length(); ) {
+                    int n = (int) Math.min(CHUNK, e.length() - off);
+                    buf.clear().limit(n);
+                    if (e.kind() == Extent.Kind.DATA) e.file().readPadded(buf, e.fileOffset() + off);
+                    else source.read(buf, e.start() + off);
+                    writeNonZero(buf.flip(), out, e.start() + off, reuse);
+                    off += n;
+                }
+            }
+            progress.update((double) e.end() / size);
+        });
+    }
+
+    /** Writes {@code buf} at {@code pos}, leaving all-zero 4 KiB grains unwritten (or zeroed, on a reused image). */
+    private static void writeNonZero(ByteBuffer buf, DiskImage out, long pos, boolean reuse) throws IOException {
+        int len = buf.limit();
+        int runStart = -1;
+        for (int g = 0; g < len + ZERO_GRAIN; g += ZERO_GRAIN) { // the last pass (g >= len) ends the run
+            boolean zero = g < len && Bytes.isZero(buf.duplicate().limit(Math.min(len, g + ZERO_GRAIN)).position(g));
+            boolean end = g >= len;
+            if (!zero && !end && runStart < 0) runStart = g;
+            if ((zero || end) && runStart >= 0) {
+                out.write(buf.duplicate().limit(Math.min(len, g)).position(runStart), pos + runStart);
+                runStart = -1;
+            }
+            if (zero && reuse) out.writeZeroes(pos + g, Math.min(ZERO_GRAIN, len - g), true);
+        }
+    }
+
+    /** convert -c: every non-zero unit (cluster) written compressed, in order. */
+    private static void copyCompressed(DiskImage source, DiskImage out, Progress progress) throws IOException {
+        ImageLayer layer = out.layers().get(0);
+        int unit = layer.compressionUnit();
+        if (unit <= 0) {
+            throw ImageException.unsupported(out.path(), "compression is not supported for " + layer.formatName() + " images");
+        }
+        long size = source.size();
+        ByteBuffer buf = ByteBuffer.allocateDirect(unit);
+        for (long pos = 0; pos < size; pos += unit) {
+            int n = (int) Math.min(unit, size - pos);
+            if (allZero(source.map(pos, n))) continue;
+            buf.clear().limit(n);
+            source.read(buf, pos);
+            buf.flip();
+            if (!Bytes.isZero(buf)) layer.writeCompressed(buf, pos);
+            progress.update((double) (pos + n) / size);
+        }
+    }
+
+    private static boolean allZero(List<Extent> extents) {
+        for (Extent e : extents) if (e.kind() != Extent.Kind.ZERO) return false;
+        return true;
+    }
+}

@@ -1,0 +1,102 @@
+package org.vdiskload.testing;
+
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
+import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.Images;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.ops.Check;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Crash safety: a child JVM ({@link CrashWriter}) writes and flushes; it is killed with SIGKILL at a
+ * random instant. Afterwards qemu-img check must find no corruption (leaks are allowed), the library's
+ * check -r leaks must leave it clean, and every operation before the last completed flush must read back.
+ */
+public final class CrashTest {
+    private CrashTest() {}
+
+    /** Kills per format: a few in the quick run, 50 in the long run (VDISKLOAD_LONG=1). */
+    public static int kills() {
+        return Tools.longRun() ? 50 : 4;
+    }
+
+    /**
+     * @param fresh makes a new empty (or backed) image at the path it is given, in {@code format}
+     */
+    public static void run(Path dir, String format, ImageFactory fresh, long seed) throws Exception {
+        Random rnd = new Random(seed);
+        for (int i = 0; i < kills(); i++) {
+            Path image = dir.resolve("crash-" + i + "." + format);
+            fresh.make(image);
+            long runSeed = rnd.nextLong() & Long.MAX_VALUE;
+            int lastFlushed = killMidway(image, format, runSeed, 100 + rnd.nextInt(1500));
+            verify(image, format, runSeed, lastFlushed, "kill " + i + " (seed " + runSeed + ")");
+        }
+    }
+
+    @FunctionalInterface
+    public interface ImageFactory {
+        void make(Path image) throws Exception;
+    }
+
+    private static int killMidway(Path image, String format, long seed, long afterMillis) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), CrashWriter.class.getName(),
+                image.toString(), format, Long.toString(seed)).redirectErrorStream(true).start();
+        AtomicInteger last = new AtomicInteger(-1);
+        StringBuilder other = new StringBuilder();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
+                for (String line; (line = in.readLine()) != null; ) {
+                    if (line.startsWith("FLUSHED ")) last.set(Integer.parseInt(line.substring(8)));
+                    else if (!line.equals("DONE")) other.append(line).append('\n');
+                }
+            } catch (Exception ignored) {
+                // the stream ends when the child is killed
+            }
+        });
+        reader.start();
+        // Wait for the child to start writing, then let it run a random while.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (last.get() < 0 && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(5);
+        Thread.sleep(afterMillis);
+        p.destroyForcibly(); // SIGKILL
+        p.waitFor(30, TimeUnit.SECONDS);
+        reader.join(10_000);
+        assertTrue(last.get() >= 0, "the writer never flushed: " + other);
+        return last.get();
+    }
+
+    private static void verify(Path image, String format, long seed, int lastFlushed, String what) throws Exception {
+        Tools.Result before = Tools.run(List.of("qemu-img", "check", "-f", format, image.toString()), null);
+        assertTrue(before.exit() == 0 || before.exit() == 3, what + ": qemu-img check after the kill found corruption: "
+                + before.stdout() + before.stderr());
+        CheckReport repaired = Check.check(image, format, RepairMode.LEAKS);
+        assertEquals(0, repaired.corruptions(), what + ": vdiskload check -r leaks: " + repaired);
+        Tools.Result after = Tools.run(List.of("qemu-img", "check", "-f", format, image.toString()), null);
+        assertEquals(0, after.exit(), what + ": qemu-img check after check -r leaks: " + after.stdout() + after.stderr());
+        CrashPlan plan = new CrashPlan(seed);
+        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(format))) {
+            for (int k = 0; k <= lastFlushed; k++) {
+                CrashPlan.Op op = plan.op(k, d.size());
+                ByteBuffer got = ByteBuffer.allocate(op.length());
+                d.read(got, op.pos());
+                byte[] want = op.zero() ? new byte[op.length()] : op.data();
+                assertArrayEquals(want, got.array(), what + ": operation " + k + " (flushed) lost");
+            }
+        }
+    }
+}

@@ -130,6 +130,10 @@ class RawExportTest {
             return List.of(Extent.needsLibrary(pos, length, 0));
         }
 
+        @Override public boolean isWritable() { return false; }
+        @Override public void write(ByteBuffer src, long pos) { throw new UnsupportedOperationException(); }
+        @Override public void writeZeroes(long pos, long length, boolean mayUnmap) { throw new UnsupportedOperationException(); }
+        @Override public void flush() { }
         @Override public void close() { }
     }
 }

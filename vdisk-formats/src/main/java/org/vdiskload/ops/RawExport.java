@@ -6,21 +6,40 @@ import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Writes a disk's content to a raw file, sparsely: zero extents, and data blocks that turn out to be
  * all zeros, stay holes. DATA extents are read straight from their file; the rest through the library.
+ * Chunks are copied by a few threads at once (reads and writes are positional), so reading, decoding,
+ * the zero check and writing overlap, as qemu-img convert keeps several requests in flight.
+ * Like qemu-img convert (whose output cache mode defaults to "unsafe") and cp, the output is left
+ * to the page cache, not flushed to the disk before returning.
  */
 public final class RawExport {
     /** Copy unit: large enough for sequential speed, small enough to keep memory flat. */
     private static final int CHUNK = 2 << 20;
     /** Granularity of the zero check that keeps the output sparse (qemu-img's -S default). */
     private static final int ZERO_GRAIN = 4096;
+    /** Copying threads: a few suffice to keep the disk and the decoders busy. */
+    private static final int THREADS = Math.max(2, Math.min(4, Runtime.getRuntime().availableProcessors()));
+    /** Chunks in flight: one being prepared for each thread while it works on another. */
+    private static final int BUFFERS = 2 * THREADS;
 
     private RawExport() {}
 
@@ -35,13 +54,7 @@ public final class RawExport {
         try (RandomAccessFile out = new RandomAccessFile(target.toFile(), "rw")) {
             out.setLength(0);
             out.setLength(size);
-            FileChannel ch = out.getChannel();
-            ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
-            ExtentWalker.walk(image, 0, size, e -> {
-                if (e.kind() != Extent.Kind.ZERO) copy(image, e, buf, ch);
-                progress.update((double) e.end() / size);
-            });
-            ch.force(false);
+            new Copier(image, out.getChannel(), size, progress).run();
             done = true;
         } catch (java.io.FileNotFoundException e) {
             throw ImageException.invalid(target, "cannot create: " + e.getMessage());
@@ -51,14 +64,105 @@ public final class RawExport {
         progress.update(1.0);
     }
 
-    private static void copy(DiskImage image, Extent e, ByteBuffer buf, FileChannel out) throws IOException {
-        for (long off = 0; off < e.length(); ) {
-            int n = (int) Math.min(CHUNK, e.length() - off);
+    /** One export: walks the map on the calling thread and hands the chunks to the pool. */
+    private static final class Copier {
+        private final DiskImage image;
+        private final FileChannel out;
+        private final long size;
+        private final Progress progress;
+        private final BlockingQueue<ByteBuffer> buffers = new ArrayBlockingQueue<>(BUFFERS);
+        private final ArrayDeque<Future<?>> inFlight = new ArrayDeque<>();
+        /** Bytes whose fate is settled: zero extents walked past and chunks written. */
+        private final AtomicLong settled = new AtomicLong();
+
+        Copier(DiskImage image, FileChannel out, long size, Progress progress) {
+            this.image = image;
+            this.out = out;
+            this.size = size;
+            this.progress = progress;
+        }
+
+        void run() throws IOException {
+            ExecutorService pool = Executors.newFixedThreadPool(THREADS, r -> {
+                Thread t = new Thread(r, "vdiskload-export");
+                t.setDaemon(true);
+                return t;
+            });
+            try {
+                for (int i = 0; i < BUFFERS; i++) buffers.add(ByteBuffer.allocateDirect(CHUNK));
+                ExtentWalker.walk(image, 0, size, e -> {
+                    if (e.kind() == Extent.Kind.ZERO) {
+                        settled.addAndGet(e.length());
+                    } else {
+                        for (long off = 0; off < e.length(); off += CHUNK) {
+                            submit(pool, e, off, (int) Math.min(CHUNK, e.length() - off));
+                        }
+                    }
+                    progress.update((double) settled.get() / size);
+                });
+                while (!inFlight.isEmpty()) await(inFlight.poll());
+            } finally {
+                // No interrupts: an interrupted FileChannel read closes the image's channel.
+                pool.shutdown();
+                awaitQuietly(pool);
+            }
+        }
+
+        /** Queues one chunk, first reporting the failure of any chunk that has finished. */
+        private void submit(ExecutorService pool, Extent e, long off, int n) throws IOException {
+            while (!inFlight.isEmpty() && inFlight.peek().isDone()) await(inFlight.poll());
+            ByteBuffer buf;
+            try {
+                buf = buffers.take();
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("export interrupted");
+            }
+            inFlight.add(pool.submit(() -> {
+                try {
+                    copy(e, off, n, buf);
+                } catch (IOException ex) {
+                    throw new UncheckedIOException(ex);
+                } finally {
+                    buffers.add(buf);
+                }
+                settled.addAndGet(n);
+                return null;
+            }));
+        }
+
+        private void copy(Extent e, long off, int n, ByteBuffer buf) throws IOException {
             buf.clear().limit(n);
             if (e.kind() == Extent.Kind.DATA) e.file().readPadded(buf, e.fileOffset() + off);
             else image.read(buf, e.start() + off);
             writeNonZero(buf.flip(), out, e.start() + off);
-            off += n;
+        }
+
+        private static void await(Future<?> f) throws IOException {
+            try {
+                f.get();
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("export interrupted");
+            } catch (ExecutionException ee) {
+                Throwable c = ee.getCause();
+                if (c instanceof UncheckedIOException u) throw u.getCause();
+                if (c instanceof RuntimeException r) throw r;
+                if (c instanceof Error err) throw err;
+                throw new IOException(c);
+            }
+        }
+
+        private static void awaitQuietly(ExecutorService pool) {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    if (pool.awaitTermination(1, TimeUnit.MINUTES)) break;
+                } catch (InterruptedException ie) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 

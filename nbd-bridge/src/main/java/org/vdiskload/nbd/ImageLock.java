@@ -7,6 +7,7 @@ import com.sun.jna.Pointer;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.CLibrary;
 import org.vdiskload.io.ImageFile;
 
 import java.io.Closeable;
@@ -64,11 +65,7 @@ public final class ImageLock implements Closeable {
         static final LibC LIBC = load();
 
         private static LibC load() {
-            try {
-                return Native.load("c", LibC.class);
-            } catch (UnsatisfiedLinkError | RuntimeException e) {
-                return null;
-            }
+            return CLibrary.load(LibC.class);
         }
     }
 

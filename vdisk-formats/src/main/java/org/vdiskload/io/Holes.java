@@ -32,11 +32,7 @@ public final class Holes {
         static final LibC LIBC = load();
 
         private static LibC load() {
-            try {
-                return Native.load("c", LibC.class);
-            } catch (UnsatisfiedLinkError | RuntimeException e) {
-                return null;
-            }
+            return CLibrary.load(LibC.class);
         }
     }
 

@@ -141,13 +141,21 @@ final class VhdxLayer implements ImageLayer {
             // UNMAPPED: the guest discarded the block; reading zeros is one of the behaviours MS-VHDX allows,
             // and unlike the parent's old data it is what the guest can expect after a discard.
             case BatEntry.ZERO, BatEntry.UNMAPPED -> LayerRun.zero(max);
-            case BatEntry.FULLY_PRESENT -> journal != null
-                    ? LayerRun.dataInPlace(max, file(), checkedBlock(block, e) + inBlock)
-                    : data(checkedBlock(block, e) + inBlock, max);
+            case BatEntry.FULLY_PRESENT -> journal != null ? inPlace(block, e, inBlock, max) : data(checkedBlock(block, e) + inBlock, max);
             case BatEntry.PARTIALLY_PRESENT -> partial(block, e, inBlock, max);
             default -> throw ImageException.corrupt(file().path(), bat.entryOffset(bat.payloadIndex(block)), "BAT entry State",
                     "payload block " + block + " has reserved state " + e.state());
         };
+    }
+
+    /**
+     * A run the caller may write straight into the file. Such writes bypass {@link #write}, so the header's
+     * write GUIDs are renewed before the first one is handed out (MS-VHDX: before the first data change).
+     */
+    private LayerRun inPlace(long block, BatEntry e, long inBlock, long max) throws IOException {
+        long offset = checkedBlock(block, e) + inBlock;
+        journal.beginChange();
+        return LayerRun.dataInPlace(max, file(), offset);
     }
 
     /** A data run at {@code fileOffset}; where the replayed log changed those bytes, an encoded run instead. */
@@ -296,19 +304,23 @@ final class VhdxLayer implements ImageLayer {
         if (e.state() != BatEntry.FULLY_PRESENT) {
             synchronized (journal.lock()) {
                 e = bat.payload(block);
-                if (e.state() != BatEntry.FULLY_PRESENT) e = makePresent(block, e, inBlock, part.remaining(), beneath);
+                if (e.state() != BatEntry.FULLY_PRESENT) {
+                    makePresent(block, e, inBlock, part, beneath);
+                    return;
+                }
             }
         }
         file().writeFully(part, checkedBlock(block, e) + inBlock);
     }
 
     /**
-     * Makes block {@code block} FULLY_PRESENT, filling all of it but {@code [skipFrom, skipFrom+skipLen)} (which
-     * the caller writes next) with what it reads as now: the parent's data, or zeros. The data goes first;
-     * then the BAT entry changes through the log. A new block goes at the end of the file; an UNMAPPED block
-     * that kept its space and a PARTIALLY_PRESENT block are completed where they are.
+     * Makes block {@code block} FULLY_PRESENT holding {@code part} at {@code skipFrom} and, around it, what the
+     * block reads as now: the parent's data, or zeros. All the data goes first, then the BAT entry changes
+     * through the log, so a crash before leaves the block as it read. A new block goes at the end of the file;
+     * an UNMAPPED block that kept its space and a PARTIALLY_PRESENT block are completed where they are.
      */
-    private BatEntry makePresent(long block, BatEntry e, long skipFrom, long skipLen, Beneath beneath) throws IOException {
+    private void makePresent(long block, BatEntry e, long skipFrom, ByteBuffer part, Beneath beneath) throws IOException {
+        long skipLen = part.remaining();
         long bs = meta.blockSize();
         long start = block * bs;
         long bytes = Math.min(bs, meta.virtualSize() - start);
@@ -332,9 +344,8 @@ final class VhdxLayer implements ImageLayer {
             fill(offset, start, 0, bytes, skipFrom, skipLen, fromParent ? beneath : null, fresh);
             if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
         }
-        BatEntry present = new BatEntry(BatEntry.FULLY_PRESENT, offset);
-        setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(present.state(), offset)));
-        return present;
+        file().writeFully(part, offset + skipFrom);
+        setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(BatEntry.FULLY_PRESENT, offset)));
     }
 
     /**

@@ -203,6 +203,12 @@ class VhdxWriteTest {
         assertFalse(after.fileWriteGuid().equals(before.fileWriteGuid()));
         assertFalse(after.dataWriteGuid().equals(before.dataWriteGuid()));
         assertTrue(after.logGuid().isZero(), "the log is empty after every change");
+        try (DiskImage d = open(p, true)) {
+            assertTrue(d.map(0, d.size()).stream().anyMatch(Extent::inPlace));
+        }
+        VhdxHeader handedOut = header(p);
+        assertFalse(handedOut.dataWriteGuid().equals(after.dataWriteGuid()),
+                "in-place extents bypass write(): the GUIDs are renewed before they are handed out");
     }
 
     private static VhdxHeader header(Path p) throws IOException {

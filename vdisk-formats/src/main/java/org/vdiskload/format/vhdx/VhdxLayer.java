@@ -603,7 +603,7 @@ final class VhdxLayer implements ImageLayer {
         long leaks = 0;
         long leaksFixed = 0;
         if (fileSize > scan.usedEnd()) {
-            long leaked = (fileSize - scan.usedEnd() + VhdxHeader.MB - 1) / VhdxHeader.MB;
+            long leaked = (fileSize - scan.usedEnd() + bs - 1) / bs; // in blocks, qemu-img check's "clusters"
             if (mode != RepairMode.NONE && corruptions.isEmpty() && journal != null) {
                 journal.truncate(scan.usedEnd());
                 leaksFixed = leaked;

@@ -96,16 +96,6 @@ final class Journal {
         return at;
     }
 
-    /** Cuts the file at {@code end} (leaked space past the last block in use), durably. */
-    void truncate(long end) throws IOException {
-        synchronized (lock) {
-            beginChange();
-            file.channel().truncate(end);
-            file.channel().force(true);
-            allocationEnd = roundUp(end);
-        }
-    }
-
     /** Writes {@code sectors} through the log (see the class comment). Caller holds the lock. */
     void commit(List<LogEntry.Sector> sectors) throws IOException {
         if (sectors.size() > maxSectors()) throw new IllegalArgumentException(sectors.size() + " sectors exceed the log");

@@ -5,9 +5,9 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * The placement checks of qemu-img check on a VHDX, plus leaks: blocks the BAT places past the end of the
- * file, or overlapping each other or the header area and the log, metadata and BAT regions, are corruptions;
- * file space past everything in use is leaked (a block written, then a crash before its BAT entry changed).
+ * The placement checks of qemu-img check on a VHDX: blocks the BAT places past the end of the file, or on
+ * the header area or the log, metadata and BAT regions, are corruptions; so are blocks overlapping each other
+ * (which qemu 7.2 does not look for). Also finds where the used part of the file ends.
  */
 final class VhdxCheck {
     /**

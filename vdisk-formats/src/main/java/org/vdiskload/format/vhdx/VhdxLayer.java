@@ -546,6 +546,11 @@ final class VhdxLayer implements ImageLayer {
         }
     }
 
+    /**
+     * qemu-img check's findings (see {@link VhdxCheck}). A log needing replay fails the check read-only, as in
+     * qemu; any repair mode opens the image for writing, which replays it (counted as one fixed corruption,
+     * as qemu counts it). Corruptions of the BAT are not repaired (qemu repairs none either).
+     */
     @Override
     public CheckReport check(RepairMode mode) throws IOException {
         List<String> messages = new ArrayList<>();
@@ -600,20 +605,12 @@ final class VhdxLayer implements ImageLayer {
         VhdxCheck.Result scan = VhdxCheck.scan(fileSize, extents);
         corruptions.addAll(scan.corruptions());
         for (String c : corruptions) messages.add("ERROR " + c);
-        long leaks = 0;
-        long leaksFixed = 0;
         if (fileSize > scan.usedEnd()) {
-            long leaked = (fileSize - scan.usedEnd() + bs - 1) / bs; // in blocks, qemu-img check's "clusters"
-            if (mode != RepairMode.NONE && corruptions.isEmpty() && journal != null) {
-                journal.truncate(scan.usedEnd());
-                leaksFixed = leaked;
-                messages.add("Repaired: " + (fileSize - scan.usedEnd()) + " leaked bytes past the last block in use");
-            } else {
-                leaks = leaked;
-                messages.add("Leaked: " + (fileSize - scan.usedEnd()) + " bytes past the last block in use, at " + scan.usedEnd());
-            }
+            // Not a leak to qemu-img check, which counts none for VHDX: qemu's own images end past their last
+            // block (its create sizes the file generously), and a block written just before a crash looks the same.
+            messages.add((fileSize - scan.usedEnd()) + " bytes past the last block in use (at " + scan.usedEnd() + ") are unused");
         }
-        return new CheckReport("vhdx", corruptions.size(), leaks, checkErrors, corruptionsFixed, leaksFixed, List.copyOf(messages),
+        return new CheckReport("vhdx", corruptions.size(), 0, checkErrors, corruptionsFixed, 0, List.copyOf(messages),
                 null, meta.dataBlocks(), allocated, null, null);
     }
 

@@ -307,10 +307,9 @@ class VhdxWriteTest {
             Path raw = dir.resolve("copy-" + torn + ".raw");
             Tools.check("qemu-img", "convert", "-f", "vhdx", "-O", "raw", copy.toString(), raw.toString());
             assertArrayEquals(want, Files.readAllBytes(raw));
-            // ...and after ours, into the file (a torn entry leaves the appended block leaked).
+            // ...and after ours, into the file.
             CheckReport r = Check.check(p, "vhdx", RepairMode.ALL);
             assertEquals(torn ? 0 : 1, r.corruptionsFixed(), r.toString());
-            assertEquals(torn ? 1 : 0, r.leaksFixed(), r.toString());
             assertEquals(0, r.exitCode(), r.toString());
             assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
             try (DiskImage d = open(p, false)) {
@@ -332,22 +331,22 @@ class VhdxWriteTest {
     }
 
     @Test
-    void leakedSpaceIsReportedAndRepaired() throws Exception {
+    void spaceNoBlockUsesIsNotALeakAsForQemu() throws Exception {
+        // qemu's own create leaves the file longer than its last block; a block written just before a crash
+        // looks the same. qemu-img check counts neither as a leak, and neither do we (it is mentioned).
+        Path q = dir.resolve("q.vhdx");
+        Tools.check("qemu-img", "create", "-q", "-f", "vhdx", q.toString(), "5000000");
         Path p = create("l.vhdx", 8 * MB, "block_size=1M");
         write(p, MB, (byte) 5, 4096);
-        long size = Files.size(p);
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.wrap(new byte[] {9}), size + 3 * MB - 1); // a block written, its BAT entry never
+            ch.write(ByteBuffer.wrap(new byte[] {9}), Files.size(p) + 3 * MB - 1);
         }
-        CheckReport r = Check.check(p, "vhdx", RepairMode.NONE);
-        assertEquals(3, r.exitCode(), r.toString());
-        assertEquals(3, r.leaks());
-        assertEquals(0, qemuCheck(p).exit(), "qemu does not look for leaks");
-        CheckReport fixed = Check.check(p, "vhdx", RepairMode.LEAKS);
-        assertEquals(0, fixed.exitCode(), fixed.toString());
-        assertEquals(3, fixed.leaksFixed());
-        assertEquals(size, Files.size(p));
-        assertEquals(0, Check.check(p, "vhdx", RepairMode.NONE).exitCode());
+        for (Path img : List.of(q, p)) {
+            CheckReport r = Check.check(img, "vhdx", RepairMode.NONE);
+            assertEquals(0, r.exitCode(), r.toString());
+            assertTrue(r.messages().stream().anyMatch(m -> m.contains("past the last block in use")), r.toString());
+            assertEquals(0, qemuCheck(img).exit());
+        }
     }
 
     @Test

@@ -15,6 +15,9 @@ import java.util.List;
  * replay on the next open finishes the change. Callers hold {@link #lock()} around a change.
  */
 final class Journal {
+    /** No VHDX file is larger: the largest disk's payload, with room for its metadata. */
+    private static final long MAX_FILE = VhdxMetadata.MAX_VIRTUAL_SIZE + (1L << 40);
+
     private final ImageFile file;
     private final Object lock = new Object();
     private volatile VhdxHeader header;
@@ -46,12 +49,34 @@ final class Journal {
      * the log's LastFileOffset, a flush, then a header with a new FileWriteGuid and no LogGuid.
      */
     static VhdxHeader replayIntoFile(ImageFile file, VhdxHeader header, VhdxLog.Replay replay) throws IOException {
-        replay.overlay().forEach((start, length, data) -> {
-            ByteBuffer b = data != null ? ByteBuffer.wrap(data, 0, (int) length) : ByteBuffer.allocate((int) length);
-            file.writeFully(b, start);
-        });
-        if (file.size() < replay.size()) file.writeFully(ByteBuffer.allocate(1), replay.size() - 1);
-        file.channel().force(true);
+        long[] end = {replay.size()};
+        replay.overlay().forEach((start, length, data) -> end[0] = Math.max(end[0], start + length));
+        if (end[0] > MAX_FILE) {
+            throw ImageException.corrupt(file.path(), header.logOffset(), "log",
+                    "the log writes up to offset " + end[0] + ", past any VHDX file's size: refusing to replay it");
+        }
+        try {
+            long fileSize = file.size();
+            replay.overlay().forEach((start, length, data) -> {
+                if (data != null) {
+                    file.writeFully(ByteBuffer.wrap(data, 0, (int) length), start);
+                    return;
+                }
+                // Zeros past the end of the file read as zeros already.
+                long stop = Math.min(start + length, fileSize);
+                ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(Math.max(0, stop - start), VhdxHeader.MB));
+                for (long at = start; at < stop; at += zeros.capacity()) {
+                    file.writeFully(zeros.clear().limit((int) Math.min(zeros.capacity(), stop - at)), at);
+                }
+            });
+            if (file.size() < replay.size()) file.writeFully(ByteBuffer.allocate(1), replay.size() - 1);
+            file.channel().force(true);
+        } catch (ImageException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new ImageException(ImageException.Kind.IO, file.path(), header.logOffset(), "log",
+                    "cannot replay the log into the file: " + e.getMessage(), e);
+        }
         VhdxHeader cleared = header.successor(Guid.random(), header.dataWriteGuid(), Guid.ZERO);
         write(file, cleared);
         return cleared;

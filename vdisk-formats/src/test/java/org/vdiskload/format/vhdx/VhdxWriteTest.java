@@ -318,6 +318,59 @@ class VhdxWriteTest {
         }
     }
 
+    @Test
+    void logWritingFarPastAnyFileSizeIsNotReplayedIntoTheFile() throws Exception {
+        Path p = create("far.vhdx", 4 * MB, "block_size=1M");
+        try (var f = org.vdiskload.io.ImageFile.open(p, true)) {
+            VhdxHeader h = VhdxHeader.current(f);
+            Guid log = Guid.random();
+            VhdxHeader withLog = h.successor(h.fileWriteGuid(), h.dataWriteGuid(), log);
+            f.writeFully(withLog.encode(), withLog.offset());
+            f.writeFully(LogEntry.encode(log, 1, f.size(), List.of(new LogEntry.Sector(1L << 61, new byte[4096]))), h.logOffset());
+        }
+        long size = Files.size(p);
+        ImageException e = assertThrows(ImageException.class, () -> open(p, true).close());
+        assertEquals(ImageException.Kind.CORRUPT, e.kind());
+        assertTrue(e.getMessage().contains("refusing to replay"), e.getMessage());
+        assertEquals(size, Files.size(p), "nothing written");
+    }
+
+    @Test
+    void concurrentWritersAndReadersSeeConsistentData() throws Exception {
+        Path p = create("c.vhdx", 16 * MB, "block_size=1M");
+        int threads = 4;
+        try (DiskImage d = open(p, true)) {
+            List<Thread> all = new java.util.ArrayList<>();
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            for (int t = 0; t < threads; t++) {
+                int id = t;
+                all.add(new Thread(() -> {
+                    try {
+                        // Thread id owns every 4th 64 KiB chunk; chunks share blocks with other threads' chunks.
+                        byte[] chunk = new byte[64 << 10];
+                        Arrays.fill(chunk, (byte) (id + 1));
+                        ByteBuffer check = ByteBuffer.allocate(chunk.length);
+                        for (long pos = id * (64L << 10); pos < d.size(); pos += threads * (64L << 10)) {
+                            d.write(ByteBuffer.wrap(chunk), pos);
+                            d.read(check.clear(), pos);
+                            if (!Arrays.equals(chunk, check.array())) throw new AssertionError("thread " + id + " read back other data at " + pos);
+                        }
+                    } catch (Throwable x) {
+                        failure.compareAndSet(null, x);
+                    }
+                }));
+            }
+            all.forEach(Thread::start);
+            for (Thread t : all) t.join();
+            if (failure.get() != null) throw new AssertionError(failure.get());
+        }
+        try (DiskImage d = open(p, false)) {
+            byte[] got = WriteTorture.readAll(d);
+            for (int i = 0; i < got.length; i++) assertEquals((byte) (i / (64 << 10) % threads + 1), got[i], "offset " + i);
+        }
+        assertEquals(0, qemuCheck(p).exit());
+    }
+
     // ---- check ----
 
     private static void patchBat(Path p, long index, long raw) throws IOException {

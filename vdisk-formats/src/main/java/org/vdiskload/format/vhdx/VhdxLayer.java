@@ -553,65 +553,8 @@ final class VhdxLayer implements ImageLayer {
      */
     @Override
     public CheckReport check(RepairMode mode) throws IOException {
-        List<String> messages = new ArrayList<>();
-        long checkErrors = 0;
-        long corruptionsFixed = 0;
-        if (replayedOnOpen > 0) {
-            corruptionsFixed = 1; // as qemu counts a replay on open
-            messages.add("Repaired: replayed " + replayedOnOpen + " log entries into the file");
-        }
-        if (replay.dirty()) {
-            checkErrors = 1; // qemu cannot even open it read-only
-            messages.add("ERROR the log holds " + replay.entries() + " entries that need replay: run check -r all");
-        }
         long fileSize = journal != null ? file().size() : view.size();
-        List<VhdxCheck.Extent> extents = new ArrayList<>();
-        RegionTable.Region log = new RegionTable.Region(header.logOffset(), header.logLength());
-        extents.add(new VhdxCheck.Extent(0, VhdxHeader.MB, VhdxHeader.MB, "the header area"));
-        extents.add(new VhdxCheck.Extent(log.fileOffset(), log.end(), log.end(), "the log"));
-        extents.add(new VhdxCheck.Extent(regions.metadata().fileOffset(), regions.metadata().end(), regions.metadata().end(), "the metadata region"));
-        extents.add(new VhdxCheck.Extent(regions.bat().fileOffset(), regions.bat().end(), regions.bat().end(), "the BAT region"));
-        List<String> corruptions = new ArrayList<>();
-        long bs = meta.blockSize();
-        long allocated = 0;
-        for (long block = 0; block < meta.dataBlocks(); block++) {
-            BatEntry e = bat.payload(block);
-            String what = "payload block " + block + " (BAT entry " + bat.payloadIndex(block) + ")";
-            switch (e.state()) {
-                case BatEntry.FULLY_PRESENT, BatEntry.PARTIALLY_PRESENT -> {
-                    if (e.state() == BatEntry.PARTIALLY_PRESENT && !meta.hasParent()) {
-                        corruptions.add(what + " is PARTIALLY_PRESENT in an image without a parent");
-                    }
-                    long need = Math.min(bs, meta.virtualSize() - block * bs);
-                    extents.add(new VhdxCheck.Extent(e.fileOffset(), e.fileOffset() + bs, e.fileOffset() + need, what));
-                    allocated++;
-                }
-                case BatEntry.UNMAPPED -> {
-                    if (e.fileOffset() != 0) extents.add(new VhdxCheck.Extent(e.fileOffset(), e.fileOffset() + bs, -1, what));
-                }
-                case BatEntry.NOT_PRESENT, BatEntry.UNDEFINED, BatEntry.ZERO -> { }
-                default -> corruptions.add(what + " has reserved state " + e.state());
-            }
-        }
-        if (meta.hasParent()) {
-            for (long block = 0; block < meta.dataBlocks(); block += meta.chunkRatio()) {
-                BatEntry e = bat.bitmap(block);
-                if (e.state() == BatEntry.BITMAP_PRESENT) {
-                    extents.add(new VhdxCheck.Extent(e.fileOffset(), e.fileOffset() + VhdxHeader.MB, e.fileOffset() + VhdxHeader.MB,
-                            "sector bitmap block (BAT entry " + bat.bitmapIndex(block) + ")"));
-                }
-            }
-        }
-        VhdxCheck.Result scan = VhdxCheck.scan(fileSize, extents);
-        corruptions.addAll(scan.corruptions());
-        for (String c : corruptions) messages.add("ERROR " + c);
-        if (fileSize > scan.usedEnd()) {
-            // Not a leak to qemu-img check, which counts none for VHDX: qemu's own images end past their last
-            // block (its create sizes the file generously), and a block written just before a crash looks the same.
-            messages.add((fileSize - scan.usedEnd()) + " bytes past the last block in use (at " + scan.usedEnd() + ") are unused");
-        }
-        return new CheckReport("vhdx", corruptions.size(), 0, checkErrors, corruptionsFixed, 0, List.copyOf(messages),
-                null, meta.dataBlocks(), allocated, null, null);
+        return VhdxCheck.check(fileSize, header, regions, meta, bat, replayedOnOpen, replay.entries());
     }
 
     @Override

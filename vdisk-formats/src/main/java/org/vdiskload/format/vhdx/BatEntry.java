@@ -16,6 +16,11 @@ record BatEntry(int state, long fileOffset) {
     /** The one state besides NOT_PRESENT a sector bitmap entry may have. */
     static final int BITMAP_PRESENT = 6;
 
+    /** The raw 64-bit entry: {@code fileOffset} must be a multiple of 1 MiB. */
+    static long encode(int state, long fileOffset) {
+        return fileOffset | state;
+    }
+
     static BatEntry decode(long raw) {
         return new BatEntry((int) (raw & 7), (raw >>> 20) << 20);
     }

@@ -17,6 +17,18 @@ record Guid(long low, long high) {
         return new Guid(le.getLong(at), le.getLong(at + 8));
     }
 
+    /** A random (version 4) GUID, as MS-VHDX wants for FileWriteGuid, DataWriteGuid and LogGuid. */
+    static Guid random() {
+        return of(java.util.UUID.randomUUID().toString());
+    }
+
+    /** Writes the 16 bytes at {@code at} of a buffer (in MS-VHDX byte order whatever the buffer's order). */
+    void write(ByteBuffer b, int at) {
+        ByteBuffer le = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        le.putLong(at, low);
+        le.putLong(at + 8, high);
+    }
+
     /** Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", optionally in braces; null if malformed. */
     static Guid parse(String s) {
         String t = s.trim();

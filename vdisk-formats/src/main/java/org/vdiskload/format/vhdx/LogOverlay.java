@@ -46,6 +46,16 @@ final class LogOverlay {
         return new Patch(from, to, d);
     }
 
+    /** One replayed write, for applying the overlay to the file: {@code data} is null for zeros. */
+    interface PatchSink {
+        void write(long start, long length, byte[] data) throws java.io.IOException;
+    }
+
+    /** Hands every patch to {@code sink}, in file order. */
+    void forEach(PatchSink sink) throws java.io.IOException {
+        for (Patch p : patches.values()) sink.write(p.start(), p.end() - p.start(), p.data());
+    }
+
     /** The first patched offset in {@code [pos, end)}, or {@code end} if none. */
     long nextPatched(long pos, long end) {
         Map.Entry<Long, Patch> before = patches.floorEntry(pos);

@@ -17,7 +17,7 @@ final class MetadataTable {
     static final int SIZE = 64 << 10;
     static final int MAX_ENTRIES = 2047;
     static final int MAX_ITEM = 1 << 20;
-    private static final long SIGNATURE = 0x617461646174656dL; // "metadata"
+    static final long SIGNATURE = 0x617461646174656dL; // "metadata"
 
     /**
      * One table entry.

@@ -98,6 +98,23 @@ record RegionTable(long offset, Region bat, Region metadata) {
         return new RegionTable(at, bat, metadata);
     }
 
+    /** A table (64 KiB, checksummed) listing {@code bat} and {@code metadata}, both required. */
+    static ByteBuffer encode(Region bat, Region metadata) {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, SIGNATURE);
+        b.putInt(8, 2);                    // EntryCount
+        int e = 16;
+        for (Region r : new Region[] {bat, metadata}) {
+            (r == bat ? BAT : METADATA).write(b, e);
+            b.putLong(e + 16, r.fileOffset());
+            b.putInt(e + 24, (int) r.length());
+            b.putInt(e + 28, 1);           // Required
+            e += 32;
+        }
+        b.putInt(4, Crc.withFieldZeroed(b, SIZE, 4));
+        return b;
+    }
+
     private static ImageException duplicate(ImageFile file, long at, String name) {
         return ImageException.corrupt(file.path(), at, "region table entry", "region table lists the " + name + " twice");
     }

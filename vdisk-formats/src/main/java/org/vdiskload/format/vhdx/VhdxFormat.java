@@ -1,5 +1,6 @@
 package org.vdiskload.format.vhdx;
 
+import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
@@ -7,6 +8,7 @@ import org.vdiskload.image.ProbeData;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
+import java.util.Optional;
 
 /** Microsoft's VHDX (MS-VHDX): recognised by the "vhdxfile" file type identifier at offset 0. */
 public final class VhdxFormat implements ImageFormat {
@@ -18,6 +20,11 @@ public final class VhdxFormat implements ImageFormat {
     @Override
     public int probe(ProbeData data) {
         return data.headStartsWith(VhdxHeader.FILE_SIGNATURE) ? MAGIC : 0;
+    }
+
+    @Override
+    public Optional<ImageCreator> creator() {
+        return Optional.of(VhdxCreator::create);
     }
 
     @Override

@@ -74,6 +74,31 @@ record VhdxHeader(long offset, long sequence, Guid fileWriteGuid, Guid dataWrite
         }
     }
 
+    /**
+     * This header as the 4 KiB block to write at {@code at}, with {@code sequence} and a fresh CRC-32C
+     * (MS-VHDX 2.2.2.1: an update goes to the non-current slot with the sequence number plus one).
+     */
+    ByteBuffer encode() {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, SIGNATURE);
+        b.putLong(8, sequence);
+        fileWriteGuid.write(b, 16);
+        dataWriteGuid.write(b, 32);
+        logGuid.write(b, 48);
+        b.putShort(64, (short) logVersion);
+        b.putShort(66, (short) version);
+        b.putInt(68, (int) logLength);
+        b.putLong(72, logOffset);
+        b.putInt(4, Crc.withFieldZeroed(b, SIZE, 4));
+        return b;
+    }
+
+    /** The header that replaces this one: the other slot, the next sequence number, the given GUIDs. */
+    VhdxHeader successor(Guid fileWrite, Guid dataWrite, Guid log) {
+        return new VhdxHeader(offset == HEADER1 ? HEADER2 : HEADER1, sequence + 1, fileWrite, dataWrite, log,
+                logVersion, version, logLength, logOffset);
+    }
+
     /** Reads both headers and returns the current one; both invalid means a corrupt image. */
     static VhdxHeader current(ImageFile file) throws IOException {
         ByteBuffer fileId = file.readStruct(0, 8, ByteOrder.LITTLE_ENDIAN, "file type identifier");

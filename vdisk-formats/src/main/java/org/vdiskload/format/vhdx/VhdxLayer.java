@@ -1,18 +1,24 @@
 package org.vdiskload.format.vhdx;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.Optional;
 
 /**
@@ -24,17 +30,24 @@ final class VhdxLayer implements ImageLayer {
     /** Blocks one map call looks at, to keep a call cheap on a huge disk. */
     private static final int MAX_BLOCKS_PER_MAP = 4096;
     private static final int BITMAP_PAGE = 4096;
+    /** Bytes filled at a time when a block is allocated. */
+    private static final int FILL_CHUNK = 1 << 20;
 
     private final ReplayedFile view;
     private final VhdxHeader header;
     private final RegionTable regions;
-    private final VhdxMetadata meta;
+    /** Changes only by resize, under the journal's lock. */
+    private volatile VhdxMetadata meta;
     private final Bat bat;
     private final VhdxLog.Replay replay;
     private final LruCache<byte[]> bitmapPages;
+    /** Null when open read-only. */
+    private final Journal journal;
+    /** Log entries replayed into the file when it was opened for writing. */
+    private final int replayedOnOpen;
 
     private VhdxLayer(ReplayedFile view, VhdxHeader header, RegionTable regions, VhdxMetadata meta, Bat bat,
-                      VhdxLog.Replay replay, long cacheBytes) {
+                      VhdxLog.Replay replay, long cacheBytes, Journal journal, int replayedOnOpen) {
         this.view = view;
         this.header = header;
         this.regions = regions;
@@ -42,13 +55,22 @@ final class VhdxLayer implements ImageLayer {
         this.bat = bat;
         this.replay = replay;
         this.bitmapPages = new LruCache<>(LruCache.entriesFor(cacheBytes / 4, BITMAP_PAGE));
+        this.journal = journal;
+        this.replayedOnOpen = replayedOnOpen;
     }
 
     static VhdxLayer open(ImageFile file, OpenContext context) throws IOException {
-        if (context.writable()) throw ImageException.unsupported(file.path(), "writing VHDX images is not supported yet");
         if (context.snapshot() != null) throw ImageException.unsupported(file.path(), "VHDX images have no internal snapshots");
+        boolean writable = context.writable() && file.isWritable();
         VhdxHeader header = VhdxHeader.current(file);
         VhdxLog.Replay replay = VhdxLog.replay(file, header);
+        int replayedOnOpen = 0;
+        if (writable && replay.dirty()) {
+            // Writing needs the file itself current: the log is applied to it and emptied first.
+            header = Journal.replayIntoFile(file, header, replay);
+            replayedOnOpen = replay.entries();
+            replay = VhdxLog.replay(file, header);
+        }
         ReplayedFile view = new ReplayedFile(file, replay.overlay(), replay.size());
         RegionTable regions = RegionTable.read(view);
         if (header.logLength() > 0) {
@@ -65,11 +87,12 @@ final class VhdxLayer implements ImageLayer {
                     "differencing VHDX names no parent path (relative_path, absolute_win32_path or volume_path)");
         }
         Bat bat = new Bat(view, regions.bat(), meta, context.cacheBytes() / 2);
-        return new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes());
+        Journal journal = writable ? new Journal(file, header) : null;
+        return new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
     }
 
     VhdxHeader header() {
-        return header;
+        return journal != null ? journal.header() : header;
     }
 
     VhdxMetadata metadata() {
@@ -103,7 +126,7 @@ final class VhdxLayer implements ImageLayer {
             if (next.status() != run.status()) break;
             if (run.status() == LayerRun.Status.DATA && next.fileOffset() != run.fileOffset() + done) break;
             done += next.length();
-            run = new LayerRun(done, run.status(), run.file(), run.fileOffset());
+            run = new LayerRun(done, run.status(), run.file(), run.fileOffset(), run.inPlace() && next.inPlace());
         }
         return run;
     }
@@ -118,11 +141,21 @@ final class VhdxLayer implements ImageLayer {
             // UNMAPPED: the guest discarded the block; reading zeros is one of the behaviours MS-VHDX allows,
             // and unlike the parent's old data it is what the guest can expect after a discard.
             case BatEntry.ZERO, BatEntry.UNMAPPED -> LayerRun.zero(max);
-            case BatEntry.FULLY_PRESENT -> data(checkedBlock(block, e) + inBlock, max);
+            case BatEntry.FULLY_PRESENT -> journal != null ? inPlace(block, e, inBlock, max) : data(checkedBlock(block, e) + inBlock, max);
             case BatEntry.PARTIALLY_PRESENT -> partial(block, e, inBlock, max);
             default -> throw ImageException.corrupt(file().path(), bat.entryOffset(bat.payloadIndex(block)), "BAT entry State",
                     "payload block " + block + " has reserved state " + e.state());
         };
+    }
+
+    /**
+     * A run the caller may write straight into the file. Such writes bypass {@link #write}, so the header's
+     * write GUIDs are renewed before the first one is handed out (MS-VHDX: before the first data change).
+     */
+    private LayerRun inPlace(long block, BatEntry e, long inBlock, long max) throws IOException {
+        long offset = checkedBlock(block, e) + inBlock;
+        journal.beginChange();
+        return LayerRun.dataInPlace(max, file(), offset);
     }
 
     /** A data run at {@code fileOffset}; where the replayed log changed those bytes, an encoded run instead. */
@@ -172,7 +205,7 @@ final class VhdxLayer implements ImageLayer {
     }
 
     /** The file offset of payload block {@code block}, checked to lie in the file clear of the metadata. */
-    private long checkedBlock(long block, BatEntry e) throws ImageException {
+    private long checkedBlock(long block, BatEntry e) throws IOException {
         long bytes = Math.min(meta.blockSize(), meta.virtualSize() - block * meta.blockSize());
         checkPlacement(e.fileOffset(), bytes, bat.entryOffset(bat.payloadIndex(block)), "payload block " + block);
         return e.fileOffset();
@@ -189,10 +222,12 @@ final class VhdxLayer implements ImageLayer {
         return e.fileOffset();
     }
 
-    private void checkPlacement(long offset, long length, long entryAt, String what) throws ImageException {
-        if (offset < VhdxHeader.MB || offset > view.size() || length > view.size() - offset) {
+    private void checkPlacement(long offset, long length, long entryAt, String what) throws IOException {
+        // Open for writing, the file grows as blocks are allocated (and has no log overlay).
+        long size = journal != null ? file().size() : view.size();
+        if (offset < VhdxHeader.MB || offset > size || length > size - offset) {
             throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
-                    what + " at " + offset + "+" + length + " lies outside the file (" + view.size() + " bytes) or in its header area");
+                    what + " at " + offset + "+" + length + " lies outside the file (" + size + " bytes) or in its header area");
         }
         RegionTable.Region log = new RegionTable.Region(header.logOffset(), header.logLength());
         for (RegionTable.Region r : List.of(regions.bat(), regions.metadata(), log)) {
@@ -237,6 +272,289 @@ final class VhdxLayer implements ImageLayer {
     @Override
     public LayerInfo info() {
         return new LayerInfo("vhdx", meta.virtualSize(), meta.blockSize(), replay.dirty(), List.of(), Map.of());
+    }
+
+    // ---- Writing ----
+
+    @Override
+    public boolean writable() {
+        return journal != null;
+    }
+
+    private Journal journal() throws ImageException {
+        if (journal == null) throw ImageException.unsupported(file().path(), "the image is open read-only");
+        return journal;
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        journal().beginChange();
+        long bs = meta.blockSize();
+        while (src.hasRemaining()) {
+            int n = (int) Math.min(src.remaining(), bs - pos % bs);
+            writeInBlock(pos / bs, pos % bs, src.slice(src.position(), n), beneath);
+            src.position(src.position() + n);
+            pos += n;
+        }
+    }
+
+    /** Writes {@code part} inside one block: in place when the block is FULLY_PRESENT, else allocating it first. */
+    private void writeInBlock(long block, long inBlock, ByteBuffer part, Beneath beneath) throws IOException {
+        BatEntry e = bat.payload(block);
+        if (e.state() != BatEntry.FULLY_PRESENT) {
+            synchronized (journal.lock()) {
+                e = bat.payload(block);
+                if (e.state() != BatEntry.FULLY_PRESENT) {
+                    makePresent(block, e, inBlock, part, beneath);
+                    return;
+                }
+            }
+        }
+        file().writeFully(part, checkedBlock(block, e) + inBlock);
+    }
+
+    /**
+     * Makes block {@code block} FULLY_PRESENT holding {@code part} at {@code skipFrom} and, around it, what the
+     * block reads as now: the parent's data, or zeros. All the data goes first, then the BAT entry changes
+     * through the log, so a crash before leaves the block as it read. A new block goes at the end of the file;
+     * an UNMAPPED block that kept its space and a PARTIALLY_PRESENT block are completed where they are.
+     */
+    private void makePresent(long block, BatEntry e, long skipFrom, ByteBuffer part, Beneath beneath) throws IOException {
+        long skipLen = part.remaining();
+        long bs = meta.blockSize();
+        long start = block * bs;
+        long bytes = Math.min(bs, meta.virtualSize() - start);
+        long offset;
+        boolean fresh = false;
+        if (e.state() == BatEntry.PARTIALLY_PRESENT) {
+            offset = checkedBlock(block, e);
+            for (long at = 0; at < bytes; ) {
+                LayerRun run = partial(block, e, at, bytes - at);
+                if (run.status() == LayerRun.Status.UNALLOCATED) fill(offset, start, at, run.length(), skipFrom, skipLen, beneath, false);
+                at += run.length();
+            }
+        } else {
+            boolean fromParent = e.state() == BatEntry.NOT_PRESENT || e.state() == BatEntry.UNDEFINED;
+            if (e.state() == BatEntry.UNMAPPED && e.fileOffset() != 0 && placementOk(e.fileOffset(), bs)) {
+                offset = e.fileOffset();
+            } else {
+                offset = journal.allocate(bs);
+                fresh = true;
+            }
+            fill(offset, start, 0, bytes, skipFrom, skipLen, fromParent ? beneath : null, fresh);
+            if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
+        }
+        file().writeFully(part, offset + skipFrom);
+        setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(BatEntry.FULLY_PRESENT, offset)));
+    }
+
+    /**
+     * Writes {@code [from, from+len)} of the block at {@code offset} (virtual {@code start}) from {@code source}
+     * (null: zeros), leaving out {@code [skipFrom, skipFrom+skipLen)}. In a fresh block, beyond the old end of
+     * the file, zeros need no writing.
+     */
+    private void fill(long offset, long start, long from, long len, long skipFrom, long skipLen, Beneath source,
+                      boolean fresh) throws IOException {
+        long[][] pieces = {{from, Math.min(from + len, skipFrom)}, {Math.max(from, skipFrom + skipLen), from + len}};
+        ByteBuffer buf = null;
+        for (long[] piece : pieces) {
+            for (long at = piece[0]; at < piece[1]; ) {
+                int n = (int) Math.min(FILL_CHUNK, piece[1] - at);
+                if (source == null && fresh) break;
+                if (buf == null) buf = ByteBuffer.allocate(FILL_CHUNK);
+                buf.clear().limit(n);
+                if (source != null) source.read(buf, start + at);
+                else Bytes.fillZero(buf);
+                buf.flip();
+                if (!(fresh && Bytes.isZero(buf.duplicate()))) file().writeFully(buf, offset + at);
+                at += n;
+            }
+        }
+    }
+
+    /** Whether a block's worth at {@code offset} lies in the file clear of the header area and regions. */
+    private boolean placementOk(long offset, long length) throws IOException {
+        try {
+            checkPlacement(offset, length, 0, "block");
+            return true;
+        } catch (ImageException ex) {
+            return false;
+        }
+    }
+
+    /** Changes BAT entries (index to raw value) through the log, one entry per batch of pages. Caller holds the lock. */
+    private void setEntries(Map<Long, Long> changes) throws IOException {
+        TreeMap<Long, long[]> pages = new TreeMap<>();
+        for (Map.Entry<Long, Long> c : new TreeMap<>(changes).entrySet()) {
+            long index = c.getKey();
+            long[] page = pages.get(bat.pageOffset(index));
+            if (page == null) {
+                page = bat.pageCopy(index);
+                pages.put(bat.pageOffset(index), page);
+            }
+            page[Bat.inPage(index)] = c.getValue();
+        }
+        List<LogEntry.Sector> batch = new ArrayList<>();
+        List<Map.Entry<Long, long[]>> done = new ArrayList<>();
+        for (Map.Entry<Long, long[]> p : pages.entrySet()) {
+            batch.add(new LogEntry.Sector(p.getKey(), Bat.encode(p.getValue())));
+            done.add(p);
+            if (batch.size() == journal.maxSectors()) {
+                commit(batch, done);
+            }
+        }
+        if (!batch.isEmpty()) commit(batch, done);
+    }
+
+    private void commit(List<LogEntry.Sector> batch, List<Map.Entry<Long, long[]>> pages) throws IOException {
+        journal.commit(batch);
+        for (Map.Entry<Long, long[]> p : pages) bat.install(p.getKey(), p.getValue());
+        batch.clear();
+        pages.clear();
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        journal().beginChange();
+        long bs = meta.blockSize();
+        for (long end = pos + length; pos < end; ) {
+            long block = pos / bs;
+            long inBlock = pos % bs;
+            long n = Math.min(end - pos, bs - inBlock);
+            long blockBytes = Math.min(bs, meta.virtualSize() - block * bs);
+            zeroInBlock(block, inBlock, n, inBlock == 0 && n == blockBytes, mayUnmap, beneath);
+            pos += n;
+        }
+    }
+
+    /**
+     * Zeroes part of one block. Blocks that read as zeros already are left alone; a whole block gets a state
+     * (UNMAPPED keeping its space, so a later write reuses it; ZERO in a differencing image, where UNMAPPED
+     * may show the parent) unless it must stay allocated (a fixed image, or no unmapping allowed).
+     */
+    private void zeroInBlock(long block, long inBlock, long n, boolean whole, boolean mayUnmap, Beneath beneath) throws IOException {
+        BatEntry e = bat.payload(block);
+        boolean readsZero = e.state() == BatEntry.ZERO || e.state() == BatEntry.UNMAPPED
+                || (!meta.hasParent() && (e.state() == BatEntry.NOT_PRESENT || e.state() == BatEntry.UNDEFINED));
+        if (readsZero) return;
+        boolean keep = e.state() == BatEntry.FULLY_PRESENT && (!mayUnmap || (meta.leaveBlocksAllocated() && !meta.hasParent()));
+        if (whole && !keep) {
+            synchronized (journal.lock()) {
+                BatEntry now = bat.payload(block);
+                long raw = !meta.hasParent() && now.state() == BatEntry.FULLY_PRESENT
+                        ? BatEntry.encode(BatEntry.UNMAPPED, now.fileOffset())
+                        : BatEntry.encode(BatEntry.ZERO, 0);
+                setEntries(Map.of(bat.payloadIndex(block), raw));
+            }
+            return;
+        }
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(n, FILL_CHUNK));
+        for (long done = 0; done < n; ) {
+            int k = (int) Math.min(zeros.capacity(), n - done);
+            writeInBlock(block, inBlock + done, zeros.clear().limit(k), beneath);
+            done += k;
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (journal != null) file().channel().force(true);
+    }
+
+    /**
+     * Grows the disk when the BAT region has room for the new entries (qemu sizes it to the disk, rounded up to
+     * 1 MiB); moving the BAT to make room is not supported, and neither is shrinking. The grown part reads as
+     * zeros: the old last block's tail is zeroed, a fixed image gets its new blocks allocated, and the new size
+     * goes through the log last.
+     */
+    @Override
+    public void resize(long newSize, boolean allowShrink) throws IOException {
+        Journal j = journal();
+        VhdxMetadata m = meta;
+        if (newSize < m.virtualSize()) {
+            throw ImageException.unsupported(file().path(), "shrinking VHDX images is not supported");
+        }
+        if (newSize % m.logicalSectorSize() != 0 || newSize > VhdxMetadata.MAX_VIRTUAL_SIZE) {
+            throw ImageException.invalid(file().path(), "the new size " + newSize + " is not a multiple of the "
+                    + m.logicalSectorSize() + "-byte sector up to 64 TiB");
+        }
+        if (newSize == m.virtualSize()) return;
+        VhdxMetadata grown = new VhdxMetadata(m.blockSize(), m.leaveBlocksAllocated(), m.hasParent(), newSize, m.page83(),
+                m.logicalSectorSize(), m.physicalSectorSize(), m.parent());
+        long room = regions.bat().length() / 8;
+        if (grown.batEntries() > room) {
+            throw ImageException.unsupported(file().path(), "growing to " + newSize + " bytes needs " + grown.batEntries()
+                    + " BAT entries but the BAT region holds " + room + "; moving the BAT region is not supported");
+        }
+        long sizeItem = virtualSizeItemOffset();
+        synchronized (j.lock()) {
+            j.beginChange();
+            long bs = m.blockSize();
+            long oldBlocks = m.dataBlocks();
+            long tail = m.virtualSize() % bs;
+            if (tail != 0) {
+                long last = oldBlocks - 1;
+                BatEntry e = bat.payload(last);
+                if (e.state() == BatEntry.FULLY_PRESENT) {
+                    long upTo = Math.min(bs, newSize - last * bs);
+                    writeZerosAt(checkedBlock(last, e) + tail, upTo - tail);
+                }
+            }
+            boolean fixed = m.leaveBlocksAllocated() && !m.hasParent();
+            Map<Long, Long> entries = new TreeMap<>();
+            for (long block = oldBlocks; block < grown.dataBlocks(); block++) {
+                long index = bat.payloadIndex(block);
+                if (fixed) {
+                    long at = j.allocate(bs);
+                    if (file().size() < at + bs) file().writeFully(ByteBuffer.allocate(1), at + bs - 1);
+                    entries.put(index, BatEntry.encode(BatEntry.FULLY_PRESENT, at));
+                } else if (bat.raw(index) != 0) {
+                    entries.put(index, 0L);
+                }
+            }
+            if (!entries.isEmpty()) setEntries(entries);
+            long sector = sizeItem / VhdxLog.SECTOR * VhdxLog.SECTOR;
+            ByteBuffer page = file().readStruct(sector, 2L * VhdxLog.SECTOR, java.nio.ByteOrder.LITTLE_ENDIAN, "metadata region");
+            page.putLong((int) (sizeItem - sector), newSize);
+            List<LogEntry.Sector> change = new ArrayList<>();
+            for (int i = 0; i * VhdxLog.SECTOR < sizeItem - sector + 8; i++) {
+                byte[] data = new byte[VhdxLog.SECTOR];
+                page.get(i * VhdxLog.SECTOR, data);
+                change.add(new LogEntry.Sector(sector + (long) i * VhdxLog.SECTOR, data));
+            }
+            j.commit(change);
+            meta = grown;
+        }
+    }
+
+    /** Where the virtual disk size item is in the file. */
+    private long virtualSizeItemOffset() throws IOException {
+        RegionTable.Region r = regions.metadata();
+        for (MetadataTable.Entry e : MetadataTable.parse(file(), r.fileOffset(), r.length(),
+                view.readStruct(r.fileOffset(), MetadataTable.SIZE, "metadata table"))) {
+            if (!e.user() && e.id().equals(VhdxMetadata.VIRTUAL_DISK_SIZE)) return r.fileOffset() + e.offset();
+        }
+        throw ImageException.corrupt(file().path(), r.fileOffset(), "metadata table", "no virtual disk size item");
+    }
+
+    private void writeZerosAt(long offset, long length) throws IOException {
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, FILL_CHUNK));
+        for (long done = 0; done < length; ) {
+            int k = (int) Math.min(zeros.capacity(), length - done);
+            file().writeFully(zeros.clear().limit(k), offset + done);
+            done += k;
+        }
+    }
+
+    /**
+     * qemu-img check's findings (see {@link VhdxCheck}). A log needing replay fails the check read-only, as in
+     * qemu; any repair mode opens the image for writing, which replays it (counted as one fixed corruption,
+     * as qemu counts it). Corruptions of the BAT are not repaired (qemu repairs none either).
+     */
+    @Override
+    public CheckReport check(RepairMode mode) throws IOException {
+        long fileSize = journal != null ? file().size() : view.size();
+        return VhdxCheck.check(fileSize, header, regions, meta, bat, replayedOnOpen, replay.entries());
     }
 
     @Override

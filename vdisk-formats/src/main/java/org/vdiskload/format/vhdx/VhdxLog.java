@@ -22,10 +22,10 @@ final class VhdxLog {
     static final int SECTOR = 4096;
     /** Larger logs are refused: replay holds the log in memory (Hyper-V and qemu write 1 MiB logs). */
     static final long MAX_LENGTH = 32L << 20;
-    private static final int ENTRY_SIGNATURE = 0x65676f6c; // "loge"
+    static final int ENTRY_SIGNATURE = 0x65676f6c; // "loge"
     private static final int ZERO_SIGNATURE = 0x6f72657a;  // "zero"
-    private static final int DESC_SIGNATURE = 0x63736564;  // "desc"
-    private static final int DATA_SIGNATURE = 0x61746164;  // "data"
+    static final int DESC_SIGNATURE = 0x63736564;  // "desc"
+    static final int DATA_SIGNATURE = 0x61746164;  // "data"
     /** The log writes no lower than here: the file identifier and the headers are never logged. */
     private static final long FIRST_LOGGABLE = RegionTable.TABLE1;
 

@@ -119,6 +119,41 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
         if (item == null) throw ImageException.corrupt(file.path(), at, "metadata table", "required metadata item '" + name + "' is missing");
     }
 
+    /** Offset of the items, right after the 64 KiB table, and of the virtual disk size item among them. */
+    static final int ITEMS = MetadataTable.SIZE;
+    static final int SIZE_ITEM = ITEMS + 8;
+
+    /**
+     * The start of a metadata region holding this disk's system items (not a parent locator): the table,
+     * then file parameters, virtual disk size, page 83 data ({@code page83}), logical and physical sector size.
+     */
+    static ByteBuffer encode(VhdxMetadata m, Guid page83) {
+        ByteBuffer b = ByteBuffer.allocate(ITEMS + 64).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(0, MetadataTable.SIGNATURE);
+        b.putShort(10, (short) 5);                         // EntryCount
+        Object[][] items = {                               // ItemId, Offset, Length, IsVirtualDisk
+            {FILE_PARAMETERS, ITEMS, 8, false},
+            {VIRTUAL_DISK_SIZE, SIZE_ITEM, 8, true},
+            {PAGE_83, ITEMS + 16, 16, true},
+            {LOGICAL_SECTOR_SIZE, ITEMS + 32, 4, true},
+            {PHYSICAL_SECTOR_SIZE, ITEMS + 36, 4, true},
+        };
+        for (int i = 0; i < items.length; i++) {
+            int e = 32 + 32 * i;
+            ((Guid) items[i][0]).write(b, e);
+            b.putInt(e + 16, (Integer) items[i][1]);
+            b.putInt(e + 20, (Integer) items[i][2]);
+            b.putInt(e + 24, ((Boolean) items[i][3] ? 2 : 0) | 4); // IsVirtualDisk, IsRequired
+        }
+        b.putInt(ITEMS, (int) m.blockSize());
+        b.putInt(ITEMS + 4, (m.leaveBlocksAllocated() ? 1 : 0) | (m.hasParent() ? 2 : 0));
+        b.putLong(SIZE_ITEM, m.virtualSize());
+        page83.write(b, ITEMS + 16);
+        b.putInt(ITEMS + 32, (int) m.logicalSectorSize());
+        b.putInt(ITEMS + 36, (int) m.physicalSectorSize());
+        return b;
+    }
+
     /** Payload blocks per sector bitmap block: (2^23 * logical sector size) / block size. */
     long chunkRatio() {
         return (1L << 23) * logicalSectorSize / blockSize;

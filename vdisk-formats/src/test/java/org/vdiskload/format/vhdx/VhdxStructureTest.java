@@ -461,13 +461,6 @@ class VhdxStructureTest {
     }
 
     @Test
-    void writableOpenIsRefusedForNow() throws IOException {
-        Path p = new TestImage().write(dir, "t.vhdx");
-        ImageException e = assertThrows(ImageException.class, () -> Images.open(p, OpenOptions.DEFAULTS.withWritable(true)).close());
-        assertEquals(Kind.UNSUPPORTED, e.kind());
-    }
-
-    @Test
     void probeNeedsTheFileIdentifier() throws IOException {
         Path p = new TestImage().write(dir, "t.vhdx");
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS)) {

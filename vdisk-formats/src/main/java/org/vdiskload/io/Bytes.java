@@ -16,12 +16,18 @@ public final class Bytes {
         }
     }
 
-    /** True when every remaining byte of {@code b} is zero; the position is not moved. */
+    /**
+     * True when every remaining byte of {@code b} is zero; the position is not moved. Compares against
+     * a zero buffer with {@link ByteBuffer#mismatch}, which the JDK vectorizes: several times faster
+     * than a loop over longs, and this check runs over every byte convert copies.
+     */
     public static boolean isZero(ByteBuffer b) {
-        int i = b.position();
         int end = b.limit();
-        for (; i + 8 <= end; i += 8) if (b.getLong(i) != 0) return false;
-        for (; i < end; i++) if (b.get(i) != 0) return false;
+        for (int i = b.position(); i < end; ) {
+            int n = Math.min(end - i, ZEROS.capacity());
+            if (b.slice(i, n).mismatch(ZEROS.slice(0, n)) >= 0) return false;
+            i += n;
+        }
         return true;
     }
 

@@ -44,28 +44,27 @@ final class ClusterMap {
     private volatile long[] l1;
     private final LruCache<long[]> l2Cache;
     private volatile long fileSize;
-    /** Whether DATA runs in clusters with the copied flag may be written in place. */
-    private final boolean writable;
+    /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
+    private volatile boolean inPlace;
     private final long clusterMask;
     private final long unitSize;
 
-    private ClusterMap(ImageFile file, Qcow2Header h, long l1Offset, long[] l1, long cacheBytes, boolean writable) throws IOException {
+    private ClusterMap(ImageFile file, Qcow2Header h, long l1Offset, long[] l1, long cacheBytes) throws IOException {
         this.file = file;
         this.h = h;
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.l2Cache = new LruCache<>(LruCache.entriesFor(cacheBytes, h.clusterSize()));
         this.fileSize = file.size();
-        this.writable = writable;
         this.clusterMask = h.clusterSize() - 1;
         this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
     }
 
     /** Loads the L1 table at {@code offset} ({@code entries} long, already checked to lie in the file). */
-    static ClusterMap load(ImageFile file, Qcow2Header h, long offset, int entries, long cacheBytes, boolean writable) throws IOException {
+    static ClusterMap load(ImageFile file, Qcow2Header h, long offset, int entries, long cacheBytes) throws IOException {
         long[] l1 = new long[entries];
         if (entries > 0) file.readStruct(offset, (long) entries * 8, ByteOrder.BIG_ENDIAN, "L1 table").asLongBuffer().get(l1);
-        return new ClusterMap(file, h, offset, l1, cacheBytes, writable);
+        return new ClusterMap(file, h, offset, l1, cacheBytes);
     }
 
     /** The run starting at {@code pos}: (sub)clusters of one kind with contiguous host offsets, within one L2 table. */
@@ -87,7 +86,7 @@ final class ClusterMap {
         return switch (first.kind()) {
             case UNALLOCATED -> LayerRun.unallocated(n);
             case ZERO -> LayerRun.zero(n);
-            case DATA -> writable && first.copied() ? LayerRun.dataInPlace(n, file, first.hostOffset())
+            case DATA -> inPlace && first.copied() ? LayerRun.dataInPlace(n, file, first.hostOffset())
                     : LayerRun.data(n, file, first.hostOffset());
             case COMPRESSED -> LayerRun.encoded(n);
         };
@@ -224,6 +223,11 @@ final class ClusterMap {
     // ---- For the writer (which holds the layer's metadata lock). ----
 
     long l1Offset() { return l1Offset; }
+
+    /** From now on, clusters with the copied flag map as writable in place (no metadata change needed). */
+    void allowInPlace() {
+        inPlace = true;
+    }
     long[] l1() { return l1; }
 
     /** The file grew to {@code size} bytes: data there is no longer "past the end". */

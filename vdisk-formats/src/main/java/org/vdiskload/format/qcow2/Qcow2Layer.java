@@ -78,7 +78,7 @@ final class Qcow2Layer implements ImageLayer {
             l1Size = s.l1Size();
         }
         boolean writable = context.writable() && file.isWritable();
-        ClusterMap clusters = ClusterMap.load(file, h, l1Offset, l1Size, context.cacheBytes(), writable);
+        ClusterMap clusters = ClusterMap.load(file, h, l1Offset, l1Size, context.cacheBytes());
         Qcow2Writer writer = writable ? new Qcow2Writer(file, h, clusters, Refcounts.load(file, h),
                 Bitmaps.extents(file, h, ext, h.autoclearFeatures())) : null;
         Qcow2Layer layer = new Qcow2Layer(file, h, ext, backing, snapshots, clusters, context.cacheBytes(), writer);

@@ -57,6 +57,8 @@ final class Qcow2Writer {
         this.size = h.size();
         this.incompatible = h.incompatibleFeatures();
         this.autoclear = h.autoclearFeatures();
+        // With autoclear bits to clear (stale bitmaps), the first write must come through beginWrite().
+        if (h.version() < 3 || autoclear == 0) clusters.allowInPlace();
     }
 
     long size() { return size; }
@@ -395,6 +397,7 @@ final class Qcow2Writer {
             autoclear = 0;
             for (long[] e : bitmaps) free(e[0], e[1]);
             bitmaps = List.of();
+            clusters.allowInPlace();
         }
         if (h.lazyRefcounts() && !dirty()) {
             setIncompatible(incompatible | Qcow2Header.INCOMPAT_DIRTY);

@@ -7,6 +7,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.Extent;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
@@ -264,7 +265,10 @@ class Qcow2CreateCheckTest {
         Tools.check("qemu-io", "-f", "qcow2", "-c", "write -P 1 0 64k", p.toString());
         assertEquals(0, Check.check(p, "qcow2", RepairMode.NONE).exitCode(), "bitmap clusters are counted");
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withWritable(true))) {
+            // Not in place before the first write: writing past us would leave the bitmaps stale but trusted.
+            assertFalse(d.map(0, 4096).stream().allMatch(Extent::inPlace));
             d.write(ByteBuffer.wrap(new byte[] {5}), 1 << 20);
+            assertTrue(d.map(0, 4096).stream().allMatch(Extent::inPlace));
         }
         assertEquals(0, TestImages.header(p).autoclearFeatures());
         assertEquals(0, Tools.run(List.of("qemu-img", "check", p.toString()), null).exit());

@@ -123,7 +123,8 @@ class Qcow2CreateCheckTest {
     void convertEveryTestImageWithEachOption() throws Exception {
         Path images = Files.createDirectory(dir.resolve("images"));
         Set<Path> seen = new HashSet<>();
-        String[] specs = {"", "compat=0.10", "cluster_size=512", "extended_l2=on", "refcount_bits=1", "cluster_size=2M,lazy_refcounts=on"};
+        String[] specs = {"", "compat=0.10", "cluster_size=512", "extended_l2=on", "refcount_bits=1", "cluster_size=2M,lazy_refcounts=on",
+                "compression_type=zstd", "cluster_size=4k,compression_type=zstd"};
         for (Tools.GeneratedImage g : Tools.generate("qcow2.sh", images)) {
             if (g.flag("snapshot") != null || !seen.add(g.path())) continue;
             OpenOptions o = OpenOptions.DEFAULTS.withFormat("qcow2");

@@ -87,10 +87,10 @@ public final class Convert {
     private static void writeNonZero(ByteBuffer buf, DiskImage out, long pos, boolean reuse) throws IOException {
         int len = buf.limit();
         int runStart = -1;
-        // Up to the first grain boundary at or past the end, so the last run is written even when len is not a multiple of the grain.
         for (int g = 0; g < len + ZERO_GRAIN; g += ZERO_GRAIN) {
-            boolean zero = g < len && Bytes.isZero(buf.duplicate().limit(Math.min(len, g + ZERO_GRAIN)).position(g));
+            // The last pass (g >= len) ends the pending run, also when len is not a multiple of the grain.
             boolean end = g >= len;
+            boolean zero = !end && Bytes.isZero(buf.duplicate().limit(Math.min(len, g + ZERO_GRAIN)).position(g));
             if (!zero && !end && runStart < 0) runStart = g;
             if ((zero || end) && runStart >= 0) {
                 out.write(buf.duplicate().limit(Math.min(len, g)).position(runStart), pos + runStart);

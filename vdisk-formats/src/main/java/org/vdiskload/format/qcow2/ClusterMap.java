@@ -13,6 +13,8 @@ import java.nio.ByteOrder;
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
  * points to, cached in a bounded LRU. Every L1 and L2 entry is validated when it is used.
+ * The writer changes entries through {@link #setL1} and {@link #setL2}: the file first, then the
+ * cached table, so a reader sees either the old or the new entry.
  */
 final class ClusterMap {
     static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
@@ -29,17 +31,21 @@ final class ClusterMap {
     enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
 
     /** One decoded (sub)cluster: its kind and, for DATA, the host offset of the queried guest byte. */
-    record Unit(Kind kind, long hostOffset) {}
+    record Unit(Kind kind, long hostOffset, boolean copied) {
+        Unit(Kind kind, long hostOffset) { this(kind, hostOffset, false); }
+    }
 
     /** A compressed cluster's descriptor: where its data starts and how many bytes may belong to it. */
     record Compressed(long hostOffset, int length) {}
 
     private final ImageFile file;
     private final Qcow2Header h;
-    private final long l1Offset;
-    private final long[] l1;
+    private volatile long l1Offset;
+    private volatile long[] l1;
     private final LruCache<long[]> l2Cache;
-    private final long fileSize;
+    private volatile long fileSize;
+    /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
+    private volatile boolean inPlace;
     private final long clusterMask;
     private final long unitSize;
 
@@ -72,7 +78,7 @@ final class ClusterMap {
         long cur = Math.min((pos / unitSize + 1) * unitSize, limit);
         while (cur < limit) {
             Unit u = unit(l2, cur);
-            if (u.kind() != first.kind()) break;
+            if (u.kind() != first.kind() || u.copied() != first.copied()) break;
             if (u.kind() == Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
             cur = Math.min(cur + unitSize, limit);
         }
@@ -80,7 +86,8 @@ final class ClusterMap {
         return switch (first.kind()) {
             case UNALLOCATED -> LayerRun.unallocated(n);
             case ZERO -> LayerRun.zero(n);
-            case DATA -> LayerRun.data(n, file, first.hostOffset());
+            case DATA -> inPlace && first.copied() ? LayerRun.dataInPlace(n, file, first.hostOffset())
+                    : LayerRun.data(n, file, first.hostOffset());
             case COMPRESSED -> LayerRun.encoded(n);
         };
     }
@@ -95,11 +102,11 @@ final class ClusterMap {
         return compressedDescriptor(entry, entryOffset(pos));
     }
 
-    private int stride() {
+    int stride() {
         return h.extendedL2() ? 2 : 1;
     }
 
-    private int l2Index(long pos) {
+    int l2Index(long pos) {
         return (int) ((pos >>> h.clusterBits()) & ((1L << h.l2Bits()) - 1));
     }
 
@@ -110,7 +117,7 @@ final class ClusterMap {
     }
 
     /** The L2 table for L1 index {@code index}, or null where none is allocated. */
-    private long[] l2Table(long index) throws IOException {
+    long[] l2Table(long index) throws IOException {
         if (index >= l1.length) return null;
         long entry = l1[(int) index];
         long at = l1Offset + index * 8;
@@ -148,7 +155,7 @@ final class ClusterMap {
         long offset = checkedOffset(entry, at);
         if ((entry & L2_ZERO) != 0) return new Unit(Kind.ZERO, -1);
         if (offset == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at));
+        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
     }
 
     /** Extended L2 entry: bits 0-31 of the bitmap say "allocated", bits 32-63 "reads as zeros", per subcluster. */
@@ -175,10 +182,10 @@ final class ClusterMap {
         }
         if ((zero >>> sc & 1) != 0) return new Unit(Kind.ZERO, -1);
         if ((alloc >>> sc & 1) == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at));
+        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
     }
 
-    private long checkedOffset(long entry, long at) throws ImageException {
+    long checkedOffset(long entry, long at) throws ImageException {
         long offset = entry & L2_OFFSET_MASK;
         if ((offset & clusterMask) != 0) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "cluster offset 0x" + Long.toHexString(offset)
@@ -196,7 +203,7 @@ final class ClusterMap {
     }
 
     /** Compressed cluster descriptor: x = 62 - (cluster_bits - 8) bits of host offset, then the additional 512-byte sectors. */
-    private Compressed compressedDescriptor(long entry, long at) throws ImageException {
+    Compressed compressedDescriptor(long entry, long at) throws ImageException {
         if ((entry & L2_COPIED) != 0) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "a compressed cluster has the copied flag set");
         }
@@ -211,5 +218,71 @@ final class ClusterMap {
                     + " is past the end of the file (" + fileSize + " bytes)");
         }
         return new Compressed(offset, (int) (sectors * 512 - (offset & 511)));
+    }
+
+    // ---- For the writer (which holds the layer's metadata lock). ----
+
+    long l1Offset() { return l1Offset; }
+
+    /** From now on, clusters with the copied flag map as writable in place (no metadata change needed). */
+    void allowInPlace() {
+        inPlace = true;
+    }
+    long[] l1() { return l1; }
+
+    /** The file grew to {@code size} bytes: data there is no longer "past the end". */
+    void fileGrew(long size) {
+        if (size > fileSize) fileSize = size;
+    }
+
+    /** The L1 entry for {@code index}, with its reserved bits checked. */
+    long l1Entry(int index) throws ImageException {
+        long entry = l1[index];
+        if ((entry & L1_RESERVED) != 0) {
+            throw ImageException.corrupt(file.path(), l1Offset + (long) index * 8, "L1 entry " + index,
+                    "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        }
+        return entry;
+    }
+
+    void setL1(int index, long entry) throws IOException {
+        file.writeFully(ByteBuffer.allocate(8).putLong(0, entry), l1Offset + (long) index * 8);
+        l1[index] = entry;
+    }
+
+    /** Switches to a new L1 table (grown by resize), already written at {@code offset}. */
+    void replaceL1(long offset, long[] table) {
+        l1 = table;
+        l1Offset = offset;
+    }
+
+    /** The L2 table at {@code offset} (a cluster-aligned offset in the file). */
+    long[] l2At(long offset) throws IOException {
+        return l2Cache.get(offset, this::readL2);
+    }
+
+    /** A table just written at {@code offset}. */
+    void putL2(long offset, long[] table) throws IOException {
+        l2Cache.invalidate(offset);
+        l2Cache.get(offset, o -> table);
+    }
+
+    void dropL2(long offset) {
+        l2Cache.invalidate(offset);
+    }
+
+    /** Writes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries). */
+    void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) throws IOException {
+        int stride = stride();
+        ByteBuffer b = ByteBuffer.allocate(8 * stride).putLong(0, entry);
+        if (stride == 2) b.putLong(8, bitmap);
+        file.writeFully(b, l2Offset + (long) index * 8 * stride);
+        if (stride == 2) {
+            // Readers look at the entry before the bitmap: the bitmap may only say "allocated" once the entry has an offset.
+            if ((entry & L2_OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
+            else { table[index * 2 + 1] = bitmap; table[index * 2] = entry; }
+        } else {
+            table[index] = entry;
+        }
     }
 }

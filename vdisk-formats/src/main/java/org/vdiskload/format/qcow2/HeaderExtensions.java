@@ -18,9 +18,13 @@ import java.util.Map;
  * @param dataFile      the external data file name, or null
  * @param encryption    whether a full-disk-encryption header extension is present
  * @param bitmaps       whether a bitmaps extension is present (bitmaps are not needed for reading)
+ * @param bitmapCount   its number of bitmaps
+ * @param bitmapDirectoryOffset where its bitmap directory is
+ * @param bitmapDirectorySize   the directory's length in bytes
  * @param incompatibleNames the feature name table's names of incompatible feature bits, by bit
  */
 record HeaderExtensions(String backingFormat, String dataFile, boolean encryption, boolean bitmaps,
+                        int bitmapCount, long bitmapDirectoryOffset, long bitmapDirectorySize,
                         Map<Integer, String> incompatibleNames) {
 
     static final int END = 0;
@@ -41,10 +45,12 @@ record HeaderExtensions(String backingFormat, String dataFile, boolean encryptio
         long end = Math.min(h.clusterSize(), file.size());
         // With the backing file name in the first cluster, the extensions end where it starts.
         if (h.backingFileOffset() != 0) end = Math.min(end, h.backingFileOffset());
-        if (end <= start) return new HeaderExtensions(null, null, false, false, Map.of());
+        if (end <= start) return new HeaderExtensions(null, null, false, false, 0, 0, 0, Map.of());
         ByteBuffer b = file.readStruct(start, end - start, ByteOrder.BIG_ENDIAN, "header extensions");
         String backingFormat = null, dataFile = null;
         boolean encryption = false, bitmaps = false;
+        int bitmapCount = 0;
+        long bitmapDirectoryOffset = 0, bitmapDirectorySize = 0;
         Map<Integer, String> names = new HashMap<>();
         while (b.remaining() >= 8) {
             long at = start + b.position();
@@ -84,6 +90,9 @@ record HeaderExtensions(String backingFormat, String dataFile, boolean encryptio
                         throw ImageException.corrupt(file.path(), at, "bitmaps extension", "length " + length + " is not " + BITMAPS_BYTES);
                     }
                     bitmaps = true;
+                    bitmapCount = data.getInt(0);
+                    bitmapDirectorySize = data.getLong(8);
+                    bitmapDirectoryOffset = data.getLong(16);
                 }
                 case ENCRYPTION -> {
                     if (length != ENCRYPTION_BYTES) {
@@ -95,7 +104,8 @@ record HeaderExtensions(String backingFormat, String dataFile, boolean encryptio
                 default -> { } // unknown extensions are ignored
             }
         }
-        return new HeaderExtensions(backingFormat, dataFile, encryption, bitmaps, Map.copyOf(names));
+        return new HeaderExtensions(backingFormat, dataFile, encryption, bitmaps, bitmapCount, bitmapDirectoryOffset,
+                bitmapDirectorySize, Map.copyOf(names));
     }
 
     private static String string(ByteBuffer data) {

@@ -1,5 +1,6 @@
 package org.vdiskload.format.qcow2;
 
+import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
@@ -9,8 +10,9 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Optional;
 
-/** qemu's qcow2 format, versions 2 and 3, read-only. */
+/** qemu's qcow2 format, versions 2 and 3: read, written, created, checked. */
 public final class Qcow2Format implements ImageFormat {
     @Override
     public String name() {
@@ -28,5 +30,10 @@ public final class Qcow2Format implements ImageFormat {
     @Override
     public ImageLayer open(ImageFile file, OpenContext context) throws IOException {
         return Qcow2Layer.open(file, context);
+    }
+
+    @Override
+    public Optional<ImageCreator> creator() {
+        return Optional.of(Qcow2Creator::create);
     }
 }

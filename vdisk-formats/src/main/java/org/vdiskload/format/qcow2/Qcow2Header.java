@@ -32,6 +32,13 @@ record Qcow2Header(int version, long backingFileOffset, int backingFileSize, int
     static final long INCOMPAT_KNOWN = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
     static final long COMPAT_LAZY_REFCOUNTS = 1;
 
+    /** Offsets of the header fields a writer updates. */
+    static final int SIZE_FIELD = 24;
+    static final int L1_SIZE_FIELD = 36;
+    static final int REFCOUNT_TABLE_OFFSET_FIELD = 48;
+    static final int INCOMPATIBLE_FIELD = 72;
+    static final int AUTOCLEAR_FIELD = 88;
+
     static final int COMPRESSION_ZLIB = 0;
     static final int COMPRESSION_ZSTD = 1;
 

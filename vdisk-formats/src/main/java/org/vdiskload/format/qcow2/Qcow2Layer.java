@@ -1,6 +1,9 @@
 package org.vdiskload.format.qcow2;
 
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
@@ -19,21 +22,29 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-/** A qcow2 image (version 2 or 3), read-only: the active layer or one internal snapshot. */
+/**
+ * A qcow2 image (version 2 or 3): the active layer or one internal snapshot (read-only). Opened for
+ * writing, the active layer is written through a {@link Qcow2Writer}.
+ */
 final class Qcow2Layer implements ImageLayer {
     /** Decompressed clusters kept: enough for sequential reads, bounded for 2 MiB clusters. */
     private static final int DECOMPRESSED_CACHE_CLUSTERS = 4;
 
     private final ImageFile file;
     private final Qcow2Header header;
+    private final HeaderExtensions ext;
     private final BackingRef backing;
     private final List<Qcow2Snapshot> snapshots;
     private final ClusterMap clusters;
     private final LruCache<byte[]> decompressed;
+    /** Null unless opened for writing. */
+    private final Qcow2Writer writer;
 
-    private Qcow2Layer(ImageFile file, Qcow2Header header, BackingRef backing, List<Qcow2Snapshot> snapshots,
-                       ClusterMap clusters, long cacheBytes) {
+    private Qcow2Layer(ImageFile file, Qcow2Header header, HeaderExtensions ext, BackingRef backing, List<Qcow2Snapshot> snapshots,
+                       ClusterMap clusters, long cacheBytes, Qcow2Writer writer) {
         this.file = file;
+        this.ext = ext;
+        this.writer = writer;
         this.header = header;
         this.backing = backing;
         this.snapshots = snapshots;
@@ -49,6 +60,9 @@ final class Qcow2Layer implements ImageLayer {
         if (h.corrupt() && context.writable()) {
             throw ImageException.unsupported(file.path(), "the image is marked corrupt; it can only be opened read-only");
         }
+        if (context.snapshot() != null && context.writable()) {
+            throw ImageException.unsupported(file.path(), "internal snapshots can only be opened read-only");
+        }
         BackingRef backing = null;
         if (h.backingFileOffset() != 0 && h.backingFileSize() != 0) {
             ByteBuffer name = file.readStruct(h.backingFileOffset(), h.backingFileSize(), ByteOrder.BIG_ENDIAN, "backing file name");
@@ -63,8 +77,17 @@ final class Qcow2Layer implements ImageLayer {
             l1Offset = s.l1TableOffset();
             l1Size = s.l1Size();
         }
+        boolean writable = context.writable() && file.isWritable();
         ClusterMap clusters = ClusterMap.load(file, h, l1Offset, l1Size, context.cacheBytes());
-        return new Qcow2Layer(file, h, backing, snapshots, clusters, context.cacheBytes());
+        Qcow2Writer writer = writable ? new Qcow2Writer(file, h, clusters, Refcounts.load(file, h),
+                Bitmaps.extents(file, h, ext, h.autoclearFeatures())) : null;
+        Qcow2Layer layer = new Qcow2Layer(file, h, ext, backing, snapshots, clusters, context.cacheBytes(), writer);
+        if (writer != null && writer.dirty()) {
+            // A dirty image (lazy refcounts, not closed cleanly): refcounts are rebuilt before any write, as qemu does.
+            layer.check(RepairMode.ALL);
+            writer.markClean();
+        }
+        return layer;
     }
 
     @Override
@@ -79,7 +102,7 @@ final class Qcow2Layer implements ImageLayer {
 
     @Override
     public long size() {
-        return header.size();
+        return writer != null ? writer.size() : header.size();
     }
 
     @Override
@@ -122,11 +145,77 @@ final class Qcow2Layer implements ImageLayer {
             specific.put("extended-l2", header.extendedL2());
         }
         List<SnapshotInfo> list = snapshots.stream().map(Qcow2Snapshot::info).toList();
-        return new LayerInfo("qcow2", header.size(), header.clusterSize(), header.dirty(), list, specific);
+        boolean dirty = writer != null ? writer.dirty() : header.dirty();
+        return new LayerInfo("qcow2", size(), header.clusterSize(), dirty, list, specific);
+    }
+
+    // ---- Writing ----
+
+    @Override
+    public boolean writable() {
+        return writer != null;
+    }
+
+    private Qcow2Writer writer() throws ImageException {
+        if (writer == null) throw ImageException.invalid(file.path(), "image is open read-only");
+        return writer;
+    }
+
+    @Override
+    public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        writer().write(src, pos, beneath);
+    }
+
+    @Override
+    public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        writer().writeZeroes(pos, length, mayUnmap, beneath);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (writer != null) writer.flush();
+    }
+
+    @Override
+    public int compressionUnit() {
+        return (int) header.clusterSize();
+    }
+
+    @Override
+    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        writer().writeCompressed(unit, pos);
+    }
+
+    @Override
+    public void resize(long newSize, boolean allowShrink) throws IOException {
+        writer().resize(newSize, allowShrink);
+    }
+
+    /** preallocation=metadata|falloc|full, right after create. */
+    void preallocate(String mode, boolean backing) throws IOException {
+        writer().preallocate(mode, backing);
+    }
+
+    @Override
+    public CheckReport check(RepairMode mode) throws IOException {
+        if (mode != RepairMode.NONE && writer == null) {
+            throw ImageException.invalid(file.path(), "repairing needs the image opened for writing");
+        }
+        if (writer == null) {
+            return new Qcow2Check(file, header, size(), snapshots, clusters, Refcounts.load(file, header),
+                    Bitmaps.extents(file, header, ext, header.autoclearFeatures())).run(mode);
+        }
+        synchronized (writer.lock()) {
+            return new Qcow2Check(file, header, size(), snapshots, clusters, writer.refcounts(), writer.bitmaps()).run(mode);
+        }
     }
 
     @Override
     public void close() throws IOException {
-        file.close();
+        try {
+            if (writer != null) writer.close();
+        } finally {
+            file.close();
+        }
     }
 }

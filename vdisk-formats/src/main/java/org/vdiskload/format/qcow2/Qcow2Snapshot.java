@@ -20,9 +20,10 @@ import java.util.List;
  * @param l1Size        its entries
  * @param vmStateSize   saved VM state bytes (the 64-bit extra-data field where present)
  * @param icount        the instruction count from the extra data, or -1 where absent
+ * @param entryBytes    the bytes this entry takes in the snapshot table, padding included
  */
 record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, long dateSec, long dateNsec,
-                     long vmClockNsec, long vmStateSize, long icount) {
+                     long vmClockNsec, long vmStateSize, long icount, long entryBytes) {
 
     static final int FIXED_BYTES = 40;
     /** qemu's limits for extra data and for the whole table (block/qcow2.h). */
@@ -74,7 +75,8 @@ record Qcow2Snapshot(long l1TableOffset, int l1Size, String id, String name, lon
             for (Qcow2Snapshot s : out) {
                 if (s.id.equals(id)) throw ImageException.corrupt(file.path(), pos, field, "snapshot id '" + id + "' appears twice");
             }
-            out.add(new Qcow2Snapshot(l1Offset, l1Size, id, name, dateSec, dateNsec, vmClock, vmState, icount));
+            out.add(new Qcow2Snapshot(l1Offset, l1Size, id, name, dateSec, dateNsec, vmClock, vmState, icount,
+                    (FIXED_BYTES + variable + 7) & ~7L));
         }
         return List.copyOf(out);
     }

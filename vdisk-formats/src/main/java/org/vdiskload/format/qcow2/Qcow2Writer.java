@@ -1,0 +1,541 @@
+package org.vdiskload.format.qcow2;
+
+import org.vdiskload.image.Beneath;
+import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageFile;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+import static org.vdiskload.format.qcow2.ClusterMap.L1_OFFSET_MASK;
+import static org.vdiskload.format.qcow2.ClusterMap.L2_COMPRESSED;
+import static org.vdiskload.format.qcow2.ClusterMap.L2_COPIED;
+import static org.vdiskload.format.qcow2.ClusterMap.L2_OFFSET_MASK;
+import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
+
+/**
+ * Writes into the active layer of a qcow2 image (block/qcow2-cluster.c, qcow2-refcount.c):
+ * clusters are allocated from the refcounts (freed ones reused, else past the end), and every
+ * change is ordered so a crash leaks space at worst: new data and its refcount before the L2 entry
+ * pointing at it, a new L2 table (and its refcount) before the L1 entry, an entry removed before
+ * the refcount of what it pointed to drops. Metadata is written through; {@link #flush} forces it.
+ * Writes to a cluster this layer owns alone (copied flag) go straight to the file, without the lock.
+ */
+final class Qcow2Writer {
+    private final ImageFile file;
+    private final Qcow2Header h;
+    private final ClusterMap clusters;
+    private final Refcounts refcounts;
+    private final Object lock = new Object();
+    private final int clusterBits;
+    private final int cs;
+    /** Bytes per allocation unit: the cluster, or a subcluster with extended L2 entries. */
+    private final int unit;
+    private final int units;
+    private volatile long size;
+    private long incompatible;
+    private long autoclear;
+    private boolean started;
+    private boolean markedDirty;
+    /** Next free byte after the last compressed cluster written, in a cluster we hold; 0 if none. */
+    private long compressedTail;
+    /** The clusters of persistent bitmaps, freed by the first write (which makes them stale). */
+    private List<long[]> bitmaps;
+
+    Qcow2Writer(ImageFile file, Qcow2Header h, ClusterMap clusters, Refcounts refcounts, List<long[]> bitmaps) {
+        this.bitmaps = bitmaps;
+        this.file = file;
+        this.h = h;
+        this.clusters = clusters;
+        this.refcounts = refcounts;
+        this.clusterBits = h.clusterBits();
+        this.cs = (int) h.clusterSize();
+        this.units = h.extendedL2() ? ClusterMap.SUBCLUSTERS : 1;
+        this.unit = cs / units;
+        this.size = h.size();
+        this.incompatible = h.incompatibleFeatures();
+        this.autoclear = h.autoclearFeatures();
+        // With autoclear bits to clear (stale bitmaps), the first write must come through beginWrite().
+        if (h.version() < 3 || autoclear == 0) clusters.allowInPlace();
+    }
+
+    long size() { return size; }
+    Object lock() { return lock; }
+    Refcounts refcounts() { return refcounts; }
+    List<long[]> bitmaps() { return bitmaps; }
+    boolean dirty() { return (incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0; }
+
+    // ---- Guest writes ----
+
+    void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        while (src.hasRemaining()) {
+            LayerRun run = clusters.map(pos, src.remaining());
+            int n;
+            if (run.inPlace()) {
+                n = (int) run.length();
+                file.writeFully(src.slice(src.position(), n), run.fileOffset());
+            } else {
+                n = (int) Math.min(src.remaining(), cs - (pos & (cs - 1)));
+                synchronized (lock) {
+                    beginWrite();
+                    writeCluster(src.slice(src.position(), n), pos, beneath);
+                }
+            }
+            src.position(src.position() + n);
+            pos += n;
+        }
+    }
+
+    /** One entry of an L2 table that this layer may change (its L2 table has the copied flag). */
+    private record Slot(long l2Offset, long[] table, int index, long entry, long bitmap) {}
+
+    private Slot slot(long pos) throws IOException {
+        long l2Offset = writableL2((int) (pos / h.bytesPerL1Entry()));
+        long[] table = clusters.l2At(l2Offset);
+        int index = clusters.l2Index(pos);
+        int stride = clusters.stride();
+        return new Slot(l2Offset, table, index, table[index * stride], stride == 2 ? table[index * 2 + 1] : 0);
+    }
+
+    /**
+     * The L2 table for L1 entry {@code i}, allocated (zeros) or copied (when a snapshot shares it)
+     * first: table written, then the L1 entry, then the shared table's refcount dropped.
+     */
+    private long writableL2(int i) throws IOException {
+        long entry = clusters.l1Entry(i);
+        long old = entry & L1_OFFSET_MASK;
+        if (old != 0) requireCluster(old, clusters.l1Offset() + (long) i * 8, "L1 entry " + i);
+        if (old != 0 && (entry & L2_COPIED) != 0) return old;
+        long[] table = old == 0 ? new long[cs / 8] : clusters.l2At(old).clone();
+        long at = allocate(1);
+        ByteBuffer b = ByteBuffer.allocate(cs);
+        b.asLongBuffer().put(table);
+        file.writeFully(b, at);
+        clusters.fileGrew(at + cs);
+        clusters.putL2(at, table);
+        clusters.setL1(i, at | L2_COPIED);
+        if (old != 0) free(old, cs);
+        return at;
+    }
+
+    private void requireCluster(long offset, long at, String field) throws IOException {
+        if ((offset & (cs - 1)) != 0 || offset < cs || offset + cs > file.size()) {
+            throw ImageException.corrupt(file.path(), at, field, "points to " + offset
+                    + ", which is unaligned, in the header or past the end of the file");
+        }
+    }
+
+    private long allocate(long count) throws IOException {
+        return refcounts.allocate(count) << clusterBits;
+    }
+
+    /** Drops one reference to every cluster of {@code [offset, offset+length)}. */
+    private void free(long offset, long length) throws IOException {
+        long first = offset >>> clusterBits, last = (offset + length - 1) >>> clusterBits;
+        refcounts.add(first, last - first + 1, -1);
+        compressedTail = 0; // a freed cluster may be reused for anything
+    }
+
+    /** What a unit of a cluster holds, by its L2 entry. */
+    private enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
+
+    private Kind kind(long entry, long bitmap, int u) {
+        if ((entry & L2_COMPRESSED) != 0) return Kind.COMPRESSED;
+        if (units > 1) {
+            if ((bitmap >>> (32 + u) & 1) != 0) return Kind.ZERO;
+            return (bitmap >>> u & 1) != 0 ? Kind.DATA : Kind.UNALLOCATED;
+        }
+        if ((entry & L2_ZERO) != 0) return Kind.ZERO;
+        return (entry & L2_OFFSET_MASK) != 0 ? Kind.DATA : Kind.UNALLOCATED;
+    }
+
+    private long dataOffset(Slot s) throws IOException {
+        long at = s.l2Offset + (long) s.index * h.l2EntryBytes();
+        long offset = clusters.checkedOffset(s.entry, at);
+        if (offset != 0 && offset + 1 > file.size()) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + offset + " is past the end of the file");
+        }
+        return offset;
+    }
+
+    private static long mask(int from, int to) {
+        return to - from >= 64 ? -1L : ((1L << (to - from)) - 1) << from;
+    }
+
+    /** Writes {@code data} at {@code pos}, all inside one cluster, allocating or copying the cluster as needed. */
+    private void writeCluster(ByteBuffer data, long pos, Beneath beneath) throws IOException {
+        Slot s = slot(pos);
+        long base = pos & ~(long) (cs - 1);
+        int a = (int) (pos - base), b = a + data.remaining();
+        int ua = a / unit, ub = (b + unit - 1) / unit;
+        long touched = mask(ua, ub);
+        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
+        long offset = compressed ? 0 : dataOffset(s);
+        if (!compressed && offset != 0 && (s.entry & L2_COPIED) != 0) {
+            // Ours alone: fill what the touched units lack, write in place, then mark them allocated.
+            ByteBuffer buf = ByteBuffer.allocate((ub - ua) * unit);
+            for (int u = ua; u < ub; u++) {
+                if (u * unit >= a && (u + 1) * unit <= b) continue;
+                fill(buf, (u - ua) * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, null, beneath);
+            }
+            buf.put(a - ua * unit, data, data.position(), data.remaining());
+            file.writeFully(buf, offset + (long) ua * unit);
+            long entry = s.entry & ~L2_ZERO;
+            long bitmap = units > 1 ? (s.bitmap | touched) & ~(touched << 32) : 0;
+            if (entry != s.entry || bitmap != s.bitmap) clusters.setL2(s.l2Offset, s.table, s.index, entry, bitmap);
+            return;
+        }
+        // A new cluster: copy what must survive from the old one (compressed, shared) or from beneath.
+        long needed = units == 1 || compressed ? mask(0, units)
+                : offset != 0 ? touched | (s.bitmap & 0xffffffffL) : touched;
+        byte[] old = compressed ? decompress(s) : null;
+        ByteBuffer buf = ByteBuffer.allocate(cs);
+        int lo = Long.numberOfTrailingZeros(needed), hi = 64 - Long.numberOfLeadingZeros(needed);
+        for (int u = lo; u < hi; u++) {
+            if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
+            fill(buf, u * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);
+        }
+        buf.put(a, data, data.position(), data.remaining());
+        long at = allocate(1);
+        file.writeFully(buf.slice(lo * unit, (hi - lo) * unit), at + (long) lo * unit);
+        extendToCluster(at);
+        long zeros = compressed ? 0 : (s.bitmap >>> 32) & ~needed;
+        clusters.setL2(s.l2Offset, s.table, s.index, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
+        release(s);
+    }
+
+    /** Keeps the file covering a whole allocated cluster, so no reference points past its end. */
+    private void extendToCluster(long at) throws IOException {
+        if (file.size() < at + cs) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
+        clusters.fileGrew(at + cs);
+    }
+
+    /** Drops what an L2 entry that was just replaced pointed to. */
+    private void release(Slot s) throws IOException {
+        if ((s.entry & L2_COMPRESSED) != 0) {
+            ClusterMap.Compressed c = clusters.compressedDescriptor(s.entry, s.l2Offset + (long) s.index * h.l2EntryBytes());
+            free(c.hostOffset(), c.length());
+        } else if ((s.entry & L2_OFFSET_MASK) != 0) {
+            free(s.entry & L2_OFFSET_MASK, cs);
+        }
+    }
+
+    /** Fills one unit of {@code buf} at {@code at} with what it reads as now. */
+    private void fill(ByteBuffer buf, int at, Kind kind, long guest, long host, byte[] decompressed, Beneath beneath) throws IOException {
+        ByteBuffer dst = buf.slice(at, unit);
+        switch (kind) {
+            case DATA -> file.readPadded(dst, host);
+            case COMPRESSED -> dst.put(decompressed, at, unit);
+            case UNALLOCATED -> beneath.read(dst, guest);
+            case ZERO -> { } // already zeros
+        }
+    }
+
+    private byte[] decompress(Slot s) throws IOException {
+        ClusterMap.Compressed c = clusters.compressedDescriptor(s.entry, s.l2Offset + (long) s.index * h.l2EntryBytes());
+        ByteBuffer in = ByteBuffer.allocate(c.length());
+        file.readPadded(in, c.hostOffset());
+        return Compression.decompress(h.compressionType(), in.array(), cs, file, c.hostOffset());
+    }
+
+    // ---- Zeroing ----
+
+    void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        synchronized (lock) {
+            beginWrite();
+            long end = pos + length;
+            while (pos < end) {
+                long base = pos & ~(long) (cs - 1);
+                long n = Math.min(end, base + cs) - pos;
+                zeroCluster(pos, (int) n, mayUnmap, beneath);
+                pos += n;
+            }
+        }
+    }
+
+    private void zeroCluster(long pos, int n, boolean mayUnmap, Beneath beneath) throws IOException {
+        long base = pos & ~(long) (cs - 1);
+        int a = (int) (pos - base), b = a + n;
+        if (base + b >= size) b = cs; // the disk ends inside this cluster: the rest is never read
+        long[] table = clusters.l2Table(pos / h.bytesPerL1Entry());
+        if (table == null && !beneath.exists()) return; // unallocated, and nothing beneath: zeros already
+        if (units > 1) {
+            zeroSubclusters(pos, a, b, mayUnmap, beneath);
+            return;
+        }
+        Slot s = slot(pos);
+        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
+        long offset = compressed ? 0 : dataOffset(s);
+        boolean ownData = !compressed && offset != 0 && (s.entry & L2_COPIED) != 0;
+        boolean readsZero = (!compressed && (s.entry & L2_ZERO) != 0) || (s.entry == 0 && !beneath.exists());
+        if (a != 0 || b != cs) {
+            if (!readsZero) writeCluster(ByteBuffer.allocate(Math.min(n, cs - a)), pos, beneath);
+            return;
+        }
+        if (h.version() >= 3) {
+            if (readsZero && (offset == 0 || !mayUnmap)) return;
+            long entry = ownData && !mayUnmap ? offset | L2_COPIED | L2_ZERO : L2_ZERO;
+            clusters.setL2(s.l2Offset, s.table, s.index, entry, 0);
+            if (entry == L2_ZERO) release(s);
+        } else if (!beneath.exists() && !(ownData && !mayUnmap)) {
+            if (s.entry == 0) return;
+            clusters.setL2(s.l2Offset, s.table, s.index, 0, 0);
+            release(s);
+        } else {
+            writeCluster(ByteBuffer.allocate(Math.min(n, cs)), pos, beneath);
+        }
+    }
+
+    /** Extended L2: whole subclusters get the zero bit; partial ones are written as zeros. */
+    private void zeroSubclusters(long pos, int a, int b, boolean mayUnmap, Beneath beneath) throws IOException {
+        long base = pos - a;
+        int fa = (a + unit - 1) / unit, fb = b / unit;
+        Slot s = slot(pos);
+        for (int[] part : new int[][] {{a, Math.min(b, fa * unit)}, {Math.max(a, Math.max(fa, fb) * unit), b}}) {
+            if (part[0] >= part[1]) continue;
+            Kind k = kind(s.entry, s.bitmap, part[0] / unit);
+            if (k == Kind.ZERO || (k == Kind.UNALLOCATED && !beneath.exists())) continue;
+            writeCluster(ByteBuffer.allocate(part[1] - part[0]), base + part[0], beneath);
+            s = slot(pos);
+        }
+        if (fa >= fb) return;
+        long full = mask(fa, fb);
+        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
+        long offset = compressed ? 0 : dataOffset(s);
+        boolean own = !compressed && (offset == 0 || (s.entry & L2_COPIED) != 0);
+        long all = mask(0, units);
+        if (full == all && (mayUnmap || !own || offset == 0)) {
+            clusters.setL2(s.l2Offset, s.table, s.index, 0, all << 32);
+            release(s);
+        } else if (own) {
+            long alloc = s.bitmap & 0xffffffffL & ~full;
+            long zero = (s.bitmap >>> 32 | full) & all;
+            if (mayUnmap && alloc == 0 && offset != 0) {
+                clusters.setL2(s.l2Offset, s.table, s.index, 0, zero << 32);
+                release(s);
+            } else {
+                clusters.setL2(s.l2Offset, s.table, s.index, s.entry, alloc | zero << 32);
+            }
+        } else {
+            writeCluster(ByteBuffer.allocate((fb - fa) * unit), base + (long) fa * unit, beneath);
+        }
+    }
+
+    // ---- Compressed clusters (convert -c) ----
+
+    void writeCompressed(ByteBuffer data, long pos) throws IOException {
+        byte[] in = new byte[cs];
+        int n = data.remaining();
+        data.get(in, 0, n);
+        byte[] packed = Compression.compress(h.compressionType(), in, cs - 1);
+        synchronized (lock) {
+            beginWrite();
+            if (packed == null) {
+                writeCluster(ByteBuffer.wrap(in, 0, n), pos, NothingBeneath.NONE);
+                return;
+            }
+            Slot s = slot(pos);
+            long at = placeCompressed(packed.length);
+            file.writeFully(ByteBuffer.wrap(packed), at);
+            clusters.fileGrew(at + packed.length);
+            int x = 62 - (clusterBits - 8);
+            long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
+            clusters.setL2(s.l2Offset, s.table, s.index, L2_COMPRESSED | at | sectors << x, 0);
+            release(s);
+        }
+    }
+
+    /** Packs compressed data after the previous one, as qemu does; each host cluster touched gains a reference. */
+    private long placeCompressed(int length) throws IOException {
+        long tail = compressedTail;
+        // A cluster whose refcount is at its maximum (1-bit refcounts) cannot be shared.
+        if (tail != 0 && refcounts.get(tail >>> clusterBits) >= refcounts.maxRefcount()) tail = 0;
+        long at;
+        if (tail != 0 && (tail & (cs - 1)) + length <= cs) {
+            refcounts.add(tail >>> clusterBits, 1, 1);
+            at = tail;
+        } else {
+            long fresh = allocate(1);
+            if (tail != 0 && fresh == (tail | (cs - 1)) + 1) {
+                refcounts.add(tail >>> clusterBits, 1, 1);
+                at = tail;
+            } else {
+                at = fresh;
+            }
+        }
+        compressedTail = ((at + length) & (cs - 1)) == 0 ? 0 : at + length;
+        return at;
+    }
+
+    /** Nothing beneath: a target of convert is opened without its backing chain. */
+    private enum NothingBeneath implements Beneath {
+        NONE;
+
+        @Override
+        public void read(ByteBuffer dst, long pos) {
+            while (dst.hasRemaining()) dst.put((byte) 0);
+        }
+
+        @Override
+        public boolean exists() {
+            return false;
+        }
+    }
+
+    // ---- Header state ----
+
+    /**
+     * Before the first change: clear autoclear bits we do not maintain (qemu then ignores the bitmaps,
+     * whose clusters are freed after the bit is cleared); with lazy refcounts, set the dirty bit.
+     */
+    private void beginWrite() throws IOException {
+        if (started) return;
+        if (h.version() >= 3 && autoclear != 0) {
+            file.writeFully(ByteBuffer.allocate(8), Qcow2Header.AUTOCLEAR_FIELD);
+            autoclear = 0;
+            for (long[] e : bitmaps) free(e[0], e[1]);
+            bitmaps = List.of();
+            clusters.allowInPlace();
+        }
+        if (h.lazyRefcounts() && !dirty()) {
+            setIncompatible(incompatible | Qcow2Header.INCOMPAT_DIRTY);
+            file.channel().force(false);
+            markedDirty = true;
+        }
+        started = true;
+    }
+
+    private void setIncompatible(long bits) throws IOException {
+        file.writeFully(ByteBuffer.allocate(8).putLong(0, bits), Qcow2Header.INCOMPATIBLE_FIELD);
+        incompatible = bits;
+    }
+
+    /** After a repair of a dirty image: refcounts are right again. */
+    void markClean() throws IOException {
+        if (!dirty()) return;
+        file.channel().force(false);
+        setIncompatible(incompatible & ~Qcow2Header.INCOMPAT_DIRTY);
+        file.channel().force(false);
+        markedDirty = false;
+    }
+
+    void flush() throws IOException {
+        file.channel().force(true);
+    }
+
+    /** A clean close: everything durable, then the dirty bit cleared. */
+    void close() throws IOException {
+        synchronized (lock) {
+            if (!started) return;
+            flush();
+            if (markedDirty) markClean();
+        }
+    }
+
+    // ---- Preallocation (create) ----
+
+    /**
+     * Allocates every cluster of the disk: per L2 table, its data clusters in one contiguous run, then
+     * the table pointing at them. {@code falloc} reserves their space, {@code full} writes zeros; with a
+     * backing file (extended L2 only) the subclusters stay unallocated, so the backing file shows through.
+     */
+    void preallocate(String mode, boolean backing) throws IOException {
+        synchronized (lock) {
+            long total = (size + cs - 1) / cs;
+            long perTable = 1L << h.l2Bits();
+            int stride = clusters.stride();
+            long bitmap = backing ? 0 : mask(0, units);
+            for (int i = 0; (long) i * perTable < total; i++) {
+                int n = (int) Math.min(perTable, total - i * perTable);
+                long l2Offset = writableL2(i);
+                long first = allocate(n);
+                long end = first + (long) n * cs;
+                if (mode.equals("falloc") && !org.vdiskload.io.Holes.allocate(file.path(), first, end - first)) {
+                    throw ImageException.unsupported(file.path(), "preallocation=falloc: the file system cannot reserve space");
+                }
+                if (mode.equals("full")) {
+                    ByteBuffer zeros = ByteBuffer.allocate(Math.min(cs * 16, 1 << 20));
+                    for (long p = first; p < end; p += zeros.capacity()) {
+                        file.writeFully(zeros.clear().limit((int) Math.min(zeros.capacity(), end - p)), p);
+                    }
+                }
+                extendToCluster(end - cs);
+                long[] table = clusters.l2At(l2Offset).clone();
+                for (int k = 0; k < n; k++) {
+                    table[k * stride] = (first + (long) k * cs) | L2_COPIED;
+                    if (stride == 2) table[k * 2 + 1] = bitmap;
+                }
+                ByteBuffer b = ByteBuffer.allocate(cs);
+                b.asLongBuffer().put(table);
+                file.writeFully(b, l2Offset);
+                clusters.putL2(l2Offset, table);
+            }
+            flush();
+        }
+    }
+
+    // ---- Resize ----
+
+    void resize(long newSize, boolean allowShrink) throws IOException {
+        if (newSize < 0 || newSize % 512 != 0) {
+            throw ImageException.invalid(file.path(), "the new size " + newSize + " is not a multiple of 512 bytes");
+        }
+        synchronized (lock) {
+            if (newSize < size) {
+                if (!allowShrink) {
+                    throw ImageException.invalid(file.path(), "shrinking from " + size + " to " + newSize
+                            + " bytes discards data; use --shrink if that is intended");
+                }
+                for (long p = newSize; p < size; ) {
+                    LayerRun run = clusters.map(p, size - p);
+                    if (run.status() == LayerRun.Status.DATA || run.status() == LayerRun.Status.ENCODED) {
+                        throw ImageException.invalid(file.path(), "cannot shrink to " + newSize
+                                + " bytes: data is allocated at " + p + " (discard it first)");
+                    }
+                    p += run.length();
+                }
+            } else if (newSize > size) {
+                growL1(newSize);
+                zeroTailOfLastCluster();
+            }
+            beginWrite();
+            file.writeFully(ByteBuffer.allocate(8).putLong(0, newSize), Qcow2Header.SIZE_FIELD);
+            file.channel().force(false);
+            size = newSize;
+        }
+    }
+
+    /** Bytes past the old end inside its last cluster may hold anything: make them read as zeros. */
+    private void zeroTailOfLastCluster() throws IOException {
+        long tail = size & (cs - 1);
+        if (tail == 0) return;
+        LayerRun run = clusters.map(size - 1, 1);
+        if (run.inPlace()) file.writeFully(ByteBuffer.allocate((int) (cs - tail)), run.fileOffset() + 1);
+    }
+
+    private void growL1(long newSize) throws IOException {
+        long needed = Qcow2Header.l1EntriesFor(newSize, h.bytesPerL1Entry());
+        long[] old = clusters.l1();
+        if (needed <= old.length) return;
+        if (needed * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw ImageException.invalid(file.path(), "the new size " + newSize + " needs an L1 table larger than qemu's limit of 32 MiB");
+        }
+        long bytes = needed * 8;
+        long clustersNeeded = (bytes + cs - 1) / cs;
+        beginWrite();
+        long at = allocate(clustersNeeded);
+        long[] table = java.util.Arrays.copyOf(old, (int) needed);
+        ByteBuffer b = ByteBuffer.allocate((int) (clustersNeeded * cs));
+        b.asLongBuffer().put(table);
+        file.writeFully(b, at);
+        clusters.fileGrew(at + b.capacity());
+        file.channel().force(false);
+        file.writeFully(ByteBuffer.allocate(12).putInt(0, (int) needed).putLong(4, at), Qcow2Header.L1_SIZE_FIELD);
+        file.channel().force(false);
+        long oldOffset = clusters.l1Offset();
+        clusters.replaceL1(at, table);
+        if (old.length > 0) free(oldOffset, (long) old.length * 8);
+    }
+}

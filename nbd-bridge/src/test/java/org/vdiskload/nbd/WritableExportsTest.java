@@ -35,7 +35,7 @@ class WritableExportsTest {
      * The formats vdiskload writes. A format whose writer lands joins every test here by being added;
      * until then its images must refuse to open writable (so this list cannot silently fall behind).
      */
-    static final Set<String> WRITABLE = Set.of("raw", "qcow", "vdi", "vpc", "vmdk", "vhdx");
+    static final Set<String> WRITABLE = Set.of("raw", "qcow", "qcow2", "vdi", "vpc", "vmdk", "vhdx");
 
     /**
      * Images that open writable but only append (a streamOptimized VMDK takes writes into grains never

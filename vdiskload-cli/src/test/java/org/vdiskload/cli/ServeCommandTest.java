@@ -210,11 +210,15 @@ class ServeCommandTest {
     }
 
     @Test
-    void formatsThatCannotBeWrittenYetAreRefusedUnlessReadOnly() throws Exception {
+    void imagesThatCannotBeWrittenAreRefusedUnlessReadOnly() throws Exception {
         Path q = dir.resolve("d.qcow2");
         Tools.check("qemu-img", "create", "-q", "-f", "qcow2", q.toString(), "1M");
+        // Set the corrupt bit (incompatible_features bit 1, header offset 72): such an image opens read-only only.
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(q, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {0, 0, 0, 0, 0, 0, 0, 2}), 72);
+        }
         CliTest.assertOneLineError(CliTest.cli("serve", "-k", dir.resolve("s.sock").toString(), q.toString()), 1,
-                "d.qcow2: vdiskload cannot write qcow2 images yet; serve it read-only (-r) or with --snapshot");
+                "d.qcow2: the image is marked corrupt; it can only be opened read-only");
         CliTest.assertOneLineError(CliTest.cli("serve", "-r", "--snapshot", q.toString()), 1, "--snapshot and --read-only exclude each other");
     }
 

@@ -16,9 +16,9 @@ import java.nio.file.Path;
  * before it leaves the old image intact.
  * <ul>
  * <li>Dynamic images grow into the padding of the block map; with no data block allocated yet the
- *     map also grows over the empty data area (offset_data moves). Moving allocated blocks to make
- *     room would renumber every block, which one atomic write cannot cover: refused.</li>
- * <li>Static images grow by appending allocated blocks, within the padding of the map.</li>
+ *     map grows over the empty data area (offset_data moves). Otherwise the map moves into the first
+ *     K data slots (see {@link #growMovingTheMap}).</li>
+ * <li>Static images grow by appending allocated blocks, within the padding of the map only.</li>
  * <li>Shrinking cuts only blocks that hold no data; the file keeps its size.</li>
  * </ul>
  */
@@ -79,7 +79,7 @@ final class VdiResize {
             }
         }
         zeroTail(bytes, entries);
-        commit(bytes, used, header.offsetData(), header.blocksAllocated());
+        commit(bytes, used, header.offsetBmap(), header.offsetData(), header.blocksAllocated());
     }
 
     private void grow(long bytes, int[] entries) throws IOException {
@@ -101,10 +101,14 @@ final class VdiResize {
         ByteBuffer added = ByteBuffer.allocate(4 * (used - oldUsed)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < used - oldUsed; i++) added.putInt(4 * i, isStatic ? (int) (allocated + i) : VdiBlockMap.UNALLOCATED);
         if (inImage > room) {
-            if (isStatic || allocated > 0) {
-                throw ImageException.unsupported(path, "cannot grow to " + bytes + " bytes: the block map has room for "
-                        + room + " blocks (" + room + " MiB), and making more room would move allocated data blocks,"
-                        + " which is not supported; convert the image into a new one of the size wanted instead");
+            if (isStatic) {
+                throw ImageException.unsupported(path, "cannot grow a static VDI image to " + bytes + " bytes: its block map has room for "
+                        + room + " blocks (" + room + " MiB) and static images are not rearranged to make more;"
+                        + " convert the image into a new one of the size wanted instead");
+            }
+            if (allocated > 0) {
+                growMovingTheMap(bytes, entries, inImage);
+                return;
             }
             // Nothing is stored in the data area yet: the map grows over it.
             offsetData = Math.addExact(header.offsetBmap() + 4 * inImage, SECTOR - 1) & ~(long) (SECTOR - 1);
@@ -124,7 +128,48 @@ final class VdiResize {
             if (size < end) file.writeFully(ByteBuffer.allocate(1), end - 1);
         }
         file.writeFully(added, header.offsetBmap() + 4L * oldUsed);
-        commit(bytes, inImage, offsetData, allocated);
+        commit(bytes, inImage, header.offsetBmap(), offsetData, allocated);
+    }
+
+    /**
+     * Grows the map past its room by moving it into the first K data slots, which the data area then
+     * starts after: every block keeps its place in the file and its index drops by K. First the blocks
+     * in those slots are copied to free slots at the end, each made durable before its map entry points
+     * at the copy (blocks_allocated raised before the entry, as {@link VdiWriter} does: a crash leaves
+     * unreferenced blocks, never a lost one). Then, with nothing referencing the K slots, the new map
+     * is written there, and one header write switches offset_bmap, offset_data and the counts over.
+     */
+    private void growMovingTheMap(long bytes, int[] entries, long inImage) throws IOException {
+        long mapBytes = Math.addExact(4 * inImage, SECTOR - 1) & ~(long) (SECTOR - 1);
+        int k = (int) ((mapBytes + BLOCK - 1) / BLOCK);
+        long allocated = header.blocksAllocated();
+        long next = Math.max(allocated, k); // first slot past both the K slots and every allocated block
+        ByteBuffer block = ByteBuffer.allocate(BLOCK);
+        for (int b = 0; b < entries.length; b++) {
+            if (!VdiBlockMap.isData(entries[b]) || Integer.toUnsignedLong(entries[b]) >= k) continue;
+            file.readPadded(block.clear(), header.blockOffset(Integer.toUnsignedLong(entries[b])));
+            file.writeFully(block.flip(), header.blockOffset(next));
+            file.channel().force(false);
+            if (next + 1 > allocated) {
+                allocated = next + 1;
+                writeInt(0x184, (int) allocated);
+            }
+            writeInt(header.offsetBmap() + 4L * b, (int) next);
+            file.channel().force(false);
+            entries[b] = (int) next++;
+        }
+        ByteBuffer map = ByteBuffer.allocate((int) mapBytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int b = 0; b < inImage; b++) {
+            int e = b < header.blocksUsed() ? entries[b] : VdiBlockMap.UNALLOCATED; // past the old size: checked free
+            map.putInt(4 * b, VdiBlockMap.isData(e) ? e - k : e);
+        }
+        long offsetBmap = header.offsetData();
+        file.writeFully(map, offsetBmap);
+        commit(bytes, inImage, offsetBmap, offsetBmap + (long) k * BLOCK, Math.max(allocated, k) - k);
+    }
+
+    private void writeInt(long at, int value) throws IOException {
+        file.writeFully(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, value), at);
     }
 
     /**
@@ -141,10 +186,10 @@ final class VdiResize {
     }
 
     /** Makes what was written durable, then switches the header over in one write, and makes that durable. */
-    private void commit(long bytes, long blocksInImage, long offsetData, long blocksAllocated) throws IOException {
+    private void commit(long bytes, long blocksInImage, long offsetBmap, long offsetData, long blocksAllocated) throws IOException {
         file.channel().force(false);
         ByteBuffer b = head.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(0x158, (int) offsetData);
+        b.putInt(0x154, (int) offsetBmap);        b.putInt(0x158, (int) offsetData);
         b.putLong(0x170, bytes);
         b.putInt(0x180, (int) blocksInImage);
         b.putInt(0x184, (int) blocksAllocated);

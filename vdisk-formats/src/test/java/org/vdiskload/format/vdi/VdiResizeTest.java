@@ -80,18 +80,23 @@ class VdiResizeTest {
         }
     }
 
-    private static int headerInt(Path p, int at) throws Exception {
-        return ByteBuffer.wrap(Files.readAllBytes(p), 0, 512).order(ByteOrder.LITTLE_ENDIAN).getInt(at);
+    /** The u32 at {@code at} in the file (header fields, map entries). */
+    private static int fileInt(Path p, long at) throws Exception {
+        try (var ch = java.nio.channels.FileChannel.open(p)) {
+            ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(b, at);
+            return b.getInt(0);
+        }
     }
 
     /** 5 MiB: a one-sector map with room for 128 blocks. */
     @Test
     void growsWithinTheMapPadding() throws Exception {
         Path[] p = pair("g", "5M");
-        int offsetData = headerInt(p[0], 0x158);
+        int offsetData = fileInt(p[0], 0x158);
         resizeBoth(p, 100 * MB + 1536, false);
-        assertEquals(offsetData, headerInt(p[0], 0x158), "data stays where it was");
-        assertEquals(101, headerInt(p[0], 0x180), "blocks_in_image");
+        assertEquals(offsetData, fileInt(p[0], 0x158), "data stays where it was");
+        assertEquals(101, fileInt(p[0], 0x180), "blocks_in_image");
         resizeBoth(p, 128 * MB, false);
         WriteTorture.run(p[0], "vdi", new WriteTorture.Plan(1500, 300, MB, 41));
     }
@@ -102,7 +107,7 @@ class VdiResizeTest {
         Path[] p = pair("t", "4609k"); // the 1k write at 4607k ends 1k before the end of block 4
         Path vdi = p[0];
         // qemu-io allocated blocks 0, 1, 3, 4 in that order: block 4 is data slot 3.
-        long tail = (long) headerInt(vdi, 0x158) + 3L * MB + 4609 * 1024 - 4 * MB;
+        long tail = (long) fileInt(vdi, 0x158) + 3L * MB + 4609 * 1024 - 4 * MB;
         try (var ch = java.nio.channels.FileChannel.open(vdi, java.nio.file.StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.wrap(new byte[] {7, 7, 7}), tail);
         }
@@ -118,33 +123,65 @@ class VdiResizeTest {
         Tools.check("qemu-img", "create", "-q", "-f", "raw", raw.toString(), "2M");
         Path[] p = {vdi, raw};
         resizeBoth(p, 200 * MB, false);
-        assertEquals(512 + 1024, headerInt(vdi, 0x158), "offset_data after a map of 200 entries");
+        assertEquals(512 + 1024, fileInt(vdi, 0x158), "offset_data after a map of 200 entries");
         for (Path f : p) {
             Tools.check("qemu-io", "-f", f.equals(vdi) ? "vdi" : "raw", "-c", "write -P 0x55 199M 1M", "-c", "write -P 0x66 0 512", f.toString());
         }
         assertSameContent(p);
     }
 
+    /** 200 blocks need 800 bytes of map: it moves into data slot 0, whose block goes to the end. */
     @Test
-    void growingPastTheMapWithDataAllocatedIsRefusedAndChangesNothing() throws Exception {
-        Path[] p = pair("r", "5M");
-        byte[] before = Files.readAllBytes(p[0]);
-        ImageException e = assertThrows(ImageException.class, () -> Resize.resize(p[0], "vdi", 129 * MB, false));
-        assertEquals(ImageException.Kind.UNSUPPORTED, e.kind());
-        assertTrue(e.getMessage().startsWith(p[0] + ": cannot grow to " + 129 * MB + " bytes: the block map has room for 128 blocks"),
-                e.getMessage());
-        assertArrayEquals(before, Files.readAllBytes(p[0]));
+    void growsPastTheMapPaddingByMovingTheMapIntoTheFirstDataSlot() throws Exception {
+        Path[] p = pair("m", "5M");
+        int offsetData = fileInt(p[0], 0x158);
+        resizeBoth(p, 200 * MB, false);
+        assertEquals(offsetData, fileInt(p[0], 0x154), "offset_bmap: the old first data slot");
+        assertEquals(offsetData + MB, fileInt(p[0], 0x158), "offset_data");
+        assertEquals(4, fileInt(p[0], 0x184), "blocks_allocated");
+        assertEquals(3, fileInt(p[0], offsetData), "block 0 now in the last slot");
+        WriteTorture.run(p[0], "vdi", new WriteTorture.Plan(1500, 300, MB, 44));
+    }
+
+    /** A map of more than 1 MiB takes two slots; fewer blocks allocated than that leaves a gap. */
+    @Test
+    void growsToAMapOfSeveralSlots() throws Exception {
+        Path vdi = dir.resolve("big.vdi");
+        Tools.check("qemu-img", "create", "-q", "-f", "vdi", vdi.toString(), "4M");
+        Tools.check("qemu-io", "-f", "vdi", "-c", "write -P 0x21 3M 1M", vdi.toString());
+        long size = 300L << 30; // 307200 entries: a map of 1.2 MiB
+        Resize.resize(vdi, "vdi", size, false);
+        Tools.Result check = Tools.run(List.of("qemu-img", "check", "-f", "vdi", vdi.toString()), dir);
+        assertEquals(0, check.exit(), check.stdout() + check.stderr());
+        assertEquals(0, Check.check(vdi, "vdi", RepairMode.NONE).exitCode());
+        assertEquals(1, fileInt(vdi, 0x184), "blocks_allocated: the gap of the second slot is not counted");
+        Tools.check("qemu-io", "-f", "vdi", "-c", "read -P 0x21 3M 1M", "-c", "read -P 0 0 3M", "-c", "read -P 0 299G 1G",
+                "-c", "write -P 0x31 299G 4k", vdi.toString());
+        try (DiskImage d = Images.open(vdi, OpenOptions.DEFAULTS.withFormat("vdi"))) {
+            assertEquals(size, d.size());
+            ByteBuffer b = ByteBuffer.allocate(2);
+            d.read(b, 3 * MB + MB - 1);
+            assertEquals(0x21, b.get(0));
+            assertEquals(0, b.get(1));
+            d.read(b.clear(), 299L << 30);
+            assertEquals(0x31, b.get(0));
+        }
+        assertEquals(0, Tools.run(List.of("qemu-img", "check", "-f", "vdi", vdi.toString()), dir).exit());
     }
 
     @Test
     void staticImagesGrowByAppendingAllocatedBlocks() throws Exception {
         Path[] p = pair("s", "5M", "static=on");
         resizeBoth(p, 9 * MB + 512, false);
-        assertEquals(10, headerInt(p[0], 0x184), "blocks_allocated");
-        assertEquals(headerInt(p[0], 0x158) + 10L * MB, Files.size(p[0]));
+        assertEquals(10, fileInt(p[0], 0x184), "blocks_allocated");
+        assertEquals(fileInt(p[0], 0x158) + 10L * MB, Files.size(p[0]));
         WriteTorture.run(p[0], "vdi", new WriteTorture.Plan(1000, 250, MB, 42));
+        byte[] before = Files.readAllBytes(p[0]);
         ImageException e = assertThrows(ImageException.class, () -> Resize.resize(p[0], "vdi", 200 * MB, false));
-        assertTrue(e.getMessage().contains("room for 128 blocks"), e.getMessage());
+        assertEquals(ImageException.Kind.UNSUPPORTED, e.kind());
+        assertTrue(e.getMessage().startsWith(p[0] + ": cannot grow a static VDI image to " + 200 * MB
+                + " bytes: its block map has room for 128 blocks"), e.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(p[0]), "refused before anything is written");
         ImageException cut = assertThrows(ImageException.class, () -> Resize.resize(p[0], "vdi", 8 * MB, true));
         assertTrue(cut.getMessage().contains("block 8 (guest offset " + 8L * MB + ") holds data"), cut.getMessage());
     }
@@ -156,7 +193,7 @@ class VdiResizeTest {
         ImageException noFlag = assertThrows(ImageException.class, () -> Resize.resize(p[0], "vdi", 8 * MB, false));
         assertTrue(noFlag.getMessage().contains("use --shrink"), noFlag.getMessage());
         resizeBoth(p, 8 * MB, true);
-        assertEquals(8, headerInt(p[0], 0x180), "blocks_in_image");
+        assertEquals(8, fileInt(p[0], 0x180), "blocks_in_image");
         assertEquals(size, Files.size(p[0]), "the file keeps its size");
         ImageException data = assertThrows(ImageException.class, () -> Resize.resize(p[0], "vdi", 4 * MB, true));
         assertTrue(data.getMessage().contains("cannot shrink to " + 4 * MB + " bytes: block 4 (guest offset " + 4L * MB + ") holds data"),

@@ -143,6 +143,28 @@ class VdiResizeTest {
         WriteTorture.run(p[0], "vdi", new WriteTorture.Plan(1500, 300, MB, 44));
     }
 
+    /**
+     * A crash just before the header write: the old header (blocks_allocated raised for the copy) over
+     * the old map, which points at the copy; slot 0 already holds the new map. The content is intact
+     * and the stale slot is a leak that check -r leaks gives back.
+     */
+    @Test
+    void aCrashBeforeTheHeaderSwitchLeavesALeakOnly() throws Exception {
+        Path[] p = pair("c", "5M");
+        byte[] oldHeader = java.util.Arrays.copyOf(Files.readAllBytes(p[0]), 512);
+        Resize.resize(p[0], "vdi", 200 * MB, false);
+        ByteBuffer.wrap(oldHeader).order(ByteOrder.LITTLE_ENDIAN).putInt(0x184, 5);
+        try (var ch = java.nio.channels.FileChannel.open(p[0], java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(oldHeader), 0);
+        }
+        try (DiskImage d = Images.open(p[0], OpenOptions.DEFAULTS.withFormat("vdi"))) {
+            assertArrayEquals(Files.readAllBytes(p[1]), WriteTorture.readAll(d));
+        }
+        assertEquals(1, Check.check(p[0], "vdi", RepairMode.NONE).leaks());
+        assertEquals(0, Check.check(p[0], "vdi", RepairMode.LEAKS).exitCode());
+        assertSameContent(p);
+    }
+
     /** A map of more than 1 MiB takes two slots; fewer blocks allocated than that leaves a gap. */
     @Test
     void growsToAMapOfSeveralSlots() throws Exception {

@@ -12,6 +12,7 @@ import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -19,10 +20,11 @@ import java.util.Optional;
 /** A VDI image (dynamic or static): 1 MiB blocks through the block map; no backing file. */
 final class VdiLayer implements ImageLayer {
     private final ImageFile file;
-    private final VdiHeader header;
-    private final VdiBlockMap map;
+    // Replaced together by resize, which the caller runs with no other access to the layer.
+    private volatile VdiHeader header;
+    private volatile VdiBlockMap map;
     /** Null when the file is open read-only. */
-    private final VdiWriter writer;
+    private volatile VdiWriter writer;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
@@ -48,6 +50,8 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public LayerRun map(long pos, long maxLength) {
+        VdiHeader header = this.header;
+        VdiBlockMap map = this.map;
         long blockSize = VdiHeader.BLOCK_SIZE;
         long end = pos + maxLength;
         int block = (int) (pos / blockSize);
@@ -105,6 +109,16 @@ final class VdiLayer implements ImageLayer {
     public CheckReport check(RepairMode mode) throws IOException {
         long allocated = writer != null ? writer.blocksAllocated() : header.blocksAllocated();
         return new VdiCheck(file, header, map).run(allocated, writer, mode);
+    }
+
+    @Override
+    public void resize(long newSize, boolean allowShrink) throws IOException {
+        requireWriter().flush();
+        VdiResize.resize(file, newSize, allowShrink);
+        ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");
+        header = VdiHeader.parse(b, file.path());
+        map = VdiBlockMap.read(file, header);
+        writer = new VdiWriter(file, header, map);
     }
 
     private VdiWriter requireWriter() throws ImageException {

@@ -13,7 +13,6 @@ import org.vdiskload.ops.Check;
 import org.vdiskload.ops.Convert;
 import org.vdiskload.ops.Create;
 import org.vdiskload.ops.Progress;
-import org.vdiskload.ops.Resize;
 import org.vdiskload.testing.CrashTest;
 import org.vdiskload.testing.Tools;
 import org.vdiskload.testing.WriteTorture;
@@ -244,13 +243,5 @@ class VdiWriteTest {
         assertTrue(q.stderr().contains("also used by"), q.stderr());
         assertTrue(r.messages().stream().anyMatch(m -> m.contains("also used by")), r.messages().toString());
         assertEquals(2, Check.check(p, "vdi", RepairMode.ALL).exitCode(), "corruptions are not repaired");
-    }
-
-    @Test
-    void resizeIsUnsupportedAsInQemu() throws Exception {
-        Path p = create("r.vdi", MB, Map.of());
-        assertEquals(1, Tools.run(List.of("qemu-img", "resize", "-f", "vdi", p.toString(), "2M"), dir).exit());
-        ImageException e = assertThrows(ImageException.class, () -> Resize.resize(p, "vdi", 2 * MB, false));
-        assertEquals(ImageException.Kind.UNSUPPORTED, e.kind());
     }
 }

@@ -42,6 +42,8 @@ public final class Main implements Runnable {
         cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);
         cl.setParameterExceptionHandler(Errors::onParameter);
+        // qemu-img resize takes "-10M" as a size: let resize see unknown "options" as its SIZE.
+        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         int code = cl.execute(args);
         out.flush();
         err.flush();

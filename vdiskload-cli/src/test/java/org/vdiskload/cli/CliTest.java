@@ -148,6 +148,8 @@ class CliTest {
         assertEquals(0, cli("resize", img.toString(), "+1M").exit);
         assertEquals(2 << 20, Files.size(img));
         assertOneLineError(cli("resize", img.toString(), "1M"), 1, "--shrink");
+        assertEquals(0, cli("resize", "--shrink", img.toString(), "-512k").exit, "a negative relative size, as qemu-img takes it");
+        assertEquals(1536 << 10, Files.size(img));
         assertEquals(0, cli("resize", "--shrink", img.toString(), "1M").exit);
         Path full = dir.resolve("full.raw");
         assertEquals(0, cli("convert", "-O", "raw", "-o", "preallocation=full", img.toString(), full.toString()).exit);

@@ -82,7 +82,7 @@ check_image() {
 }
 
 log "size $size, $count writes, seed $seed, $runs runs per tool, timer: $([ "$use_hyperfine" = 1 ] && echo hyperfine || echo shell loop)"
-printf '%-8s %10s %10s %12s %12s %20s  %s\n' format "qemu-io s" "vdisk s" "qemu-io IOPS" "vdisk IOPS" "ratio (vdisk/qemu s)" "check"
+printf '%-8s %10s %10s %12s %12s %20s  %s\n' format "qemu-io s" "vdisk s" "qemu-io IOPS" "vdisk IOPS" "ratio (vdisk/qemu s)" "qemu-img check (qemu-io, vdisk)"
 status=0
 for f in $formats; do
     log "timing $f"
@@ -114,7 +114,7 @@ for f in $formats; do
     else
         printf '%-8s %10s %10s %12s %12s %20s  %s\n' "$f" "$q" "$v" \
             "$(awk -v n="$count" -v t="$q" 'BEGIN { printf "%.0f", n / t }')" \
-            "$(awk -v n="$count" -v t="$v" 'BEGIN { printf "%.0f", n / t }')" "$(ratio "$v" "$q")" "$q_check/$v_check"
+            "$(awk -v n="$count" -v t="$v" 'BEGIN { printf "%.0f", n / t }')" "$(ratio "$v" "$q")" "$q_check, $v_check"
     fi
     rm -f "$q_img" "$v_img"
 done

@@ -4,7 +4,7 @@
 VDISKLOAD="$REPO/vdiskload"
 
 log() { echo "bench: $*" >&2; }
-die() { echo "$NAME: $*" >&2; exit "${2:-1}"; }
+die() { echo "$NAME: $1" >&2; exit "${2:-1}"; }
 
 # parse_size: sets bytes from $size (a positive multiple of 64 KiB)
 parse_size() {

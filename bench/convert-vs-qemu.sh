@@ -12,7 +12,9 @@ set -euo pipefail
 
 BENCH_DIR=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
-VDISKLOAD="$REPO/vdiskload"
+NAME=convert-vs-qemu.sh
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 ALL_FORMATS="raw qcow2 qcow2-c qcow vmdk vmdk-stream vdi vpc vhdx"
 
 size=1G
@@ -46,16 +48,9 @@ while [ $# -gt 0 ]; do
 done
 
 for f in $formats; do
-    case " $ALL_FORMATS " in *" $f "*) ;; *) echo "convert-vs-qemu.sh: unknown format '$f' (known: $ALL_FORMATS)" >&2; exit 2 ;; esac
+    case " $ALL_FORMATS " in *" $f "*) ;; *) die "unknown format '$f' (known: $ALL_FORMATS)" 2 ;; esac
 done
-case "$runs" in ''|*[!0-9]*|0) echo "convert-vs-qemu.sh: --runs must be a positive number" >&2; exit 2 ;; esac
-
-bytes=$(numfmt --from=iec "$size" 2>/dev/null) || { echo "convert-vs-qemu.sh: bad --size '$size' (e.g. 64M, 1G)" >&2; exit 2; }
-if [ "$bytes" -le 0 ] || [ $((bytes % 65536)) -ne 0 ]; then
-    echo "convert-vs-qemu.sh: --size must be a positive multiple of 64K" >&2; exit 2
-fi
-
-log() { echo "bench: $*" >&2; }
+parse_size
 
 # ---- tools -------------------------------------------------------------------------------------
 if [ "$install" = 1 ]; then
@@ -76,33 +71,11 @@ if [ "$install" = 1 ]; then
         fi
     fi
 fi
-for tool in qemu-img python3 java cmp numfmt; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "convert-vs-qemu.sh: $tool is required" >&2; exit 1; }
-done
-use_hyperfine=0
-command -v hyperfine >/dev/null 2>&1 && use_hyperfine=1
-
-# Build the launcher's jar and CDS archive now, so no build lands inside a timed run.
-"$VDISKLOAD" --version >/dev/null
-if [ -n "$("$VDISKLOAD" --version 2>&1 >/dev/null)" ]; then
-    echo "convert-vs-qemu.sh: the launcher still builds or warns on every start; timings would include that" >&2
-    exit 1
-fi
+require_tools qemu-img python3 java cmp numfmt
+build_launcher
 
 # ---- images ------------------------------------------------------------------------------------
-dir="$cache/$size"
-out="$dir/out"
-mkdir -p "$dir" "$out"
-src="$dir/source.raw"
-stamp="$dir/source.stamp"
-want_stamp="$bytes $(sha256sum "$BENCH_DIR/make-source.py" | cut -c1-16)"
-
-if [ ! -f "$src" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
-    log "generating $src ($size)"
-    rm -f "$dir"/*.img "$stamp"
-    python3 "$BENCH_DIR/make-source.py" "$src" "$bytes"
-    echo "$want_stamp" > "$stamp"
-fi
+source_image
 
 # qemu's format name and qemu-img convert options for each benchmark format
 qemu_format() {
@@ -137,42 +110,9 @@ image_of() {
 # ---- page cache ---------------------------------------------------------------------------------
 # Cold runs need to drop the page cache, which a container usually may not; then (or with --warm)
 # every run of both tools starts with the image read into the cache the same way.
-if [ "$warm" = 0 ] && sync && (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then
-    cache_mode=cold
-else
-    cache_mode=warm
-fi
-# prepare_command IMAGE: the shell command run before every timed run
-prepare_command() {
-    if [ "$cache_mode" = cold ]; then echo "sync; echo 3 > /proc/sys/vm/drop_caches"; else echo "cat '$1' > /dev/null"; fi
-}
+choose_cache_mode
 
 # ---- timing -------------------------------------------------------------------------------------
-# median_seconds NAME PREPARE COMMAND: runs COMMAND $runs times after PREPARE, prints the median wall time.
-median_seconds() {
-    local name=$1 prepare=$2 command=$3
-    if [ "$use_hyperfine" = 1 ]; then
-        local json="$out/$name.json"
-        hyperfine --shell bash --style basic --warmup 1 --runs "$runs" --prepare "$prepare" --export-json "$json" \
-            --command-name "$name" "$command" >"$out/$name.log" 2>&1 || { tail -n 5 "$out/$name.log" >&2; return 1; }
-        python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$json"
-        return
-    fi
-    local times="" i t0 t1
-    # one warm-up run, as hyperfine --warmup 1
-    bash -c "$prepare" || return 1
-    bash -c "$command" >"$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; return 1; }
-    for i in $(seq "$runs"); do
-        bash -c "$prepare" || return 1
-        t0=$(date +%s%N)
-        bash -c "$command" >"$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; return 1; }
-        t1=$(date +%s%N)
-        times="$times $(( t1 - t0 ))"
-    done
-    # shellcheck disable=SC2086
-    printf '%s\n' $times | sort -n | awk '{ t[NR] = $1 } END {
-        m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1e9 }'
-}
 
 # reader_status FMT IMAGE: "ok", or why vdiskload cannot read this image.
 reader_status() {

@@ -134,11 +134,13 @@ final class Qcow2Layer implements ImageLayer {
     }
 
     @Override
-    public LayerInfo info() {
+    public LayerInfo info() throws IOException {
         Map<String, Object> specific = new LinkedHashMap<>();
         specific.put("compat", header.version() == 2 ? "0.10" : "1.1");
         specific.put("compression-type", header.compressionType() == Qcow2Header.COMPRESSION_ZSTD ? "zstd" : "zlib");
         if (header.version() >= 3) specific.put("lazy-refcounts", header.lazyRefcounts());
+        List<Map<String, Object>> bitmaps = Bitmaps.describe(file, header, ext);
+        if (!bitmaps.isEmpty()) specific.put("bitmaps", bitmaps);
         specific.put("refcount-bits", header.refcountBits());
         if (header.version() >= 3) {
             specific.put("corrupt", header.corrupt());

@@ -1,4 +1,4 @@
-package org.vdiskload.nbd;
+package org.vdiskload.io;
 
 import com.sun.jna.Library;
 import com.sun.jna.Memory;
@@ -7,8 +7,6 @@ import com.sun.jna.Pointer;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.error.ImageException;
-import org.vdiskload.io.CLibrary;
-import org.vdiskload.io.ImageFile;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -17,7 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Keeps other writers away from the files of a served image, with the locks qemu uses, so that
+ * Keeps other writers away from the files of a served or attached image, with the locks qemu uses, so that
  * vdiskload and qemu (qemu-nbd, qemu-img, qemu-io, a VM) see each other.
  *
  * <p>qemu's file-posix driver takes a shared lock on byte 100+i of a file for each permission i it
@@ -120,7 +118,7 @@ public final class ImageLock implements Closeable {
 
     private static ImageException inUse(Path path, String what) {
         return ImageException.invalid(path, "is in use: another process (a vdiskload or qemu-nbd server, qemu-img, a VM...) "
-                + what + "; stop it, or serve this image read-only (-r) or with --snapshot");
+                + what + "; stop it, or open this image read-only (-r) or with --snapshot");
     }
 
     private static Memory flock(short type, long start) {

@@ -1,4 +1,4 @@
-package org.vdiskload.nbd;
+package org.vdiskload.io;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -21,17 +21,19 @@ final class Connection implements Runnable {
     private final SocketChannel ch;
     private final Exports exports;
     private final boolean multiConn;
+    private final TlsCredentials tls;
     private final Duration handshakeTimeout;
     private final ScheduledExecutorService timer;
     private final Consumer<String> log;
     private volatile boolean negotiating = true;
 
-    Connection(int id, SocketChannel ch, Exports exports, boolean multiConn, Duration handshakeTimeout,
+    Connection(int id, SocketChannel ch, Exports exports, boolean multiConn, TlsCredentials tls, Duration handshakeTimeout,
                ScheduledExecutorService timer, Consumer<String> serverLog) {
         this.name = "client#" + id;
         this.ch = ch;
         this.exports = exports;
         this.multiConn = multiConn;
+        this.tls = tls;
         this.handshakeTimeout = handshakeTimeout;
         this.timer = timer;
         this.log = m -> serverLog.accept(name + ": " + m);
@@ -51,7 +53,8 @@ final class Connection implements Runnable {
             return;
         }
         try {
-            Session session = new Handshake(ch, exports, multiConn, log).run();
+            Handshake handshake = new Handshake(ch, exports, multiConn, tls, log);
+            Session session = handshake.run();
             negotiating = false;
             deadline.cancel(false);
             if (session == null) {
@@ -60,7 +63,7 @@ final class Connection implements Runnable {
             }
             log.accept("using export '" + session.export.name() + "'"
                     + (session.extendedHeaders ? " (extended headers)" : session.structuredReplies ? " (structured replies)" : ""));
-            new Transmission(ch, session, log).run(name);
+            new Transmission(handshake.channel(), session, log).run(name);
         } catch (ProtocolException e) {
             log.accept("dropped: " + e.getMessage());
         } catch (EOFException | ClosedChannelException e) {

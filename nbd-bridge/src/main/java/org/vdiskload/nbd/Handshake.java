@@ -1,5 +1,6 @@
 package org.vdiskload.nbd;
 
+import javax.net.ssl.SSLException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -14,6 +15,11 @@ import java.util.function.Consumer;
  * NBD_OPT_EXPORT_NAME. Malformed options get NBD_REP_ERR_INVALID, unknown ones NBD_REP_ERR_UNSUP;
  * only what cannot be answered (bad magic, oversize option, unknown export on EXPORT_NAME) drops
  * the client, as a {@link ProtocolException}.
+ *
+ * <p>With {@link TlsCredentials} the server is "TLS only" (proto.md, TLS support): before
+ * NBD_OPT_STARTTLS every option but STARTTLS and ABORT is answered NBD_REP_ERR_TLS_REQD (and
+ * EXPORT_NAME, which has no error reply, drops the client); after the TLS handshake, haggling goes on
+ * inside TLS from a clean slate. Without credentials STARTTLS is refused with NBD_REP_ERR_POLICY.
  */
 final class Handshake {
     /** Longest option payload accepted; the longest sensible one (SET_META_CONTEXT) is far smaller. */
@@ -23,17 +29,28 @@ final class Handshake {
     /** The id of base:allocation, the one metadata context. */
     static final int BASE_ALLOCATION_ID = 1;
 
-    private final SocketChannel ch;
+    private final SocketChannel socket;
     private final Exports exports;
     private final boolean multiConn;
+    private final TlsCredentials tls;
     private final Consumer<String> log;
     private final Session session = new Session();
+    /** The socket, or TLS over it after STARTTLS. */
+    private ClientChannel ch;
 
-    Handshake(SocketChannel ch, Exports exports, boolean multiConn, Consumer<String> log) {
-        this.ch = ch;
+    /** @param tls the server's TLS identity, or null for a server without TLS */
+    Handshake(SocketChannel socket, Exports exports, boolean multiConn, TlsCredentials tls, Consumer<String> log) {
+        this.socket = socket;
+        this.ch = ClientChannel.plain(socket);
         this.exports = exports;
         this.multiConn = multiConn;
+        this.tls = tls;
         this.log = log;
+    }
+
+    /** The channel transmission goes on: TLS when it was negotiated. */
+    ClientChannel channel() {
+        return ch;
     }
 
     /** Runs the negotiation; returns the session ready for transmission, or null if the client aborted. */
@@ -61,6 +78,11 @@ final class Handshake {
             if (!fixed && option != Nbd.OPT_EXPORT_NAME) {
                 throw new ProtocolException(Nbd.optionName(option) + " from a client without fixed newstyle");
             }
+            if (tls != null && !(ch instanceof TlsChannel) && option != Nbd.OPT_STARTTLS && option != Nbd.OPT_ABORT) {
+                if (option == Nbd.OPT_EXPORT_NAME) throw new ProtocolException("EXPORT_NAME before STARTTLS on a server that requires TLS");
+                error(option, Nbd.REP_ERR_TLS_REQD, "this server requires TLS: send STARTTLS first");
+                continue;
+            }
             Boolean done = handle(option, data);
             if (done != null) return done ? session : null;
         }
@@ -82,10 +104,7 @@ final class Handshake {
                 return false;
             }
             case Nbd.OPT_LIST -> list(data);
-            case Nbd.OPT_STARTTLS -> {
-                if (data.hasRemaining()) invalid(option, "STARTTLS takes no data");
-                else error(option, Nbd.REP_ERR_POLICY, "TLS is not available on this server");
-            }
+            case Nbd.OPT_STARTTLS -> startTls(data);
             case Nbd.OPT_INFO, Nbd.OPT_GO -> {
                 return info(option, data);
             }
@@ -108,6 +127,23 @@ final class Handshake {
             default -> error(option, Nbd.REP_ERR_UNSUP, "unsupported option " + Integer.toUnsignedString(option));
         }
         return null;
+    }
+
+    private void startTls(ByteBuffer data) throws IOException {
+        if (data.hasRemaining()) invalid(Nbd.OPT_STARTTLS, "STARTTLS takes no data");
+        else if (tls == null) error(Nbd.OPT_STARTTLS, Nbd.REP_ERR_POLICY, "TLS is not available on this server");
+        else if (ch instanceof TlsChannel) invalid(Nbd.OPT_STARTTLS, "TLS is already in use");
+        else {
+            reply(Nbd.OPT_STARTTLS, Nbd.REP_ACK, null);
+            TlsChannel t;
+            try {
+                t = TlsChannel.handshake(socket, tls.newEngine());
+            } catch (SSLException e) {
+                throw new ProtocolException("TLS handshake failed: " + e.getMessage());
+            }
+            ch = t;
+            log.accept("TLS established (" + t.describe() + ")");
+        }
     }
 
     private void exportName(ByteBuffer data) throws IOException {

@@ -38,20 +38,23 @@ public final class NbdServer implements Closeable {
      * @param persistent       keep serving after the last client leaves
      * @param handshakeTimeout a client that has not finished negotiating by then is dropped
      * @param log              receives one line per event worth knowing (connections, refusals, errors)
+     * @param tls              the server's TLS identity: clients must negotiate TLS (NBD_OPT_STARTTLS)
+     *                         before anything else; null = no TLS
      */
-    public record Options(int shared, boolean persistent, Duration handshakeTimeout, Consumer<String> log) {
+    public record Options(int shared, boolean persistent, Duration handshakeTimeout, Consumer<String> log, TlsCredentials tls) {
         public Options {
             if (shared < 0) throw new IllegalArgumentException("shared must be 0 (no limit) or more");
         }
 
         public static Options defaults() {
-            return new Options(16, true, Duration.ofSeconds(10), line -> System.err.println("vdiskload serve: " + line));
+            return new Options(16, true, Duration.ofSeconds(10), line -> System.err.println("vdiskload serve: " + line), null);
         }
 
-        public Options withShared(int n) { return new Options(n, persistent, handshakeTimeout, log); }
-        public Options withPersistent(boolean p) { return new Options(shared, p, handshakeTimeout, log); }
-        public Options withHandshakeTimeout(Duration d) { return new Options(shared, persistent, d, log); }
-        public Options withLog(Consumer<String> l) { return new Options(shared, persistent, handshakeTimeout, l); }
+        public Options withShared(int n) { return new Options(n, persistent, handshakeTimeout, log, tls); }
+        public Options withPersistent(boolean p) { return new Options(shared, p, handshakeTimeout, log, tls); }
+        public Options withHandshakeTimeout(Duration d) { return new Options(shared, persistent, d, log, tls); }
+        public Options withLog(Consumer<String> l) { return new Options(shared, persistent, handshakeTimeout, l, tls); }
+        public Options withTls(TlsCredentials t) { return new Options(shared, persistent, handshakeTimeout, log, t); }
     }
 
     private static final long GRACE_MILLIS = 5000;
@@ -103,6 +106,40 @@ public final class NbdServer implements Closeable {
         }
     }
 
+    /**
+     * The transmission flags a client connected with {@link #serveConnected} must be given (it hears no
+     * handshake): simple replies only; CAN_MULTI_CONN when {@code multiConn}, safe for any export (see
+     * {@link Session#transmissionFlags}).
+     */
+    public static int connectedFlags(Export export, boolean multiConn) {
+        return new Session().transmissionFlags(export, multiConn);
+    }
+
+    /**
+     * Serves {@code export} on an already-connected {@code socket} in the transmission phase at once, with
+     * no handshake: for a client told the export's size and {@link #connectedFlags} some other way, as the
+     * Linux kernel's nbd driver is (over netlink), which then speaks simple replies with 32-bit lengths.
+     * Blocks until the client disconnects (NBD_CMD_DISC or the end of the stream) or the socket breaks;
+     * requests in flight are answered first. Closes the socket on return; every failure ends in a
+     * {@code log} line, not an exception.
+     */
+    public static void serveConnected(Export export, SocketChannel socket, String name, Consumer<String> log) {
+        Consumer<String> named = m -> log.accept(name + ": " + m);
+        Session session = new Session();
+        session.export = export;
+        try (socket) {
+            new Transmission(ClientChannel.plain(socket), session, named).run(name);
+        } catch (ProtocolException e) {
+            named.accept("dropped: " + e.getMessage());
+        } catch (java.io.EOFException | java.nio.channels.ClosedChannelException e) {
+            named.accept("disconnected");
+        } catch (IOException e) {
+            named.accept("connection failed: " + e.getMessage());
+        } catch (RuntimeException e) {
+            named.accept("internal error: " + e);
+        }
+    }
+
     /** A socket file left by a server that is gone is replaced; one in use, or any other file, is an error. */
     private static void removeStaleSocket(UnixDomainSocketAddress unix) throws IOException {
         Path path = unix.getPath();
@@ -149,7 +186,7 @@ public final class NbdServer implements Closeable {
                 }
                 return;
             }
-            Connection c = new Connection(ids.incrementAndGet(), ch, exports, options.shared != 1,
+            Connection c = new Connection(ids.incrementAndGet(), ch, exports, options.shared != 1, options.tls,
                     options.handshakeTimeout, timer, options.log);
             Thread t = new Thread(() -> serve(c), "nbd-" + c.name());
             t.setDaemon(true);

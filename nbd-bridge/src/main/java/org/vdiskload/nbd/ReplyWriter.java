@@ -2,7 +2,6 @@ package org.vdiskload.nbd;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -12,11 +11,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * simple, structured (NBD_OPT_STRUCTURED_REPLY) or extended (NBD_OPT_EXTENDED_HEADERS).
  */
 final class ReplyWriter {
-    private final SocketChannel ch;
+    private final ClientChannel ch;
     private final Session session;
     private final ReentrantLock lock = new ReentrantLock();
 
-    ReplyWriter(SocketChannel ch, Session session) {
+    ReplyWriter(ClientChannel ch, Session session) {
         this.ch = ch;
         this.session = session;
     }

@@ -2,7 +2,6 @@ package org.vdiskload.nbd;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -26,7 +25,7 @@ final class Transmission {
     static final int WORKERS = 4;
     static final int MAX_IN_FLIGHT = 64;
 
-    private final SocketChannel ch;
+    private final ClientChannel ch;
     private final Session session;
     private final Export export;
     private final ReplyWriter out;
@@ -35,7 +34,7 @@ final class Transmission {
     private final Consumer<String> log;
     private final ByteBuffer header;
 
-    Transmission(SocketChannel ch, Session session, Consumer<String> log) {
+    Transmission(ClientChannel ch, Session session, Consumer<String> log) {
         this.ch = ch;
         this.session = session;
         this.export = session.export;

@@ -1,5 +1,7 @@
 package org.vdiskload.nbd;
 
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
@@ -16,6 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** A bare NBD client for tests: every protocol step by hand, so tests can also misbehave on purpose. */
 final class TestClient implements Closeable {
     final SocketChannel ch;
+    /** What the client reads and writes: the socket, or TLS over it after {@link #startTls}. */
+    ClientChannel io;
     boolean structured;
     boolean extended;
 
@@ -35,13 +39,34 @@ final class TestClient implements Closeable {
     }
 
     TestClient(Path socket) throws IOException {
-        ch = SocketChannel.open(UnixDomainSocketAddress.of(socket));
+        this(SocketChannel.open(UnixDomainSocketAddress.of(socket)));
     }
+
+    TestClient(SocketChannel ch) {
+        this.ch = ch;
+        this.io = ClientChannel.plain(ch);
+    }
+
+    /** NBD_OPT_STARTTLS, then the TLS handshake as a client of {@code tls}; true if the server acknowledged. */
+    boolean startTls(SSLContext tls, String... protocols) throws IOException {
+        List<OptReply> r = option(Nbd.OPT_STARTTLS, null);
+        if (r.get(0).type() != Nbd.REP_ACK) return false;
+        SSLEngine engine = tls.createSSLEngine("localhost", 0);
+        engine.setUseClientMode(true);
+        if (protocols.length > 0) engine.setEnabledProtocols(protocols);
+        TlsChannel t = TlsChannel.handshake(ch, engine);
+        io = t;
+        tlsSession = t.describe();
+        return true;
+    }
+
+    /** The TLS protocol and cipher suite, once {@link #startTls} succeeded. */
+    String tlsSession;
 
     // ---- raw I/O
 
     void write(ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) ch.write(b);
+        while (b.hasRemaining()) io.write(b);
     }
 
     void write(byte[] b) throws IOException {
@@ -50,7 +75,7 @@ final class TestClient implements Closeable {
 
     ByteBuffer read(int n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(n);
-        Wire.readFully(ch, b);
+        Wire.readFully(io, b);
         return b.flip();
     }
 
@@ -60,7 +85,7 @@ final class TestClient implements Closeable {
         try {
             while (true) {
                 b.clear();
-                if (ch.read(b) < 0) return true;
+                if (io.read(b) < 0) return true;
             }
         } catch (IOException e) {
             return true; // reset by the server

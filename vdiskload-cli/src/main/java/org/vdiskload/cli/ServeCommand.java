@@ -6,9 +6,10 @@ import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.nbd.BlockSizes;
 import org.vdiskload.nbd.Export;
-import org.vdiskload.nbd.ImageLock;
+import org.vdiskload.io.ImageLock;
 import org.vdiskload.nbd.NbdServer;
 import org.vdiskload.nbd.SnapshotOverlay;
+import org.vdiskload.nbd.TlsCredentials;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -86,6 +87,17 @@ final class ServeCommand implements Callable<Integer> {
             description = "Take writes into a temporary overlay thrown away at exit; the image itself is not changed.")
     boolean snapshot;
 
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "Require TLS: the server's certificate chain (PEM, the server's certificate first). Needs --tls-key.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "The private key of --tls-cert (PEM, unencrypted PKCS#8: BEGIN PRIVATE KEY).")
+    Path tlsKey;
+
+    @Option(names = "--tls-creds", paramLabel = "DIR",
+            description = "Require TLS with DIR/server-cert.pem and DIR/server-key.pem (the layout of qemu's tls-creds-x509 dir).")
+    Path tlsCreds;
+
     @Override
     public Integer call() throws Exception {
         if (name != null && files.size() > 1) throw new CommandLine.ParameterException(spec.commandLine(), "--name needs exactly one FILE");
@@ -94,6 +106,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--socket and --bind/--port exclude each other");
         }
         if (snapshot && readOnly) throw new CommandLine.ParameterException(spec.commandLine(), "--snapshot and --read-only exclude each other");
+        TlsCredentials tls = tls();
         SocketAddress address = address();
         List<String> names = new ArrayList<>();
         Set<String> seen = new HashSet<>();
@@ -113,7 +126,7 @@ final class ServeCommand implements Callable<Integer> {
                 exports.add(new Export(names.get(i), what, d, BlockSizes.DEFAULT));
             }
             PrintWriter err = spec.commandLine().getErr();
-            NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent)
+            NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent).withTls(tls)
                     .withLog(line -> {
                         err.println("vdiskload serve: " + line);
                         err.flush();
@@ -135,7 +148,7 @@ final class ServeCommand implements Callable<Integer> {
             }, "vdiskload-serve-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             PrintWriter out = Main.out(spec);
-            for (Export e : exports) out.println(e.name() + ": " + uri(server.address(), e.name()));
+            for (Export e : exports) out.println(e.name() + ": " + uri(server.address(), e.name(), tls != null));
             out.flush();
             try {
                 server.await();
@@ -187,6 +200,18 @@ final class ServeCommand implements Callable<Integer> {
         return Files.isDirectory(varTmp) ? varTmp : Path.of(System.getProperty("java.io.tmpdir"));
     }
 
+    /** The TLS identity the options name, or null without TLS. */
+    private TlsCredentials tls() throws IOException {
+        if (tlsCreds != null && (tlsCert != null || tlsKey != null)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--tls-creds and --tls-cert/--tls-key exclude each other");
+        }
+        if (tlsCreds != null) return TlsCredentials.fromDirectory(tlsCreds);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--tls-cert and --tls-key go together");
+        }
+        return tlsCert == null ? null : TlsCredentials.load(tlsCert, tlsKey);
+    }
+
     private SocketAddress address() {
         if (bind != null || port != null) {
             return new InetSocketAddress(bind != null ? bind : "127.0.0.1", port != null ? port : DEFAULT_PORT);
@@ -196,14 +221,15 @@ final class ServeCommand implements Callable<Integer> {
         return UnixDomainSocketAddress.of(Path.of(dir != null && !dir.isEmpty() ? dir : "/tmp", "vdiskload-" + ProcessHandle.current().pid() + ".sock"));
     }
 
-    /** The NBD URI a client (qemu-img, nbdinfo, nbdcopy) can use for this export. */
-    static String uri(SocketAddress address, String export) {
+    /** The NBD URI a client (qemu-img, nbdinfo, nbdcopy) can use for this export: nbds when TLS is required. */
+    static String uri(SocketAddress address, String export, boolean tls) {
         String name = URLEncoder.encode(export, StandardCharsets.UTF_8).replace("+", "%20");
-        if (address instanceof UnixDomainSocketAddress u) return "nbd+unix:///" + name + "?socket=" + u.getPath();
+        String scheme = tls ? "nbds" : "nbd";
+        if (address instanceof UnixDomainSocketAddress u) return scheme + "+unix:///" + name + "?socket=" + u.getPath();
         InetSocketAddress in = (InetSocketAddress) address;
         String host = in.getAddress().getHostAddress();
         if (host.contains(":")) host = "[" + host + "]";
-        return "nbd://" + host + ":" + in.getPort() + "/" + name;
+        return scheme + "://" + host + ":" + in.getPort() + "/" + name;
     }
 
     /**

@@ -223,6 +223,38 @@ class ServeCommandTest {
     }
 
     @Test
+    void tlsCredentialsMakeAnNbdsServer() {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            Path img = image();
+            Path creds = Files.createDirectories(dir.resolve("creds"));
+            Path cert = creds.resolve("server-cert.pem");
+            Path key = creds.resolve("server-key.pem");
+            Tools.check("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.toString(), "-out", cert.toString(),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost");
+            Files.copy(cert, creds.resolve("ca-cert.pem")); // self-signed: the client trusts it directly
+            Path sock = dir.resolve("s.sock");
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            CompletableFuture<Integer> serve = CompletableFuture.supplyAsync(() -> Main.run(new PrintWriter(out), new PrintWriter(err),
+                    "serve", "-r", "-k", sock.toString(), "--tls-cert", cert.toString(), "--tls-key", key.toString(), img.toString()));
+            waitFor(sock, out::toString);
+            assertEquals("disk.raw: nbds+unix:///disk.raw?socket=" + sock + "\n", out.toString());
+            Path copy = dir.resolve("copy.raw");
+            run("nbdcopy", "nbds+unix:///disk.raw?socket=" + sock + "&tls-certificates=" + creds, copy.toString());
+            assertEquals(0, serve.get(), err.toString());
+            assertEquals(-1, Files.mismatch(img, copy));
+
+            Path pkcs1 = dir.resolve("pkcs1.pem");
+            Tools.check("openssl", "pkey", "-in", key.toString(), "-traditional", "-out", pkcs1.toString());
+            CliTest.assertOneLineError(CliTest.cli("serve", "-k", sock.toString(), "--tls-cert", cert.toString(), "--tls-key", pkcs1.toString(),
+                    img.toString()), 1, pkcs1 + ": an RSA key in PKCS#1 format, not PKCS#8; convert it with: openssl pkcs8 -topk8 -nocrypt -in " + pkcs1);
+            CliTest.assertOneLineError(CliTest.cli("serve", "--tls-cert", cert.toString(), img.toString()), 1, "--tls-cert and --tls-key go together");
+            CliTest.assertOneLineError(CliTest.cli("serve", "--tls-creds", dir.resolve("nope").toString(), img.toString()), 1,
+                    "nope: not a directory (expected server-cert.pem and server-key.pem in it)");
+        });
+    }
+
+    @Test
     void badArgumentsAreOneLineErrors() throws Exception {
         Path img = image();
         CliTest.Run r = CliTest.cli("serve", "--name", "x", img.toString(), img.toString());

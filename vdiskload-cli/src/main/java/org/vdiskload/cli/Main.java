@@ -2,28 +2,69 @@ package org.vdiskload.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.Callable;
 
 /** vdiskload: losetup for virtual-disk formats. */
 @Command(name = "vdiskload",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
-        description = "Read, map and attach virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw).",
+        synopsisHeading = "Usage: ",
+        customSynopsis = {
+                "vdiskload [-r | --snapshot] [--show] [--backend auto|fuse|nbd] FILE",
+                "       vdiskload -l [--json] | -j FILE | -d DEV... | -D",
+                "       vdiskload COMMAND [ARGS]"},
+        description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."},
         subcommands = {InfoCommand.class, MapCommand.class, CreateCommand.class, ConvertCommand.class, CheckCommand.class,
                 ResizeCommand.class, CompareCommand.class, ServeCommand.class,
-                DemoCommand.class, CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+                DemoCommand.class, AttachDaemonCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @Option(names = {"-r", "--read-only"}, description = "Attach read-only.")
+    boolean readOnly;
+
+    @Option(names = "--snapshot", description = "Attach read-write, keeping writes in a temporary overlay dropped at detach.")
+    boolean snapshot;
+
+    @Option(names = "--show", description = "Print the device names, the whole disk's last.")
+    boolean show;
+
+    @Option(names = "--backend", paramLabel = "auto|fuse|nbd", defaultValue = "auto", description = "How the kernel gets the image: nbd (the kernel's nbd driver), fuse (FUSE and loop devices); auto: nbd where the kernel has it (default: ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(names = {"-l", "--list"}, description = "List attached images.")
+    boolean list;
+
+    @Option(names = "--json", description = "With -l or -j: JSON output.")
+    boolean json;
+
+    @Option(names = {"-j", "--associated"}, paramLabel = "FILE", description = "List the devices attached to FILE.")
+    Path associated;
+
+    @Option(names = {"-d", "--detach"}, description = "Detach the devices given (/dev/qcow0, qcow0, /dev/loop3...).")
+    boolean detach;
+
+    @Option(names = {"-D", "--detach-all"}, description = "Detach every attached image.")
+    boolean detachAll;
+
+    @Parameters(paramLabel = "FILE|DEV", arity = "0..*", description = "The image to attach, or the devices for -d.")
+    List<String> args = new ArrayList<>();
+
     @Override
-    public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (see 'vdiskload --help')");
+    public Integer call() throws IOException, InterruptedException {
+        return new Losetup(this).run();
     }
 
     public static void main(String[] args) {

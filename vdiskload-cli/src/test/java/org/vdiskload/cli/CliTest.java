@@ -116,7 +116,7 @@ class CliTest {
         assertOneLineError(cli("info", empty.toString()), 1, "empty.img: is empty");
         assertOneLineError(cli("map", "-f", "nosuch", empty.toString()), 1, "unknown image format 'nosuch'");
         assertOneLineError(cli("info", "--bogus", empty.toString()), 1, "Unknown option: '--bogus'");
-        assertOneLineError(cli("nosuchcommand"), 1, "Unmatched argument");
+        assertOneLineError(cli("nosuchcommand"), 1, "nosuchcommand: no such file or command");
         assertOneLineError(cli("info", "--output=xml", empty.toString()), 1, "--output");
     }
 

@@ -1,0 +1,126 @@
+package org.vdiskload.attach;
+
+import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.ImageLayer;
+import org.vdiskload.image.Images;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageLock;
+import org.vdiskload.nbd.SnapshotOverlay;
+import org.vdiskload.partition.PartitionTable;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The serving process of an attachment. It opens and locks the image, reads its partition table, has
+ * the backend make the devices, names them /dev/NAME and /dev/NAMEpN, and records the attachment as
+ * ready. It then serves until it is told to stop (SIGTERM from {@code -d}, or the backend's kernel side
+ * going away), when the backend removes the devices (their last writes reach the image), and the image
+ * is flushed and closed, and the record removed.
+ */
+public final class AttachDaemon {
+    private final StateDir state;
+    private final Attachment reserved;
+    private final PrintStream log;
+    private final Backend backend;
+    private DiskImage disk;
+    private ImageLock lock;
+    private boolean ready;
+    private boolean stopped;
+
+    private AttachDaemon(StateDir state, Attachment reserved, PrintStream log) throws IOException {
+        this.state = state;
+        this.reserved = reserved;
+        this.log = log;
+        this.backend = Backend.kind(reserved.backend()).create(state);
+    }
+
+    /** Attaches the image {@code name}'s record names and serves it until stopped; returns when stopped. */
+    public static void run(StateDir state, String name, PrintStream log) throws IOException, InterruptedException {
+        Attachment reserved = state.find(name).orElseThrow(() -> new IOException(state.record(name) + ": no such attachment being started"));
+        AttachDaemon daemon = new AttachDaemon(state, reserved, log);
+        Thread hook = new Thread(daemon::stop, "vdiskload-detach");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            daemon.start();
+        } catch (IOException | RuntimeException e) {
+            daemon.stop();
+            throw e;
+        }
+        daemon.backend.awaitEnd();
+        daemon.stop();
+    }
+
+    private void start() throws IOException {
+        Path image = Path.of(reserved.image());
+        disk = open(image);
+        PartitionTable table = PartitionTable.read(disk);
+        Backend.Devices devices = backend.start(reserved.name(), disk, table, !reserved.readOnly());
+        List<String> backing = new ArrayList<>();
+        List<ImageLayer> layers = disk.layers();
+        for (int i = 1; i < layers.size(); i++) backing.add(layers.get(i).files().get(0).path().toString());
+        Attachment done = reserved.withPid(ProcessHandle.current().pid())
+                .ready(backing, disk.size(), devices.mountPoint(), devices.disk(), devices.partitions());
+        state.write(done);
+        ready = true;
+        log.println("vdiskload: attached " + image + " (" + disk.formatName() + ") as " + done.path() + " on " + devices.disk()
+                + " with backend " + reserved.backend() + (devices.partitions().isEmpty() ? "" : ", " + devices.partitions().size() + " partition(s)"));
+        log.flush();
+    }
+    /**
+     * Opens the image as attached: read-write and locked against other writers; read-only (others may
+     * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot.
+     */
+    private DiskImage open(Path image) throws IOException {
+        boolean writable = !reserved.readOnly() && !reserved.snapshot();
+        DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withWritable(writable));
+        try {
+            if (writable && !d.isWritable()) {
+                throw ImageException.unsupported(image, "vdiskload cannot write " + d.formatName()
+                        + " images in place; attach it read-only (-r) or with --snapshot");
+            }
+            lock = ImageLock.acquire(d, writable);
+            return reserved.snapshot() ? SnapshotOverlay.over(d, Path.of(System.getProperty("java.io.tmpdir"))) : d;
+        } catch (IOException | RuntimeException e) {
+            d.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Undoes everything (whatever part of it was done), once; the image is flushed and closed last but
+     * for its lock. The record and log go only if the attachment was ready: after a failed start the
+     * attaching command reads the log to tell why, and removes both.
+     */
+    private synchronized void stop() {
+        if (stopped) return;
+        stopped = true;
+        String name = reserved.name();
+        try {
+            backend.stop();
+        } catch (IOException e) {
+            log.println("vdiskload: " + e.getMessage());
+        }
+        try {
+            if (disk != null) disk.close();
+        } catch (IOException e) {
+            log.println("vdiskload: " + disk.path() + ": " + e.getMessage());
+        }
+        if (lock != null) lock.close();
+        log.flush();
+        if (!ready) return;
+        try {
+            state.locked(() -> {
+                state.remove(name);
+                return null;
+            });
+        } catch (IOException e) {
+            log.println("vdiskload: " + e.getMessage());
+        }
+        log.flush();
+    }
+}

@@ -1,0 +1,41 @@
+package org.vdiskload.attach;
+
+import org.vdiskload.image.DiskImage;
+import org.vdiskload.partition.PartitionTable;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * How the kernel gets an image: block devices for the whole disk and its partitions, served by the
+ * serving process. One instance per attachment, in that process; {@link Kind} also cleans up after a
+ * serving process that died, from the detaching command.
+ */
+public interface Backend {
+    /** The devices a backend made: where it keeps its files ("" if nowhere), the whole disk's device, the partitions'. */
+    record Devices(String mountPoint, String disk, List<Attachment.PartitionDevice> partitions) {}
+
+    /** Makes the devices for {@code disk}; {@code name} is the attachment's (qcow0). Undone by {@link #stop}, even if it fails. */
+    Devices start(String name, DiskImage disk, PartitionTable table, boolean writable) throws IOException;
+
+    /** Blocks until the kernel side goes away by itself (its mount or connection gone). */
+    void awaitEnd() throws InterruptedException;
+
+    /** Removes the devices (their pending writes reach the image first) and stops serving; safe to call twice. */
+    void stop() throws IOException;
+
+    /** A backend by name, as {@code --backend} and the records call it. */
+    interface Kind {
+        String name();
+
+        Backend create(StateDir state);
+
+        /** Removes what a dead serving process of {@code a} left in the kernel (devices, mounts, names). */
+        void releaseOrphan(Attachment a, StateDir state) throws IOException;
+    }
+
+    static Kind kind(String name) throws IOException {
+        for (Kind k : List.<Kind>of(FuseBackend.KIND, org.vdiskload.attach.nbd.NbdBackend.KIND)) if (k.name().equals(name)) return k;
+        throw new IOException("no backend named '" + name + "' (built: fuse, nbd)");
+    }
+}

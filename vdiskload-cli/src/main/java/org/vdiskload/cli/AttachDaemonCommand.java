@@ -1,0 +1,21 @@
+package org.vdiskload.cli;
+
+import org.vdiskload.attach.AttachDaemon;
+import org.vdiskload.attach.StateDir;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.util.concurrent.Callable;
+
+/** The serving process that {@code vdiskload FILE} starts (hidden: not for users to run). */
+@Command(name = "attach-daemon", hidden = true, description = "Serve an attachment reserved in /run/vdiskload (started by vdiskload FILE).")
+final class AttachDaemonCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "NAME")
+    String name;
+
+    @Override
+    public Integer call() throws Exception {
+        AttachDaemon.run(StateDir.system(), name, System.err);
+        return 0;
+    }
+}

@@ -1,0 +1,126 @@
+package org.vdiskload.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vdiskload.attach.Attacher;
+import org.vdiskload.attach.Attachment;
+import org.vdiskload.attach.Detacher;
+import org.vdiskload.attach.StateDir;
+import org.vdiskload.attach.nbd.NbdBackend;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** The losetup-style actions of the top-level command: attach, -l, -j, -d, -D. */
+final class Losetup {
+    static final Duration TIMEOUT = Duration.ofSeconds(120);
+    private static final String[] COLUMNS = {"NAME", "BACKEND", "DEVICE", "SIZE", "RO", "FORMAT", "IMAGE", "BACKING"};
+
+    private final Main m;
+    private final PrintWriter out;
+    private final StateDir state = StateDir.system();
+
+    Losetup(Main m) {
+        this.m = m;
+        this.out = Main.out(m.spec);
+    }
+
+    int run() throws IOException, InterruptedException {
+        int actions = (m.list ? 1 : 0) + (m.associated != null ? 1 : 0) + (m.detach ? 1 : 0) + (m.detachAll ? 1 : 0);
+        if (actions > 1) throw usage("-l, -j, -d and -D exclude each other");
+        if (m.list || m.associated != null) {
+            if (!m.args.isEmpty()) throw usage("unexpected argument: " + m.args.get(0));
+            return list();
+        }
+        if (m.detach) {
+            if (m.args.isEmpty()) throw usage("-d needs the device(s) to detach");
+            return detach(m.args);
+        }
+        if (m.detachAll) {
+            if (!m.args.isEmpty()) throw usage("-D takes no arguments");
+            List<String> all = new ArrayList<>();
+            for (Attachment a : state.list()) all.add(a.path());
+            return detach(all);
+        }
+        if (m.args.isEmpty()) throw usage("missing command or FILE (see 'vdiskload --help')");
+        if (m.args.size() > 1) throw usage("attach one FILE at a time (got " + m.args.size() + ")");
+        return attach(Path.of(m.args.get(0)));
+    }
+
+    private int attach(Path file) throws IOException, InterruptedException {
+        if (m.snapshot && m.readOnly) throw usage("--snapshot and --read-only exclude each other");
+        String backend = switch (m.backend) {
+            case "auto" -> NbdBackend.available() ? "nbd" : "fuse";
+            case "fuse", "nbd" -> m.backend;
+            default -> throw usage("--backend " + m.backend + ": choose auto, fuse or nbd");
+        };
+        if (!Files.exists(file)) {
+            // "vdiskload infoo disk.qcow2" lands here too: a bare word may have been meant as a command
+            boolean word = !file.toString().contains("/") && !file.toString().contains(".");
+            throw new IOException(file + (word ? ": no such file or command (see 'vdiskload --help')" : ": no such file"));
+        }
+        List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
+        daemon.add("attach-daemon");
+        Attachment a = new Attacher(state, daemon, TIMEOUT).attach(file, backend, m.readOnly, m.snapshot);
+        if (m.show) {
+            for (Attachment.PartitionDevice p : a.partitions()) out.println("/dev/" + p.name());
+            out.println(a.path());
+        }
+        return 0;
+    }
+
+    private int detach(List<String> devices) throws IOException, InterruptedException {
+        Detacher d = new Detacher(state, TIMEOUT);
+        PrintWriter err = m.spec.commandLine().getErr();
+        int code = 0;
+        for (String dev : devices) {
+            try {
+                Optional<Attachment> a = d.find(dev);
+                if (a.isEmpty()) throw new IOException(dev + ": not attached by vdiskload (see vdiskload -l)");
+                d.detach(a.get());
+            } catch (IOException e) {
+                err.println("vdiskload: " + e.getMessage());
+                err.flush();
+                code = Errors.EXIT_ERROR;
+            }
+        }
+        return code;
+    }
+
+    private int list() throws IOException {
+        List<Attachment> all = new ArrayList<>();
+        String wanted = m.associated == null ? null : m.associated.toAbsolutePath().normalize().toString();
+        for (Attachment a : state.list()) if (wanted == null || a.image().equals(wanted)) all.add(a);
+        if (m.json) {
+            out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(java.util.Map.of("attachments", all)));
+            return 0;
+        }
+        if (all.isEmpty()) return 0;
+        List<String[]> rows = new ArrayList<>();
+        rows.add(COLUMNS);
+        for (Attachment a : all) {
+            rows.add(new String[] {a.path(), a.backend(), a.device().isEmpty() ? "-" : a.device(), Long.toString(a.size()),
+                    a.readOnly() ? "1" : "0", a.format(), a.image(), a.backing().isEmpty() ? "" : a.backing().get(0)});
+        }
+        int[] width = new int[COLUMNS.length];
+        for (String[] r : rows) for (int i = 0; i < r.length; i++) width[i] = Math.max(width[i], r[i].length());
+        for (String[] r : rows) {
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < r.length; i++) {
+                b.append(i == r.length - 1 ? r[i] : String.format("%-" + width[i] + "s ", r[i]));
+            }
+            out.println(b.toString().stripTrailing());
+        }
+        return 0;
+    }
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(m.spec.commandLine(), message);
+    }
+}

@@ -1,0 +1,122 @@
+package org.vdiskload.format.layout;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
+import org.vdiskload.cli.Main;
+import org.vdiskload.testing.Tools;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code vdiskload layout.json}: the assembled disk attached (FUSE backend) as /dev/vdiskN, its partitions
+ * mounted; written read-write, the write lands in the partition's source image.
+ * Isolated: attach owns /dev/&lt;fmt&gt;N and /run/vdiskload while it runs.
+ */
+@Isolated
+class LayoutAttachTest {
+    private static final Duration LIMIT = Duration.ofMinutes(3);
+
+    @TempDir
+    Path dir;
+
+    private final List<Path> mounts = new ArrayList<>();
+    private final List<String> devices = new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (Path m : mounts) Tools.run(List.of("umount", "-l", m.toString()), null);
+        for (String d : devices) vdiskload("-d", d);
+    }
+
+    record Run(int exit, String out, String err) {
+        String lastLine() {
+            List<String> l = out.lines().toList();
+            return l.isEmpty() ? "" : l.get(l.size() - 1);
+        }
+    }
+
+    static Run vdiskload(String... args) {
+        return assertTimeoutPreemptively(LIMIT, () -> {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int code = Main.run(new PrintWriter(out), new PrintWriter(err), args);
+            return new Run(code, out.toString(), err.toString());
+        });
+    }
+
+    private String attach(String... args) {
+        Run a = vdiskload(args);
+        assertEquals(0, a.exit(), a.toString());
+        String dev = a.lastLine();
+        assertTrue(dev.startsWith("/dev/vdisk"), dev);
+        devices.add(dev);
+        return dev;
+    }
+
+    private void detach(String dev) {
+        assertEquals(0, vdiskload("-d", dev).exit());
+        devices.remove(dev);
+    }
+
+    private Path mount(String device, boolean readOnly) throws Exception {
+        Path m = Files.createTempDirectory(dir, "mnt");
+        Tools.check("mount", "-t", "ext4", "-o", readOnly ? "ro" : "rw", device, m.toString());
+        mounts.add(m);
+        return m;
+    }
+
+    private void umount(Path m) throws Exception {
+        Tools.check("umount", m.toString());
+        mounts.remove(m);
+    }
+
+    /** An ext4 file system holding hello.txt, built rootless with mke2fs -d, as a qcow2 image. */
+    private Path ext4Qcow2() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("tree"));
+        Files.writeString(tree.resolve("hello.txt"), "hello from a layout partition\n");
+        Path fs = dir.resolve("root.ext4");
+        Tools.check("mke2fs", "-q", "-t", "ext4", "-d", tree.toString(), fs.toString(), "16M");
+        Path q = dir.resolve("root.qcow2");
+        Tools.check("qemu-img", "convert", "-O", "qcow2", fs.toString(), q.toString());
+        Files.delete(fs);
+        return q;
+    }
+
+    @Test
+    void attachedLayoutMountsAndWritesReachTheSource() throws Exception {
+        Path root = ext4Qcow2();
+        Tools.check("qemu-img", "create", "-q", "-f", "raw", dir.resolve("esp.raw").toString(), "2M");
+        Path layout = Files.writeString(dir.resolve("disk.json"), """
+                { "vdiskload-layout": 1, "table": "gpt",
+                  "partitions": [ { "source": "esp.raw", "type": "esp" }, { "source": "root.qcow2", "type": "linux-root-x86-64" } ] }""");
+
+        String ro = attach("-r", "--show", layout.toString());
+        Path m = mount(ro + "p2", true);
+        assertEquals("hello from a layout partition\n", Files.readString(m.resolve("hello.txt")));
+        umount(m);
+        detach(ro);
+
+        String rw = attach("--show", layout.toString());
+        Path m2 = mount(rw + "p2", false);
+        Files.writeString(m2.resolve("new.txt"), "written through the layout\n");
+        umount(m2);
+        detach(rw);
+
+        Tools.check("qemu-img", "check", root.toString()); // fails the test on any error
+        Path flat = dir.resolve("root.raw");
+        Tools.check("qemu-img", "convert", "-O", "raw", root.toString(), flat.toString());
+        assertEquals("written through the layout\n", Tools.check("debugfs", "-R", "cat /new.txt", flat.toString()));
+    }
+}

@@ -2,21 +2,33 @@
 # Installs what a vdiskload task needs and is missing, from Debian's packages (as root).
 #   scripts/deps.sh build   JDK 17 and Maven
 #   scripts/deps.sh test    the independent implementations the tests compare against
-#   scripts/deps.sh demo    what the demo uses to make its sample image
+#   scripts/deps.sh demo    what the demo uses to make its sample image and attach it
+#   scripts/deps.sh bench   what bench/serve-vs-qemu-nbd.sh and attach-vs-qsd.sh drive (qemu-nbd, nbdcopy, fio, qemu-storage-daemon)
+#   scripts/deps.sh vm      what vmtest/run needs to boot Debian's kernel in qemu, and its checks' tools
 set -e
 missing=""
 want() { # want COMMAND PACKAGE
     command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
 }
+want_pkg() { # want_pkg PACKAGE   (for packages without a command of their own)
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || missing="$missing $1"
+}
 for group in "$@"; do
     case "$group" in
         build) want javac openjdk-17-jdk-headless; want mvn maven; want flock util-linux ;;
-        demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs ;;
+        demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want losetup mount; want setsid util-linux ;;
         test) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want sfdisk fdisk
               want vhdiinfo libvhdi-utils; want vmdkinfo libvmdk-utils; want qcowinfo libqcow-utils
               want python3 python3
-              want nbdinfo libnbd-bin; want nbdkit nbdkit ;;
-        *) echo "deps.sh: unknown group '$group' (build, test, demo)" >&2; exit 2 ;;
+              want nbdinfo libnbd-bin; want nbdkit nbdkit; want openssl openssl
+              want losetup mount; want blkdiscard util-linux; want setsid util-linux; want debugfs e2fsprogs
+              want xz xz-utils; want bzip2 bzip2; want zstd zstd; want lz4 lz4; want gzip gzip; want fdisk fdisk ;;
+        bench) want qemu-nbd qemu-utils; want nbdcopy libnbd-bin; want fio fio; want python3 python3
+               want qemu-storage-daemon qemu-system-common ;;
+        vm) want qemu-system-x86_64 qemu-system-x86; want_pkg linux-image-amd64; want_pkg busybox-static
+            want_pkg linux-headers-amd64; want modprobe kmod; want cpio cpio; want gzip gzip
+            want qemu-nbd qemu-utils; want sgdisk gdisk; want debugfs e2fsprogs; want java openjdk-17-jdk-headless ;;
+        *) echo "deps.sh: unknown group '$group' (build, test, demo, bench, vm)" >&2; exit 2 ;;
     esac
 done
 [ -z "$missing" ] && exit 0

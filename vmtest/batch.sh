@@ -1,0 +1,61 @@
+#!/bin/sh
+# Runs in the guest, in a chroot of the host's root, as root: loads the modules vmtest/run was asked
+# for, then runs each check with "set -e" between markers the host parses:
+#   VDL-CHECK-BEGIN name
+#   ...the check's output...
+#   VDL-CHECK-END name rc=N
+# Usage: batch.sh RUNDIR   (RUNDIR holds: checks, one path a line; modules, one name a line; kernel;
+#                           out, present when the scratch disk is to carry files back to the host)
+run="$1"
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+export VDL_KERNEL="$(cat "$run/kernel")"
+cd /
+
+echo  # the BIOS leaves the console mid-line
+echo "VDL-BATCH-BEGIN uptime=$(cut -d" " -f1 /proc/uptime)"
+while read -r m; do
+    [ -n "$m" ] || continue
+    modprobe "$m" || echo "VDL-MODULE-FAILED $m"
+done < "$run/modules"
+
+if [ -f "$run/out" ]; then
+    # The second virtio disk: an ext4 file system the host reads back with debugfs.
+    export VDL_OUT=/run/vdl-out
+    mkdir -p "$VDL_OUT"
+    modprobe ext4
+    mkfs.ext4 -q -F /dev/vda && mount /dev/vda "$VDL_OUT" || echo "VDL-OUT-FAILED"
+fi
+
+# A check under the host's /tmp (a clone there): the top directory holding it, from the host's /tmp
+# (init keeps it at /run/vdl-host-tmp), bound at the same path over the guest's own /tmp.
+while read -r check; do
+    case "$check" in
+        /tmp/*/*)
+            top=${check#/tmp/}; top=/tmp/${top%%/*}
+            [ -d "$top" ] && continue
+            mkdir -p "$top" && mount -o bind,ro "/run/vdl-host-tmp${top#/tmp}" "$top" || echo "VDL-BIND-FAILED $top"
+            ;;
+    esac
+done < "$run/checks"
+
+while read -r check; do
+    [ -n "$check" ] || continue
+    name=$(basename "$check")
+    # The check's own interpreter (its #! line), with -e; /bin/sh without one.
+    interp=/bin/sh
+    first=$(head -n 1 "$check")
+    case "$first" in '#!'*) interp="${first#\#!}" ;; esac
+    work=$(mktemp -d "/tmp/$name.XXXXXX")
+    echo "VDL-CHECK-BEGIN $name"
+    # shellcheck disable=SC2086 # the #! line is split into interpreter and its arguments on purpose
+    (cd "$work" && TMPDIR="$work" exec $interp -e "$check") < /dev/null 2>&1
+    rc=$?
+    echo "VDL-CHECK-END $name rc=$rc"
+    rm -rf "$work"
+done < "$run/checks"
+
+if [ -f "$run/out" ]; then
+    sync
+    umount "$VDL_OUT" || echo "VDL-OUT-FAILED"
+fi
+echo "VDL-BATCH-END"

@@ -519,6 +519,10 @@ class LayoutTest {
         Object mtime = Files.getLastModifiedTime(built.get(0));
         assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("esp2.raw"))));
         assertEquals(mtime, Files.getLastModifiedTime(built.get(0)), "the cached file system is reused");
+        Files.delete(built.get(0));
+        Thread.sleep(1100); // a build stamping the clock would now differ
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("esp3.raw"))), "built again, the same bytes");
+        mtime = Files.getLastModifiedTime(built.get(0));
 
         // The same tree as ext4, and as a smaller (FAT16) vfat: each its own cache entry
         Path asExt4 = layout("""
@@ -586,6 +590,9 @@ class LayoutTest {
         Object mtime = Files.getLastModifiedTime(cached(".vfat").get(0));
         assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("tar2.raw"))));
         assertEquals(mtime, Files.getLastModifiedTime(cached(".vfat").get(0)), "the cached file system is reused");
+        Files.delete(cached(".vfat").get(0));
+        Thread.sleep(1100); // a build stamping the clock would now differ
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("tar3.raw"))), "built again, the same bytes");
 
         tar("dev.tar", "add(\"./dev/null\", tarfile.CHRTYPE, 0o666, major=1, minor=3)\n");
         refused("{ \"vdiskload-layout\": 1, \"table\": \"gpt\", \"partitions\": [ { \"source\": \"dev.tar\", \"filesystem\": \"vfat\", \"size\": \"4M\" } ] }",

@@ -75,7 +75,7 @@ final class FatFileSystem {
             List<String> mcopy = new ArrayList<>(List.of("mcopy", "-s", "-p", "-m", "-i", out.toString()));
             for (Path p : top) mcopy.add(source.resolve(p.getFileName().toString()).toAbsolutePath().toString());
             mcopy.add("::");
-            // What mcopy stamps itself (nothing, with -m, but say so): the newest time, for the same bytes each build
+            // mtools's clock, for anything it stamps rather than copies (-m copies file and directory times): the same bytes each build
             Map<String, String> withEpoch = new HashMap<>(env);
             withEpoch.put("SOURCE_DATE_EPOCH", Long.toString(DirectoryFileSystem.newestMtime(source)));
             DirectoryFileSystem.run(subject, mcopy, withEpoch, "mtools", "mcopy failed (is the partition size large enough?)");

@@ -16,12 +16,14 @@ want_pkg() { # want_pkg PACKAGE   (for packages without a command of their own)
 for group in "$@"; do
     case "$group" in
         build) want javac openjdk-17-jdk-headless; want mvn maven; want flock util-linux ;;
-        demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want losetup mount; want setsid util-linux ;;
+        demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want losetup mount; want setsid util-linux
+              want mkfs.fat dosfstools; want mcopy mtools ;;
         test) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want sfdisk fdisk
               want vhdiinfo libvhdi-utils; want vmdkinfo libvmdk-utils; want qcowinfo libqcow-utils
               want python3 python3
               want nbdinfo libnbd-bin; want nbdkit nbdkit; want openssl openssl
               want losetup mount; want blkdiscard util-linux; want setsid util-linux; want debugfs e2fsprogs
+              want mkfs.fat dosfstools; want fsck.fat dosfstools; want mcopy mtools; want mtype mtools
               want xz xz-utils; want bzip2 bzip2; want zstd zstd; want lz4 lz4; want gzip gzip; want fdisk fdisk ;;
         bench) want qemu-nbd qemu-utils; want nbdcopy libnbd-bin; want fio fio; want python3 python3
                want qemu-storage-daemon qemu-system-common ;;

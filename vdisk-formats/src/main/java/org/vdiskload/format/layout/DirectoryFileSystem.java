@@ -13,30 +13,35 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * A directory source, built into an ext4 image with {@code mke2fs -d} (e2fsprogs; no root, no mount) in the
- * decompression cache. The cache key covers the size and every entry's path, type, mode, owner, size, mtime
- * and link target, so an unchanged tree is built once; the file system's UUID, hash seed and times derive from
- * that key, so the same tree builds the same bytes.
+ * A directory source, built into a file system image in the decompression cache without root or a mount: ext4
+ * with {@code mke2fs -d} (e2fsprogs), or vfat with {@link FatFileSystem}. The cache key covers the file system,
+ * its size (and sector size for vfat) and every entry's path, type, mode, owner, size, mtime and link target, so
+ * an unchanged tree is built once; the file system's UUID (volume ID), hash seed and times derive from that key
+ * and the tree, so the same tree builds the same bytes.
  */
 final class DirectoryFileSystem {
     private DirectoryFileSystem() {}
 
     private static final long BUILD_MINUTES = 30;
 
-    static Path ext4(Path tree, long size) throws IOException {
+    static Path build(Path tree, FileSystemKind kind, long size, int sectorSize) throws IOException {
         Path dir = DecompressedCache.directory();
-        String key = key(tree, size);
-        Path cached = dir.resolve(key + ".ext4");
+        String key = key(tree, kind == FileSystemKind.EXT4 ? "ext4 " + size : "vfat " + size + " " + sectorSize);
+        Path cached = dir.resolve(key + "." + kind.jsonName());
         if (Files.isRegularFile(cached) && Files.size(cached) == size) return cached;
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, ".partial-", ".ext4");
+        Path tmp = Files.createTempFile(dir, ".partial-", "." + kind.jsonName());
         try {
-            mke2fs(tree, tree, tmp, size, key, newestMtime(tree));
+            switch (kind) {
+                case EXT4 -> mke2fs(tree, tree, tmp, size, key, newestMtime(tree));
+                case VFAT -> FatFileSystem.build(tree, tree, false, tmp, size, sectorSize, key);
+            }
             Files.move(tmp, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return cached;
         } finally {
@@ -48,21 +53,29 @@ final class DirectoryFileSystem {
     static void mke2fs(Path subject, Path tree, Path out, long size, String key, long time) throws IOException {
         UUID id = UUID.nameUUIDFromBytes(key.getBytes(StandardCharsets.US_ASCII));
         run(subject, List.of("mke2fs", "-q", "-F", "-t", "ext4", "-d", tree.toString(), "-U", id.toString(), "-E", "hash_seed=" + id,
-                out.toString(), (size / 1024) + "k"), time, "mke2fs -d failed (is the partition size large enough?)");
+                out.toString(), (size / 1024) + "k"), fakeTime(time), "e2fsprogs", "mke2fs -d failed (is the partition size large enough?)");
     }
 
-    /** Runs an e2fsprogs tool (bounded in time), turning a failure into one line about {@code subject}. */
-    static String run(Path subject, List<String> cmd, long fakeTime, String failure) throws IOException {
-        Path log = Files.createTempFile(DecompressedCache.directory(), ".e2fs-", ".log");
+    /** The environment that makes e2fsprogs stamp {@code time} instead of the clock. */
+    static Map<String, String> fakeTime(long time) {
+        return Map.of("E2FSPROGS_FAKE_TIME", Long.toString(time));
+    }
+
+    /**
+     * Runs a file system tool from {@code pkg} (bounded in time, {@code env} added to its environment), turning
+     * a failure into one line about {@code subject}; returns what it printed.
+     */
+    static String run(Path subject, List<String> cmd, Map<String, String> env, String pkg, String failure) throws IOException {
+        Path log = Files.createTempFile(DecompressedCache.directory(), ".fs-", ".log");
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd);
-            pb.environment().put("E2FSPROGS_FAKE_TIME", Long.toString(fakeTime));
+            pb.environment().putAll(env);
             pb.redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             Process p;
             try {
                 p = pb.start();
             } catch (IOException e) {
-                throw ImageException.unsupported(subject, "building an ext4 file system needs " + cmd.get(0) + " (e2fsprogs): " + e.getMessage());
+                throw ImageException.unsupported(subject, "building a file system needs " + cmd.get(0) + " (" + pkg + "): " + e.getMessage());
             }
             boolean done;
             try {
@@ -85,14 +98,15 @@ final class DirectoryFileSystem {
         }
     }
 
-    private static String key(Path tree, long size) throws IOException {
+    /** @param kindAndSize the file system and what shapes its bytes besides the tree */
+    private static String key(Path tree, String kindAndSize) throws IOException {
         MessageDigest md;
         try {
             md = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        md.update(("ext4 " + size + "\n").getBytes(StandardCharsets.UTF_8));
+        md.update((kindAndSize + "\n").getBytes(StandardCharsets.UTF_8));
         List<Path> entries;
         try (Stream<Path> s = Files.walk(tree)) {
             entries = s.sorted().toList();
@@ -109,7 +123,7 @@ final class DirectoryFileSystem {
         return HexFormat.of().formatHex(md.digest());
     }
 
-    private static long newestMtime(Path tree) throws IOException {
+    static long newestMtime(Path tree) throws IOException {
         try (Stream<Path> s = Files.walk(tree)) {
             long newest = 0;
             for (Path p : (Iterable<Path>) s::iterator) {

@@ -71,7 +71,7 @@ public final class LayoutFormat implements ImageFormat {
         try {
             long[] sizes = new long[spec.partitions().size()];
             for (LayoutSpec.Part p : spec.partitions()) {
-                PartitionSource s = p.source() == null ? null : openSource(file.path(), parsed.lines(), p, context.writable());
+                PartitionSource s = p.source() == null ? null : openSource(file.path(), parsed.lines(), p, spec.sectorSize(), context.writable());
                 sources.add(s);
                 sizes[sources.size() - 1] = s == null ? -1 : s.size();
             }
@@ -86,20 +86,28 @@ public final class LayoutFormat implements ImageFormat {
         }
     }
 
-    private static PartitionSource openSource(Path layout, JsonLines lines, LayoutSpec.Part p, boolean writable) throws IOException {
+    private static PartitionSource openSource(Path layout, JsonLines lines, LayoutSpec.Part p, int sectorSize, boolean writable)
+            throws IOException {
         Path path = OpenContext.resolve(layout, p.source(), "source");
         if (Files.isDirectory(path) && p.size() == null) {
             throw ImageException.invalid(layout, lines.locate(p.path()) + ": a directory source needs a size (the file system's)");
         }
+        FileSystemKind kind = p.filesystem() == null ? FileSystemKind.EXT4 : p.filesystem();
+        PartitionSource s;
         try {
-            if (Files.isDirectory(path)) {
-                return PartitionSource.built(DirectoryFileSystem.ext4(path, p.size()), writable ? "is built from a directory" : null);
-            }
-            return PartitionSource.open(path, writable, p.readOnly(), p.size());
+            s = Files.isDirectory(path)
+                    ? PartitionSource.built(DirectoryFileSystem.build(path, kind, p.size(), sectorSize), writable ? "is built from a directory" : null)
+                    : PartitionSource.open(path, writable, p.readOnly(), p.size(), kind, sectorSize);
         } catch (ImageException e) {
             throw new ImageException(e.kind(), layout, ImageException.NO_OFFSET, null,
                     lines.locate(p.path() + ".source") + ": " + e.getMessage(), e);
         }
+        if (p.filesystem() != null && !s.builtFromTree) {
+            s.close();
+            throw ImageException.invalid(layout, lines.locate(p.path() + ".filesystem")
+                    + ": only a directory or tar source is built into a file system; " + p.source() + " is an image");
+        }
+        return s;
     }
 
     /**

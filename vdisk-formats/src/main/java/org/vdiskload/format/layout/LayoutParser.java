@@ -155,6 +155,9 @@ final class LayoutParser {
                 if (n.has(gptOnly)) throw error(path + "." + gptOnly, "only GPT partitions have a " + gptOnly);
             }
         }
+        if (n.has("filesystem") && !n.has("source")) {
+            throw error(path + ".filesystem", "only a directory or tar source is built into a file system; this partition has no source");
+        }
         Long size = n.has("size") ? size(n, path, "size") : null;
         if (size != null && size % sectorSize != 0) throw error(path + ".size", "not a multiple of the sector size (" + sectorSize + ")");
         Long start = n.has("start") ? size(n, path, "start") : null;
@@ -163,7 +166,8 @@ final class LayoutParser {
                 : UUID.nameUUIDFromBytes((diskGuid + "/partition/" + number).getBytes(java.nio.charset.StandardCharsets.UTF_8));
         return new LayoutSpec.Part(path, n.has("source") ? n.get("source").asText() : null, size, start, gptType, mbrType,
                 n.path("name").asText(""), guid, n.path("bootable").asBoolean(false),
-                n.path("legacy-bios-bootable").asBoolean(false), n.path("read-only").asBoolean(false));
+                n.path("legacy-bios-bootable").asBoolean(false), n.path("read-only").asBoolean(false),
+                n.has("filesystem") ? FileSystemKind.of(n.get("filesystem").asText()) : null);
     }
 
     private long size(JsonNode parent, String parentPath, String key) throws ImageException {

@@ -19,8 +19,9 @@ record LayoutSpec(Table table, Long size, int sectorSize, long alignment, UUID d
      * @param source   the source file name as written, or null for an empty partition
      * @param gptType  the GPT type GUID (gpt tables), else null
      * @param mbrType  the MBR type byte (mbr tables), else -1
+     * @param filesystem what a directory or tar source is built into, or null if the layout does not say (ext4)
      */
     record Part(String path, String source, Long size, Long start, UUID gptType, int mbrType, String name, UUID guid,
-                boolean bootable, boolean legacyBiosBootable, boolean readOnly) {
+                boolean bootable, boolean legacyBiosBootable, boolean readOnly, FileSystemKind filesystem) {
     }
 }

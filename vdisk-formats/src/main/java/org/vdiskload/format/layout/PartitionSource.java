@@ -36,20 +36,24 @@ final class PartitionSource implements Closeable {
     private final ImageFile compressed;
     /** Why writes are refused ("compressed", "read-only in the layout"), or null if the image takes them. */
     final String readOnlyReason;
+    /** Whether vdiskload built this image from a directory or tar archive. */
+    final boolean builtFromTree;
     private volatile List<Extent> window = List.of();
 
-    private PartitionSource(DiskImage image, ImageFile compressed, String readOnlyReason) {
+    private PartitionSource(DiskImage image, ImageFile compressed, String readOnlyReason, boolean builtFromTree) {
         this.image = image;
         this.compressed = compressed;
         this.readOnlyReason = readOnlyReason;
+        this.builtFromTree = builtFromTree;
     }
 
     /**
      * Opens {@code path}: regular files only, any format but a layout; a compressed file through the cache; a
-     * tar archive (plain or compressed) as the ext4 file system built from it, of {@code size} bytes.
+     * tar archive (plain or compressed) as the {@code kind} file system built from it, of {@code size} bytes.
      * Writable only if asked and possible.
      */
-    static PartitionSource open(Path path, boolean writable, boolean readOnlyInLayout, Long size) throws IOException {
+    static PartitionSource open(Path path, boolean writable, boolean readOnlyInLayout, Long size, FileSystemKind kind, int sectorSize)
+            throws IOException {
         ImageFile f = ImageFile.openReferenced(path, false);
         try {
             ImageFormat format = Images.detect(f);
@@ -59,18 +63,18 @@ final class PartitionSource implements Closeable {
             if (raw && TarFileSystem.isTar(head(content))) {
                 if (size == null) throw ImageException.invalid(path, "is a tar archive: its partition needs a size (the file system's)");
                 String key = compression != null ? content.getFileName().toString().replace(".raw", "") : DecompressedCache.sha256(f);
-                Path fs = TarFileSystem.ext4(content, path, key, size);
+                Path fs = TarFileSystem.build(content, path, key, kind, size, sectorSize);
                 return new PartitionSource(Images.open(fs, OpenOptions.DEFAULTS.withFormat("raw")), f,
-                        writable ? "is built from a tar archive" : null);
+                        writable ? "is built from a tar archive" : null, true);
             }
             if (compression != null) {
                 DiskImage image = Images.open(content, OpenOptions.DEFAULTS.withFormat(refuseLayout(detect(content), path)));
-                return new PartitionSource(image, f, writable ? "is compressed (" + compression + "); its partition takes no writes" : null);
+                return new PartitionSource(image, f, writable ? "is compressed (" + compression + "); its partition takes no writes" : null, false);
             }
             f.close();
             boolean w = writable && !readOnlyInLayout;
             DiskImage image = Images.open(path, OpenOptions.DEFAULTS.withFormat(refuseLayout(format.name(), path)).withWritable(w));
-            return new PartitionSource(image, null, writable && readOnlyInLayout ? "is read-only in the layout" : null);
+            return new PartitionSource(image, null, writable && readOnlyInLayout ? "is read-only in the layout" : null, false);
         } catch (IOException | RuntimeException e) {
             f.close();
             throw e;
@@ -85,7 +89,7 @@ final class PartitionSource implements Closeable {
 
     /** A raw image vdiskload built into its cache (a directory's file system); never written. */
     static PartitionSource built(Path image, String readOnlyReason) throws IOException {
-        return new PartitionSource(Images.open(image, OpenOptions.DEFAULTS.withFormat("raw")), null, readOnlyReason);
+        return new PartitionSource(Images.open(image, OpenOptions.DEFAULTS.withFormat("raw")), null, readOnlyReason, true);
     }
 
     private static String detect(Path p) throws IOException {

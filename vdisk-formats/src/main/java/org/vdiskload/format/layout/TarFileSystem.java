@@ -12,17 +12,21 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
  * A tar archive source (plain, or compressed and already decompressed by {@link DecompressedCache}): a root
- * file system such as {@code docker export} writes, built rootless into an ext4 image in the cache. The
- * archive is unpacked (commons-compress) into a scratch tree, {@code mke2fs -d} builds the file system, and
- * {@code debugfs -w} then sets what an unprivileged unpack cannot: owners, modes (setuid included), times,
- * device nodes and fifos. Entries that escape the tree ({@code ..}, through a symbolic link) are refused.
+ * file system such as {@code docker export} writes, built rootless into a file system image in the cache. The
+ * archive is unpacked (commons-compress) into a scratch tree, with the archive's times. For ext4, {@code mke2fs -d}
+ * builds the file system and {@code debugfs -w} then sets what an unprivileged unpack cannot: owners, modes
+ * (setuid included), times, device nodes and fifos. For vfat, {@link FatFileSystem} builds it (and refuses the
+ * device nodes and fifos FAT cannot hold). Entries that escape the tree ({@code ..}, through a symbolic link) are refused.
  */
 final class TarFileSystem {
     private TarFileSystem() {}
@@ -33,33 +37,49 @@ final class TarFileSystem {
     }
 
     /** @param archive the (decompressed) archive; {@code named} the file the layout names, for messages */
-    static Path ext4(Path archive, Path named, String contentKey, long size) throws IOException {
+    static Path build(Path archive, Path named, String contentKey, FileSystemKind kind, long size, int sectorSize) throws IOException {
         Path dir = DecompressedCache.directory();
-        String key = contentKey + "-ext4-" + size;
-        Path cached = dir.resolve(key + ".ext4");
+        String key = contentKey + "-" + kind.jsonName() + "-" + size + (kind == FileSystemKind.VFAT ? "-" + sectorSize : "");
+        Path cached = dir.resolve(key + "." + kind.jsonName());
         if (Files.isRegularFile(cached) && Files.size(cached) == size) return cached;
         Files.createDirectories(dir);
         Path tree = Files.createTempDirectory(dir, ".tree-");
-        Path tmp = Files.createTempFile(dir, ".partial-", ".ext4");
-        Path script = Files.createTempFile(dir, ".debugfs-", ".txt");
+        Path tmp = Files.createTempFile(dir, ".partial-", "." + kind.jsonName());
         try {
             Unpacked u = unpack(archive, named, tree, size);
-            DirectoryFileSystem.mke2fs(named, tree, tmp, size, key, u.newest);
-            Files.write(script, u.commands);
-            String out = DirectoryFileSystem.run(named, List.of("debugfs", "-w", "-f", script.toString(), tmp.toString()), u.newest,
-                    "debugfs failed");
-            // debugfs exits 0 whatever its commands do; it echoes each as "debugfs: ..." and reports problems on other lines
-            for (String line : out.lines().toList()) {
-                if (!line.isBlank() && !line.startsWith("debugfs") && !line.startsWith("Allocated inode")) {
-                    throw ImageException.invalid(named, "debugfs: " + line.trim());
+            switch (kind) {
+                case EXT4 -> ext4(named, tree, tmp, size, key, u);
+                case VFAT -> {
+                    if (!u.specialNames.isEmpty()) {
+                        throw ImageException.unsupported(named, "vfat cannot hold the device node or fifo " + u.specialNames.get(0)
+                                + " (build it as ext4, or leave it out of the archive)");
+                    }
+                    FatFileSystem.build(named, tree, true, tmp, size, sectorSize, key);
                 }
             }
             Files.move(tmp, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return cached;
         } finally {
             Files.deleteIfExists(tmp);
-            Files.deleteIfExists(script);
             deleteTree(tree);
+        }
+    }
+
+    private static void ext4(Path named, Path tree, Path out, long size, String key, Unpacked u) throws IOException {
+        Path script = Files.createTempFile(DecompressedCache.directory(), ".debugfs-", ".txt");
+        try {
+            DirectoryFileSystem.mke2fs(named, tree, out, size, key, u.newest);
+            Files.write(script, u.commands);
+            String log = DirectoryFileSystem.run(named, List.of("debugfs", "-w", "-f", script.toString(), out.toString()),
+                    DirectoryFileSystem.fakeTime(u.newest), "e2fsprogs", "debugfs failed");
+            // debugfs exits 0 whatever its commands do; it echoes each as "debugfs: ..." and reports problems on other lines
+            for (String line : log.lines().toList()) {
+                if (!line.isBlank() && !line.startsWith("debugfs") && !line.startsWith("Allocated inode")) {
+                    throw ImageException.invalid(named, "debugfs: " + line.trim());
+                }
+            }
+        } finally {
+            Files.deleteIfExists(script);
         }
     }
 
@@ -67,6 +87,10 @@ final class TarFileSystem {
         final List<String> specials = new ArrayList<>();
         final List<String> attributes = new ArrayList<>();
         final List<String> commands = new ArrayList<>();
+        /** Device nodes and fifos, as the archive names them: debugfs makes them, the scratch tree lacks them. */
+        final List<String> specialNames = new ArrayList<>();
+        /** Each unpacked directory's and file's time, set once everything is written (writing into a directory changes its time). */
+        final List<Map.Entry<Path, Long>> times = new ArrayList<>();
         long newest;
     }
 
@@ -97,6 +121,7 @@ final class TarFileSystem {
                 } else if (e.isCharacterDevice() || e.isBlockDevice() || e.isFIFO()) {
                     type = e.isFIFO() ? 0010000 : e.isCharacterDevice() ? 0020000 : 0060000;
                     fresh(tar, target, e);
+                    u.specialNames.add(e.getName());
                     // debugfs's mknod makes its name in the current directory
                     int slash = name.lastIndexOf('/');
                     u.specials.add("cd " + quote(slash < 0 ? "" : name.substring(0, slash)));
@@ -113,6 +138,7 @@ final class TarFileSystem {
                 String path = quote(name);
                 long mtime = e.getModTime().getTime() / 1000;
                 u.newest = Math.max(u.newest, mtime);
+                if (type == 0040000 || type == 0100000) u.times.add(Map.entry(target, mtime));
                 u.attributes.add("sif " + path + " uid " + e.getLongUserId());
                 u.attributes.add("sif " + path + " gid " + e.getLongGroupId());
                 u.attributes.add("sif " + path + " mode 0" + Integer.toOctalString(type | (e.getMode() & 07777)));
@@ -121,10 +147,21 @@ final class TarFileSystem {
         } catch (IllegalArgumentException e) {
             throw ImageException.corrupt(tar, ImageException.NO_OFFSET, null, "malformed tar archive: " + e.getMessage());
         }
+        setTimes(tree, u);
         u.commands.addAll(u.specials);
         u.commands.add("cd \"/\"");
         u.commands.addAll(u.attributes);
         return u;
+    }
+
+    /** The archive's times on the scratch tree; directories the archive has no entry for take its newest time. */
+    private static void setTimes(Path tree, Unpacked u) throws IOException {
+        try (Stream<Path> s = Files.walk(tree)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) Files.setLastModifiedTime(p, FileTime.from(u.newest, TimeUnit.SECONDS));
+            }
+        }
+        for (Map.Entry<Path, Long> t : u.times) Files.setLastModifiedTime(t.getKey(), FileTime.from(t.getValue(), TimeUnit.SECONDS));
     }
 
     /** The entry's path inside the file system: no leading "/" or "./", no "..", nothing debugfs cannot quote. */
@@ -160,7 +197,7 @@ final class TarFileSystem {
         return "\"/" + name + "\"";
     }
 
-    private static void deleteTree(Path tree) throws IOException {
+    static void deleteTree(Path tree) throws IOException {
         if (!Files.exists(tree, LinkOption.NOFOLLOW_LINKS)) return;
         try (Stream<Path> s = Files.walk(tree)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);

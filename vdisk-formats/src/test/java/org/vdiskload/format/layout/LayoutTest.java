@@ -482,4 +482,123 @@ class LayoutTest {
         refused("{ \"vdiskload-layout\": 1, \"table\": \"gpt\", \"partitions\": [ { \"source\": \"rootfs.tar.gz\" } ] }",
                 "is a tar archive: its partition needs a size");
     }
+
+    /** The FAT type a boot sector names: "FAT32" at byte 82, else "FAT12"/"FAT16" at byte 54 (mkfs.fat writes both labels). */
+    private static String fatType(byte[] fs) {
+        String fat32 = new String(fs, 82, 5, java.nio.charset.StandardCharsets.US_ASCII);
+        return fat32.equals("FAT32") ? fat32 : new String(fs, 54, 5, java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
+    private List<Path> cached(String suffix) throws IOException {
+        try (var s = Files.list(cache)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(suffix)).toList();
+        }
+    }
+
+    @Test
+    void aDirectoryBecomesAVfatPartitionBuiltOnceAndApartFromItsExt4() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("esp/EFI/BOOT"));
+        Files.writeString(tree.resolve("BOOTX64.EFI"), "not really a boot loader\n");
+        Path loader = Files.writeString(Files.createDirectories(dir.resolve("esp/loader/entries")).resolve("Débian 12 entry.conf"), "title Debian\n");
+        Files.setLastModifiedTime(loader, java.nio.file.attribute.FileTime.fromMillis(86_400_000L)); // 1970: before FAT's first date
+        Path l = layout("""
+                { "vdiskload-layout": 1, "table": "gpt",
+                  "partitions": [ { "source": "esp", "filesystem": "vfat", "type": "esp", "size": "40M" } ] }""");
+        byte[] disk = Files.readAllBytes(bake(l, dir.resolve("esp.raw")));
+        Path part = Files.write(dir.resolve("part.vfat"), slice(disk, MIB, 40 * MIB));
+        Tools.check("fsck.fat", "-n", part.toString()); // fails the test on any error
+        assertEquals("FAT32", fatType(Files.readAllBytes(part)), "40 MiB of 512-byte sectors is enough for FAT32");
+        assertEquals("not really a boot loader\n", Tools.check("mtype", "-i", part.toString(), "::/EFI/BOOT/BOOTX64.EFI"));
+        assertEquals("title Debian\n", Tools.check("mtype", "-i", part.toString(), "::/loader/entries/Débian 12 entry.conf"));
+        String listing = Tools.check("mdir", "-i", part.toString(), "::/loader/entries");
+        assertTrue(listing.contains("1980-01-01") && listing.contains("Débian 12 entry.conf"), listing);
+        assertEquals("1970-01-02T00:00:00Z", Files.getLastModifiedTime(loader).toInstant().toString(), "the source tree is left alone");
+
+        List<Path> built = cached(".vfat");
+        assertEquals(1, built.size(), built.toString());
+        Object mtime = Files.getLastModifiedTime(built.get(0));
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("esp2.raw"))));
+        assertEquals(mtime, Files.getLastModifiedTime(built.get(0)), "the cached file system is reused");
+        Files.delete(built.get(0));
+        Thread.sleep(1100); // a build stamping the clock would now differ
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("esp3.raw"))), "built again, the same bytes");
+        mtime = Files.getLastModifiedTime(built.get(0));
+
+        // The same tree as ext4, and as a smaller (FAT16) vfat: each its own cache entry
+        Path asExt4 = layout("""
+                { "vdiskload-layout": 1, "table": "gpt", "partitions": [ { "source": "esp", "filesystem": "ext4", "size": "40M" } ] }""");
+        byte[] ext4 = Files.readAllBytes(bake(asExt4, dir.resolve("ext4.raw")));
+        Tools.check("e2fsck", "-fn", Files.write(dir.resolve("part.ext4"), slice(ext4, MIB, 40 * MIB)).toString());
+        Path small = layout("""
+                { "vdiskload-layout": 1, "table": "gpt", "partitions": [ { "source": "esp", "filesystem": "vfat", "size": "16M" } ] }""");
+        byte[] fat16 = slice(Files.readAllBytes(bake(small, dir.resolve("small.raw"))), MIB, 16 * MIB);
+        assertEquals("FAT16", fatType(fat16));
+        assertEquals(1, cached(".ext4").size());
+        assertEquals(2, cached(".vfat").size());
+        assertEquals(mtime, Files.getLastModifiedTime(built.get(0)), "the 40M vfat entry is untouched");
+    }
+
+    @Test
+    void whatFatCannotHoldIsRefusedInOneLine() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("tree"));
+        Files.write(tree.resolve("big.bin"), new byte[3 * (int) MIB]);
+        String head = "{ \"vdiskload-layout\": 1, \"table\": \"gpt\",\n\"partitions\": [\n";
+        refused(head + "{ \"source\": \"tree\", \"filesystem\": \"vfat\", \"size\": \"1M\" } ] }",
+                "$.partitions[0].source (line 3): " + tree + ": mcopy failed (is the partition size large enough?)");
+        Files.createSymbolicLink(tree.resolve("link"), Path.of("big.bin"));
+        refused(head + "{ \"source\": \"tree\", \"filesystem\": \"vfat\", \"size\": \"8M\" } ] }",
+                "$.partitions[0].source (line 3): " + tree + ": vfat cannot hold the symbolic link link");
+        Files.delete(tree.resolve("link"));
+        Files.writeString(tree.resolve("a:b"), "x");
+        refused(head + "{ \"source\": \"tree\", \"filesystem\": \"vfat\", \"size\": \"8M\" } ] }", "vfat cannot hold the name a:b");
+        Files.delete(tree.resolve("a:b"));
+        Files.writeString(tree.resolve("README"), "x");
+        Files.writeString(tree.resolve("readme"), "y");
+        refused(head + "{ \"source\": \"tree\", \"filesystem\": \"vfat\", \"size\": \"8M\" } ] }",
+                "vfat cannot hold both README and readme: FAT names ignore case");
+        assertEquals(List.of(), cached(".vfat"), "nothing half-built is cached");
+
+        raw("a.raw", MIB, 0x44);
+        refused(head + "{ \"source\": \"a.raw\", \"filesystem\": \"vfat\" } ] }",
+                "$.partitions[0].filesystem (line 3): only a directory or tar source is built into a file system; a.raw is an image");
+        refused(head + "{ \"size\": \"1M\", \"filesystem\": \"vfat\" } ] }", "$.partitions[0].filesystem (line 3): only a directory or tar source");
+        refused(head + "{ \"source\": \"tree\", \"filesystem\": \"ntfs\", \"size\": \"8M\" } ] }", "$.partitions[0].filesystem (line 3):");
+    }
+
+    @Test
+    void aTarGzBecomesAVfatPartition() throws Exception {
+        tar("esp.tar.gz", """
+                add("./", tarfile.DIRTYPE, 0o755)
+                add("./EFI/BOOT", tarfile.DIRTYPE, 0o755)
+                add("./EFI/BOOT/BOOTX64.EFI", tarfile.REGTYPE, 0o644, data=b"from a tar\\n")
+                add("./EFI/BOOT/grubx64.efi", tarfile.LNKTYPE, 0, link="EFI/BOOT/BOOTX64.EFI")
+                add("./owned", tarfile.REGTYPE, 0o600, uid=1000, gid=1000, data=b"mine")
+                """);
+        Path l = layout("""
+                { "vdiskload-layout": 1, "table": "mbr", "partitions": [ { "source": "esp.tar.gz", "filesystem": "vfat", "type": "esp", "size": "8M" } ] }""");
+        byte[] disk = Files.readAllBytes(bake(l, dir.resolve("tar.raw")));
+        Path fs = Files.write(dir.resolve("tar.vfat"), slice(disk, MIB, 8 * MIB));
+        Tools.check("fsck.fat", "-n", fs.toString());
+        assertEquals("FAT12", fatType(Files.readAllBytes(fs)));
+        assertEquals("from a tar\n", Tools.check("mtype", "-i", fs.toString(), "::/EFI/BOOT/BOOTX64.EFI"));
+        assertEquals("from a tar\n", Tools.check("mtype", "-i", fs.toString(), "::/EFI/BOOT/grubx64.efi"), "a hard link becomes a copy");
+        assertEquals("mine", Tools.check("mtype", "-i", fs.toString(), "::/owned"));
+        String listing = Tools.check("mdir", "-i", fs.toString(), "::/EFI/BOOT");
+        assertTrue(listing.matches("(?s).*BOOTX64 +EFI +11 2023-11-14 +22:13 .*"), listing); // the archive's time (1700000000), as UTC
+
+        assertEquals(1, cached(".vfat").size());
+        Object mtime = Files.getLastModifiedTime(cached(".vfat").get(0));
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("tar2.raw"))));
+        assertEquals(mtime, Files.getLastModifiedTime(cached(".vfat").get(0)), "the cached file system is reused");
+        Files.delete(cached(".vfat").get(0));
+        Thread.sleep(1100); // a build stamping the clock would now differ
+        assertArrayEquals(disk, Files.readAllBytes(bake(l, dir.resolve("tar3.raw"))), "built again, the same bytes");
+
+        tar("dev.tar", "add(\"./dev/null\", tarfile.CHRTYPE, 0o666, major=1, minor=3)\n");
+        refused("{ \"vdiskload-layout\": 1, \"table\": \"gpt\", \"partitions\": [ { \"source\": \"dev.tar\", \"filesystem\": \"vfat\", \"size\": \"4M\" } ] }",
+                "dev.tar: vfat cannot hold the device node or fifo ./dev/null");
+        tar("link.tar", "add(\"./hostname\", tarfile.SYMTYPE, 0o777, link=\"etc/hostname\")\n");
+        refused("{ \"vdiskload-layout\": 1, \"table\": \"gpt\", \"partitions\": [ { \"source\": \"link.tar\", \"filesystem\": \"vfat\", \"size\": \"4M\" } ] }",
+                "link.tar: vfat cannot hold the symbolic link hostname");
+    }
 }

@@ -1,6 +1,7 @@
 package org.vdiskload.format.layout;
 
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.parallel.Isolated;
@@ -71,8 +72,12 @@ class LayoutAttachTest {
     }
 
     private Path mount(String device, boolean readOnly) throws Exception {
+        return mount(device, "ext4", readOnly);
+    }
+
+    private Path mount(String device, String type, boolean readOnly) throws Exception {
         Path m = Files.createTempDirectory(dir, "mnt");
-        Tools.check("mount", "-t", "ext4", "-o", readOnly ? "ro" : "rw", device, m.toString());
+        Tools.check("mount", "-t", type, "-o", readOnly ? "ro" : "rw", device, m.toString());
         mounts.add(m);
         return m;
     }
@@ -118,5 +123,29 @@ class LayoutAttachTest {
         Path flat = dir.resolve("root.raw");
         Tools.check("qemu-img", "convert", "-O", "raw", root.toString(), flat.toString());
         assertEquals("written through the layout\n", Tools.check("debugfs", "-R", "cat /new.txt", flat.toString()));
+    }
+
+    @Test
+    void aVfatPartitionBuiltFromADirectoryIsCleanOnTheAttachedDevice() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("esp/EFI/BOOT"));
+        Files.writeString(tree.resolve("BOOTX64.EFI"), "an ESP from a directory\n");
+        // The attach daemon builds into the user's cache (a child JVM: no per-test cache); fixed times keep its key
+        // the same each run, so runs share one entry instead of leaving one each
+        for (Path p : List.of(tree.resolve("BOOTX64.EFI"), tree, tree.getParent(), dir.resolve("esp"))) {
+            Files.setLastModifiedTime(p, java.nio.file.attribute.FileTime.fromMillis(1_700_000_000_000L));
+        }
+        Path layout = Files.writeString(dir.resolve("esp.json"), """
+                { "vdiskload-layout": 1, "table": "gpt",
+                  "partitions": [ { "source": "esp", "filesystem": "vfat", "type": "esp", "size": "40M" } ] }""");
+        String dev = attach("-r", "--show", layout.toString());
+        // fsck.fat and mtools read the partition's block device: no vfat driver needed
+        Tools.check("fsck.fat", "-n", dev + "p1");
+        assertEquals("an ESP from a directory\n", Tools.check("mtype", "-i", dev + "p1", "::/EFI/BOOT/BOOTX64.EFI"));
+        boolean vfatDriver = Files.readAllLines(Path.of("/proc/filesystems")).stream().anyMatch(l -> l.trim().endsWith("vfat"));
+        Assumptions.assumeTrue(vfatDriver, "mounting skipped: this kernel has no vfat file system (/proc/filesystems); "
+                + "fsck.fat and mtype checked the attached partition");
+        Path m = mount(dev + "p1", "vfat", true);
+        assertEquals("an ESP from a directory\n", Files.readString(m.resolve("EFI/BOOT/BOOTX64.EFI")));
+        umount(m);
     }
 }

@@ -100,6 +100,19 @@ class LayoutCliTest {
     }
 
     @Test
+    void aVfatPartitionFromADirectoryFailsInOneLineWhenItCannotBeBuilt() throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("esp/EFI/BOOT"));
+        Files.write(tree.resolve("BOOTX64.EFI"), new byte[2 * (int) MIB]);
+        String head = "{ \"vdiskload-layout\": 1, \"table\": \"gpt\",\n  \"partitions\": [\n";
+        String esp = "{ \"source\": \"esp\", \"filesystem\": \"vfat\", \"type\": \"esp\", \"size\": ";
+        oneLine(Files.writeString(dir.resolve("small.json"), head + esp + "\"1M\" } ] }"),
+                "$.partitions[0].source (line 3): " + dir.resolve("esp") + ": mcopy failed (is the partition size large enough?): Disk full");
+        Files.createSymbolicLink(tree.resolve("current"), Path.of("BOOTX64.EFI"));
+        oneLine(Files.writeString(dir.resolve("link.json"), head + esp + "\"8M\" } ] }"),
+                "$.partitions[0].source (line 3): " + dir.resolve("esp") + ": vfat cannot hold the symbolic link EFI/BOOT/current");
+    }
+
+    @Test
     void aSourceCannotBeTheOutput() throws Exception {
         Path l = sources();
         byte[] before = Files.readAllBytes(dir.resolve("b.qcow2"));

@@ -59,6 +59,21 @@ public final class Tools {
     }
 
     /**
+     * Unmounts {@code mountPoint}, retrying for a few seconds while it is busy: tests run in parallel in
+     * one JVM, and a process another test spawns holds copies of every open descriptor — a file just
+     * written on this mount included — until it execs and closes them.
+     */
+    public static void umount(Path mountPoint) throws IOException, InterruptedException {
+        List<String> cmd = List.of("umount", mountPoint.toString());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        Result r;
+        while ((r = run(cmd, null)).exit() != 0 && r.stderr().contains("target is busy") && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        r.requireSuccess(cmd);
+    }
+
+    /**
      * Runs {@code testdata/SCRIPT DIR}; the script writes its images into DIR and lists them in
      * DIR/images.txt, one per line: {@code FILE FORMAT [FLAGS...]} (FILE relative to DIR).
      */

@@ -95,7 +95,7 @@ class AttachTest {
     }
 
     private void umount(Path m) throws Exception {
-        Tools.check("umount", m.toString());
+        Tools.umount(m);
         mounts.remove(m);
     }
 

@@ -115,7 +115,7 @@ class VhdWriteTest {
             try {
                 return Files.readAllBytes(mnt.resolve("vhdi" + depth));
             } finally {
-                Tools.check("umount", mnt.toString());
+                Tools.umount(mnt);
             }
         } finally {
             Files.delete(mnt);

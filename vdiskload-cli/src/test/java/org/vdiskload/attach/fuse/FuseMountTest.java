@@ -272,7 +272,7 @@ class FuseMountTest {
             byte[] content = new byte[5 << 20];
             new Random(3).nextBytes(content);
             Files.write(fs.resolve("hello.bin"), content);
-            Tools.check("umount", fs.toString());
+            Tools.umount(fs);
             Tools.check("losetup", "-d", loop);
             m.close();
             closeImage(d);
@@ -290,7 +290,7 @@ class FuseMountTest {
     void closeTwiceAndUnmountByAnyoneEndTheSession() {
         assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
             FuseMount m = mount(open(true), 3);
-            Tools.check("umount", mnt.toString());
+            Tools.umount(mnt);
             m.awaitUnmounted();
             m.close();
             m.close();

@@ -83,7 +83,7 @@ class LayoutAttachTest {
     }
 
     private void umount(Path m) throws Exception {
-        Tools.check("umount", m.toString());
+        Tools.umount(m);
         mounts.remove(m);
     }
 

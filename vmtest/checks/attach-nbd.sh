@@ -5,6 +5,7 @@
 # process killed with SIGKILL: I/O fails with EIO once the dead-connection timeout passes, -d cleans up.
 # Needs the jar built (./run-tests runs mvn verify first); it is run directly, as the launcher would
 # try to rebuild a stale jar and the guest's view of the repository is read-only.
+# vmtest: long (about 12 minutes of guest time for the seven formats)
 set -e
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 jar="$repo/vdiskload-cli/target/vdiskload.jar"

@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A top layer and its backing chain as one disk. Walks the layers for reads and maps: what a layer
@@ -15,6 +16,7 @@ import java.util.List;
  */
 final class ChainImage implements DiskImage {
     private final List<ImageLayer> layers;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     ChainImage(List<ImageLayer> layers) {
         this.layers = List.copyOf(layers);
@@ -163,8 +165,10 @@ final class ChainImage implements DiskImage {
         if (layers.get(0).writable()) layers.get(0).flush();
     }
 
+    /** As Closeable asks: closing again does nothing (a second flush would fail on the closed files). */
     @Override
     public void close() throws IOException {
+        if (closed.getAndSet(true)) return;
         IOException failed = null;
         if (layers.get(0).writable()) {
             try {

@@ -80,6 +80,16 @@ class ChainImageTest {
     }
 
     @Test
+    void closingTwiceDoesNothingTheSecondTime() throws IOException {
+        Path file = raw("disk.raw", 8192, (byte) 0);
+        DiskImage d = Images.open(file, OpenOptions.DEFAULTS.withWritable(true));
+        d.write(ByteBuffer.wrap(filled(512, 0x5a)), 512);
+        d.close();
+        d.close();
+        assertArrayEquals(filled(512, 0x5a), Arrays.copyOfRange(Files.readAllBytes(file), 512, 1024));
+    }
+
+    @Test
     void readsAcrossRunBoundariesInOneCall() throws IOException {
         raw("base.raw", 16384, (byte) 0xbb);
         Path top = scripted("top.img", filled(4096, 0x11), "size=16384", "backing=base.raw", "backing-format=raw",

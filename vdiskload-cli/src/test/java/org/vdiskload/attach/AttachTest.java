@@ -1,16 +1,15 @@
 package org.vdiskload.attach;
 
+import org.vdiskload.cli.CliRun;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.parallel.Isolated;
-import org.vdiskload.cli.Main;
 import org.vdiskload.testing.Tools;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -40,7 +39,7 @@ class AttachTest {
     @TempDir
     Path dir;
 
-    private final List<Path> mounts = new ArrayList<>();
+    private Mounts mounts;
 
     /** One line of disks.txt: FILE FORMAT TABLE PARTITION FS_FILE SHA256. */
     record Disk(Path file, String format, String table, String partition, String fsFile, String sha256) {}
@@ -57,29 +56,22 @@ class AttachTest {
         }
     }
 
+    @BeforeEach
+    void trackMounts() {
+        mounts = new Mounts(dir);
+    }
+
     @AfterEach
     void cleanUp() throws Exception {
-        for (Path m : mounts) Tools.run(List.of("umount", "-l", m.toString()), null);
+        mounts.unmountAll();
         // Only this test's attachments: never the machine's others (a user's, another checkout's).
         for (Attachment a : StateDir.system().list()) {
             if (a.image().startsWith(dir.toString()) || a.image().startsWith(disks.toString())) vdiskload("-d", a.path());
         }
     }
 
-    record Run(int exit, String out, String err) {
-        String lastLine() {
-            List<String> l = out.lines().toList();
-            return l.isEmpty() ? "" : l.get(l.size() - 1);
-        }
-    }
-
-    static Run vdiskload(String... args) {
-        return assertTimeoutPreemptively(LIMIT, () -> {
-            StringWriter out = new StringWriter();
-            StringWriter err = new StringWriter();
-            int code = Main.run(new PrintWriter(out), new PrintWriter(err), args);
-            return new Run(code, out.toString(), err.toString());
-        });
+    static CliRun vdiskload(String... args) {
+        return CliRun.run(LIMIT, args);
     }
 
     private static Disk disk(String file) {
@@ -88,15 +80,11 @@ class AttachTest {
     }
 
     private Path mount(String device, boolean readOnly) throws Exception {
-        Path m = Files.createTempDirectory(dir, "mnt");
-        Tools.check("mount", "-t", "ext4", "-o", readOnly ? "ro" : "rw", device, m.toString());
-        mounts.add(m);
-        return m;
+        return mounts.mount(device, "ext4", readOnly);
     }
 
     private void umount(Path m) throws Exception {
-        Tools.umount(m);
-        mounts.remove(m);
+        mounts.umount(m);
     }
 
     private static String sha256(Path f) throws Exception {
@@ -110,7 +98,7 @@ class AttachTest {
     /** Attach rw, check a file, write one, detach; qemu-img check clean; re-attach -r and find it. */
     private void roundTrip(Disk d) throws Exception {
         Path image = Files.copy(d.file(), dir.resolve(d.file().getFileName()));
-        Run a = vdiskload("--show", image.toString());
+        CliRun a = vdiskload("--show", image.toString());
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         assertTrue(dev.startsWith("/dev/" + family(d.format())), dev);
@@ -119,7 +107,7 @@ class AttachTest {
         byte[] news = ("written through " + dev + " at " + System.nanoTime() + "\n").repeat(5000).getBytes();
         Files.write(m.resolve("new.txt"), news);
         umount(m);
-        Run det = vdiskload("-d", dev);
+        CliRun det = vdiskload("-d", dev);
         assertEquals(0, det.exit(), det.toString());
         assertFalse(Files.exists(Path.of(dev)), dev + " is gone after -d");
         Tools.Result check = Tools.run(List.of("qemu-img", "check", "-f", d.format(), image.toString()), null);
@@ -127,7 +115,7 @@ class AttachTest {
         int expected = List.of("raw", "qcow", "vpc").contains(d.format()) ? 63 : 0;
         assertEquals(expected, check.exit(), "qemu-img check after a write through " + dev + ": " + check.stdout() + check.stderr());
 
-        Run ro = vdiskload("-r", "--show", image.toString());
+        CliRun ro = vdiskload("-r", "--show", image.toString());
         assertEquals(0, ro.exit(), ro.toString());
         Path m2 = mount(ro.lastLine() + "p" + d.partition(), true);
         assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(news)), sha256(m2.resolve("new.txt")));
@@ -174,7 +162,7 @@ class AttachTest {
     @Test
     void mbrWithLogicalPartitions() throws Exception {
         Disk d = disk("mbr-logical.qcow2");
-        Run a = vdiskload("-r", "--show", d.file().toString());
+        CliRun a = vdiskload("-r", "--show", d.file().toString());
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         for (String p : List.of("p1", "p2", "p5", "p6", "p7")) assertTrue(Files.exists(Path.of(dev + p)), dev + p + " exists: " + a.out());
@@ -185,7 +173,7 @@ class AttachTest {
     @Test
     void diskWithoutPartitionTable() throws Exception {
         Disk d = disk("notable.qcow2");
-        Run a = vdiskload("-r", "--show", d.file().toString());
+        CliRun a = vdiskload("-r", "--show", d.file().toString());
         assertEquals(0, a.exit(), a.toString());
         assertEquals(1, a.out().lines().count(), "no partitions: " + a.out());
         Path m = mount(a.lastLine(), true);
@@ -196,11 +184,11 @@ class AttachTest {
     void listAssociatedAndDetachRefusedWhileMounted() throws Exception {
         Disk d = disk("gpt-ext4.qcow2");
         Path image = Files.copy(d.file(), dir.resolve("listed.qcow2"));
-        Run a = vdiskload("--show", image.toString());
+        CliRun a = vdiskload("--show", image.toString());
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
 
-        Run l = vdiskload("-l");
+        CliRun l = vdiskload("-l");
         assertTrue(l.out().lines().findFirst().orElse("").matches("NAME +BACKEND +DEVICE +SIZE +RO +FORMAT +IMAGE +BACKING"), l.out());
         String row = l.out().lines().filter(x -> x.startsWith(dev + " ")).findFirst().orElseThrow(() -> new AssertionError(l.out()));
         assertTrue(row.matches(".* fuse +/dev/loop[0-9]+ +[0-9]+ +0 +qcow2 +" + image + ".*"), row);
@@ -217,14 +205,14 @@ class AttachTest {
         assertNotEquals(0, Tools.run(List.of("sh", devname.toString(), "sda"), null).exit(), "not ours");
 
         Path m = mount(dev + "p1", false);
-        Run refused = vdiskload("-d", dev);
+        CliRun refused = vdiskload("-d", dev);
         assertEquals(1, refused.exit());
         assertEquals(1, refused.err().lines().count(), refused.err());
         assertTrue(refused.err().contains(dev + "p1 is busy: mounted on " + m), refused.err());
         assertTrue(Files.exists(Path.of(dev)), "still attached");
         umount(m);
 
-        Run b = vdiskload("-r", "--show", d.file().toString());
+        CliRun b = vdiskload("-r", "--show", d.file().toString());
         assertEquals(0, b.exit(), b.toString());
         assertNotEquals(dev, b.lastLine(), "the next free index");
         assertEquals(0, vdiskload("-D").exit(), "-D detaches every attachment");
@@ -237,7 +225,7 @@ class AttachTest {
     void secondReadWriteAttachIsRefused() throws Exception {
         Path image = Files.copy(disk("gpt-ext4.vhdx").file(), dir.resolve("twice.vhdx"));
         assertEquals(0, vdiskload(image.toString()).exit());
-        Run second = vdiskload(image.toString());
+        CliRun second = vdiskload(image.toString());
         assertEquals(1, second.exit());
         assertEquals(1, second.err().lines().count(), second.err());
         assertTrue(second.err().contains("is in use"), second.err());
@@ -255,7 +243,7 @@ class AttachTest {
             assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
                 while (Files.readAllLines(Path.of("/proc/locks")).stream().noneMatch(l -> l.contains("OFDLCK") && l.endsWith(held))) Thread.sleep(20);
             });
-            Run r = vdiskload(image.toString());
+            CliRun r = vdiskload(image.toString());
             assertEquals(1, r.exit(), r.toString());
             assertEquals(1, r.err().lines().count(), r.err());
             assertTrue(r.err().contains("is in use") && r.err().contains("is writing it"), r.err());
@@ -275,7 +263,7 @@ class AttachTest {
         }
         List<String> loopsBefore = Tools.check("losetup", "-n", "-O", "NAME").lines().toList();
         List<String> namesBefore = Tools.check("sh", "-c", "ls /dev | grep '^qcow' || true").lines().toList();
-        Run r = vdiskload(image.toString());
+        CliRun r = vdiskload(image.toString());
         assertEquals(1, r.exit());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("vdiskload: " + image), r.err());
@@ -287,7 +275,7 @@ class AttachTest {
     @Test
     void killedServingProcessIsCleanedByDetachAndImageRepairs() throws Exception {
         Path image = Files.copy(disk("gpt-ext4.qcow2").file(), dir.resolve("killed.qcow2"));
-        Run a = vdiskload("--show", image.toString());
+        CliRun a = vdiskload("--show", image.toString());
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         Attachment rec = StateDir.system().list().stream().filter(x -> x.path().equals(dev)).findFirst().orElseThrow();
@@ -297,7 +285,7 @@ class AttachTest {
         assertTrue(ProcessHandle.of(rec.pid()).map(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join()).isPresent());
         Tools.Result io = Tools.run(List.of("dd", "if=" + dev, "of=/dev/null", "bs=4k", "count=1", "iflag=direct"), null);
         assertNotEquals(0, io.exit(), "I/O to a device whose server is gone fails: " + io);
-        Run d = vdiskload("-d", dev);
+        CliRun d = vdiskload("-d", dev);
         assertEquals(0, d.exit(), d.toString());
         assertFalse(Files.exists(Path.of(dev)));
         assertTrue(vdiskload("-j", image.toString()).out().isEmpty(), "no record left");
@@ -309,7 +297,7 @@ class AttachTest {
     @Test
     void wrongUsageIsOneLine() {
         for (String[] args : new String[][] {{"-d"}, {"-l", "-D"}, {"--backend", "nbd", "x.qcow2"}, {"-r", "--snapshot", "x"}, {"a", "b"}, {"-d", "/dev/qcow99"}}) {
-            Run r = vdiskload(args);
+            CliRun r = vdiskload(args);
             assertEquals(1, r.exit(), String.join(" ", args) + ": " + r);
             assertEquals(1, r.err().lines().count(), String.join(" ", args) + ": " + r.err());
         }
@@ -320,7 +308,7 @@ class AttachTest {
         Disk d = disk("gpt-ext4.vmdk");
         Path image = Files.copy(d.file(), dir.resolve("snap.vmdk"));
         byte[] before = Files.readAllBytes(image);
-        Run a = vdiskload("--snapshot", "--show", image.toString());
+        CliRun a = vdiskload("--snapshot", "--show", image.toString());
         assertEquals(0, a.exit(), a.toString());
         Path m = mount(a.lastLine() + "p1", false);
         Files.writeString(m.resolve("gone.txt"), "dropped at detach");

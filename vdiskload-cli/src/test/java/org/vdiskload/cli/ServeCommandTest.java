@@ -158,7 +158,7 @@ class ServeCommandTest {
             Path sock = dir.resolve("s.sock");
             Process p = serveProcess(null, "--persistent", "-k", sock.toString(), img.toString());
             waitFor(sock);
-            CliTest.Run second = CliTest.cli("serve", "-k", dir.resolve("t.sock").toString(), img.toString());
+            CliRun second = CliTest.cli("serve", "-k", dir.resolve("t.sock").toString(), img.toString());
             CliTest.assertOneLineError(second, 1, img + ": is in use: another process");
             assertTrue(second.err().contains("is writing it"), second.err());
             Tools.Result q = Tools.run(List.of("qemu-io", "-f", "raw", "-c", "write 0 512", img.toString()), null);
@@ -257,7 +257,7 @@ class ServeCommandTest {
     @Test
     void badArgumentsAreOneLineErrors() throws Exception {
         Path img = image();
-        CliTest.Run r = CliTest.cli("serve", "--name", "x", img.toString(), img.toString());
+        CliRun r = CliTest.cli("serve", "--name", "x", img.toString(), img.toString());
         CliTest.assertOneLineError(r, 1, "--name needs exactly one FILE");
         r = CliTest.cli("serve", "-k", dir.resolve("s.sock").toString(), img.toString(), img.toString());
         CliTest.assertOneLineError(r, 1, "two exports are named 'disk.raw'");

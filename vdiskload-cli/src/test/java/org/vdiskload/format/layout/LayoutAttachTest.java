@@ -1,15 +1,15 @@
 package org.vdiskload.format.layout;
 
+import org.vdiskload.cli.CliRun;
+import org.vdiskload.attach.Mounts;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.parallel.Isolated;
-import org.vdiskload.cli.Main;
 import org.vdiskload.testing.Tools;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -32,33 +31,26 @@ class LayoutAttachTest {
     @TempDir
     Path dir;
 
-    private final List<Path> mounts = new ArrayList<>();
+    private Mounts mounts;
     private final List<String> devices = new ArrayList<>();
+
+    @BeforeEach
+    void trackMounts() {
+        mounts = new Mounts(dir);
+    }
 
     @AfterEach
     void cleanUp() throws Exception {
-        for (Path m : mounts) Tools.run(List.of("umount", "-l", m.toString()), null);
+        mounts.unmountAll();
         for (String d : devices) vdiskload("-d", d);
     }
 
-    record Run(int exit, String out, String err) {
-        String lastLine() {
-            List<String> l = out.lines().toList();
-            return l.isEmpty() ? "" : l.get(l.size() - 1);
-        }
-    }
-
-    static Run vdiskload(String... args) {
-        return assertTimeoutPreemptively(LIMIT, () -> {
-            StringWriter out = new StringWriter();
-            StringWriter err = new StringWriter();
-            int code = Main.run(new PrintWriter(out), new PrintWriter(err), args);
-            return new Run(code, out.toString(), err.toString());
-        });
+    static CliRun vdiskload(String... args) {
+        return CliRun.run(LIMIT, args);
     }
 
     private String attach(String... args) {
-        Run a = vdiskload(args);
+        CliRun a = vdiskload(args);
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         assertTrue(dev.startsWith("/dev/vdisk"), dev);
@@ -76,15 +68,11 @@ class LayoutAttachTest {
     }
 
     private Path mount(String device, String type, boolean readOnly) throws Exception {
-        Path m = Files.createTempDirectory(dir, "mnt");
-        Tools.check("mount", "-t", type, "-o", readOnly ? "ro" : "rw", device, m.toString());
-        mounts.add(m);
-        return m;
+        return mounts.mount(device, type, readOnly);
     }
 
     private void umount(Path m) throws Exception {
-        Tools.umount(m);
-        mounts.remove(m);
+        mounts.umount(m);
     }
 
     /** An ext4 file system holding hello.txt, built rootless with mke2fs -d, as a qcow2 image. */

@@ -1,12 +1,10 @@
 package org.vdiskload.format.layout;
 
+import org.vdiskload.cli.CliRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vdiskload.cli.Main;
 import org.vdiskload.testing.Tools;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +13,6 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Layouts through the CLI: info, map, convert (baking), compare, and one line for each bad layout. */
@@ -25,13 +22,8 @@ class LayoutCliTest {
     @TempDir
     Path dir;
 
-    record Run(int exit, String out, String err) {}
-
-    static Run cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = assertTimeoutPreemptively(Duration.ofSeconds(60), () -> Main.run(new PrintWriter(out), new PrintWriter(err), args));
-        return new Run(code, out.toString(), err.toString());
+    static CliRun cli(String... args) {
+        return CliRun.run(Duration.ofSeconds(60), args);
     }
 
     private Path sources() throws Exception {
@@ -56,31 +48,31 @@ class LayoutCliTest {
     @Test
     void infoMapConvertAndCompare() throws Exception {
         Path l = sources();
-        Run info = cli("info", "--output=json", l.toString());
-        assertEquals(0, info.exit, info.err);
-        assertTrue(info.out.contains("\"format\" : \"vdisk-layout\"") || info.out.contains("\"format\": \"vdisk-layout\""), info.out);
-        assertTrue(info.out.contains("\"virtual-size\" : " + 8 * MIB) || info.out.contains("\"virtual-size\": " + 8 * MIB), info.out);
+        CliRun info = cli("info", "--output=json", l.toString());
+        assertEquals(0, info.exit(), info.err());
+        assertTrue(info.out().contains("\"format\" : \"vdisk-layout\"") || info.out().contains("\"format\": \"vdisk-layout\""), info.out());
+        assertTrue(info.out().contains("\"virtual-size\" : " + 8 * MIB) || info.out().contains("\"virtual-size\": " + 8 * MIB), info.out());
 
-        Run map = cli("map", l.toString());
-        assertEquals(0, map.exit, map.err);
-        assertTrue(map.out.contains(dir.resolve("a.raw").toString()) && map.out.contains(dir.resolve("b.qcow2").toString()), map.out);
+        CliRun map = cli("map", l.toString());
+        assertEquals(0, map.exit(), map.err());
+        assertTrue(map.out().contains(dir.resolve("a.raw").toString()) && map.out().contains(dir.resolve("b.qcow2").toString()), map.out());
 
         Path baked = dir.resolve("baked.qcow2");
-        Run convert = cli("convert", "-O", "qcow2", l.toString(), baked.toString());
-        assertEquals(0, convert.exit, convert.err);
+        CliRun convert = cli("convert", "-O", "qcow2", l.toString(), baked.toString());
+        assertEquals(0, convert.exit(), convert.err());
         String verify = Tools.check("sh", "-c", "qemu-img convert -O raw " + baked + " " + dir.resolve("baked.raw") + " && sgdisk -v " + dir.resolve("baked.raw"));
         assertTrue(verify.contains("No problems found"), verify);
-        Run compare = cli("compare", l.toString(), baked.toString());
-        assertEquals(0, compare.exit, compare.out + compare.err);
+        CliRun compare = cli("compare", l.toString(), baked.toString());
+        assertEquals(0, compare.exit(), compare.out() + compare.err());
     }
 
     private void oneLine(Path layout, String expected) {
-        Run r = cli("info", layout.toString());
-        assertEquals(1, r.err.lines().count(), "one line on stderr: " + r.err);
-        assertTrue(r.exit != 0, r.toString());
-        assertTrue(r.err.startsWith("vdiskload: " + layout + ": "), r.err);
-        assertTrue(r.err.contains(expected), r.err);
-        assertFalse(r.err.contains("Exception") || r.err.contains("\tat "), r.err);
+        CliRun r = cli("info", layout.toString());
+        assertEquals(1, r.err().lines().count(), "one line on stderr: " + r.err());
+        assertTrue(r.exit() != 0, r.toString());
+        assertTrue(r.err().startsWith("vdiskload: " + layout + ": "), r.err());
+        assertTrue(r.err().contains(expected), r.err());
+        assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), r.err());
     }
 
     @Test
@@ -116,10 +108,10 @@ class LayoutCliTest {
     void aSourceCannotBeTheOutput() throws Exception {
         Path l = sources();
         byte[] before = Files.readAllBytes(dir.resolve("b.qcow2"));
-        Run r = cli("convert", "-O", "qcow2", l.toString(), dir.resolve("b.qcow2").toString());
-        assertTrue(r.exit != 0, r.toString());
-        assertEquals(1, r.err.lines().count(), r.err);
-        assertTrue(r.err.contains("b.qcow2: is a file of the source image (" + l + "); refusing to overwrite it"), r.err);
+        CliRun r = cli("convert", "-O", "qcow2", l.toString(), dir.resolve("b.qcow2").toString());
+        assertTrue(r.exit() != 0, r.toString());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().contains("b.qcow2: is a file of the source image (" + l + "); refusing to overwrite it"), r.err());
         assertArrayEquals(before, Files.readAllBytes(dir.resolve("b.qcow2")), "the source is untouched");
         try (var files = Files.list(dir)) {
             assertEquals(List.of("a.raw", "b.qcow2", "layout.json"), files.map(p -> p.getFileName().toString()).sorted().toList(), "no partial output");

@@ -12,6 +12,7 @@ import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.ops.Check;
 import org.vdiskload.ops.Create;
+import org.vdiskload.testing.CrashTest;
 import org.vdiskload.testing.Tools;
 import org.vdiskload.testing.WriteTorture;
 
@@ -143,6 +144,17 @@ class VhdxDifferencingTest {
             assertArrayEquals(want, WriteTorture.readAll(d));
             assertTrue(d.map(0, d.size()).stream().anyMatch(e -> e.kind() == Extent.Kind.DATA));
         }
+    }
+
+    /** Killed mid-write, a child over a qemu-made parent keeps every flushed write; qemu cannot judge it. */
+    @Test
+    void crashAtAnyInstantLeavesARecoverableChild() throws Exception {
+        CrashTest.runWithoutQemu(dir, "vhdx", p -> {
+            Path parent = p.resolveSibling(p.getFileName() + ".parent.vhdx");
+            Tools.check("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", parent.toString(), "24M");
+            Tools.check("qemu-io", "-f", "vhdx", "-c", "write -P 0x5c 0 24M", parent.toString());
+            child(p, parent.getFileName().toString(), Map.of("block_size", "1M"));
+        }, 41);
     }
 
     @Test

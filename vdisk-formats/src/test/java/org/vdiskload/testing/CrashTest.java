@@ -53,13 +53,27 @@ public final class CrashTest {
      *                    this library's own read-only replay does.
      */
     public static void run(Path dir, String format, ImageFactory fresh, long seed, boolean metadataLog) throws Exception {
+        run(dir, format, fresh, seed, metadataLog, true);
+    }
+
+    /**
+     * For images qemu cannot open at all (a differencing VHDX, in qemu 7.2): the library's check must find no
+     * corruption after the kill and none of any kind after {@code check -r leaks}, and the flushed operations
+     * must read back through the library.
+     */
+    public static void runWithoutQemu(Path dir, String format, ImageFactory fresh, long seed) throws Exception {
+        run(dir, format, fresh, seed, false, false);
+    }
+
+    private static void run(Path dir, String format, ImageFactory fresh, long seed, boolean metadataLog, boolean qemuOpens)
+            throws Exception {
         Random rnd = new Random(seed);
         for (int i = 0; i < kills(); i++) {
             Path image = dir.resolve("crash-" + i + "." + format);
             fresh.make(image);
             long runSeed = rnd.nextLong() & Long.MAX_VALUE;
             int lastFlushed = killMidway(image, format, runSeed, 100 + rnd.nextInt(1500));
-            verify(image, format, runSeed, lastFlushed, "kill " + i + " (seed " + runSeed + ")", metadataLog);
+            verify(image, format, runSeed, lastFlushed, "kill " + i + " (seed " + runSeed + ")", metadataLog, qemuOpens);
         }
     }
 
@@ -134,17 +148,21 @@ public final class CrashTest {
         }
     }
 
-    private static void verify(Path image, String format, long seed, int lastFlushed, String what, boolean metadataLog)
-            throws Exception {
-        Tools.Result before = Tools.run(List.of("qemu-img", "check", "-f", format, image.toString()), null);
-        if (metadataLog && before.exit() == 1 && before.stderr().contains("needs to be replayed")) {
-            before = checkReplayedByQemu(image, format, what);
+    private static void verify(Path image, String format, long seed, int lastFlushed, String what, boolean metadataLog,
+                               boolean qemuOpens) throws Exception {
+        boolean qemuChecks = false;
+        if (qemuOpens) {
+            Tools.Result before = Tools.run(List.of("qemu-img", "check", "-f", format, image.toString()), null);
+            if (metadataLog && before.exit() == 1 && before.stderr().contains("needs to be replayed")) {
+                before = checkReplayedByQemu(image, format, what);
+            }
+            qemuChecks = before.exit() != 63;
+            if (qemuChecks) {
+                assertTrue(before.exit() == 0 || before.exit() == 3, what + ": qemu-img check after the kill found corruption: "
+                        + before.stdout() + before.stderr());
+            }
         }
-        boolean qemuChecks = before.exit() != 63;
-        if (qemuChecks) {
-            assertTrue(before.exit() == 0 || before.exit() == 3, what + ": qemu-img check after the kill found corruption: "
-                    + before.stdout() + before.stderr());
-        } else {
+        if (!qemuChecks) {
             CheckReport found = Check.check(image, format, RepairMode.NONE);
             assertEquals(0, found.corruptions(), what + ": vdiskload check after the kill: " + found);
         }
@@ -156,7 +174,7 @@ public final class CrashTest {
         } else {
             CheckReport again = Check.check(image, format, RepairMode.NONE);
             assertTrue(again.clean(), what + ": vdiskload check after check -r leaks: " + again);
-            qemuReadsFlushed(image, format, seed, lastFlushed, what);
+            if (qemuOpens) qemuReadsFlushed(image, format, seed, lastFlushed, what);
         }
         CrashPlan plan = new CrashPlan(seed);
         try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(format))) {

@@ -121,6 +121,11 @@ final class Journal {
         return at;
     }
 
+    /** The end of everything {@link #allocate} reserved so far. Caller holds the lock. */
+    long allocated() {
+        return allocationEnd;
+    }
+
     /** Writes {@code sectors} through the log (see the class comment). Caller holds the lock. */
     void commit(List<LogEntry.Sector> sectors) throws IOException {
         if (sectors.size() > maxSectors()) throw new IllegalArgumentException(sectors.size() + " sectors exceed the log");

@@ -49,6 +49,38 @@ record ParentLocator(Map<String, String> entries) {
         return new ParentLocator(Map.copyOf(entries));
     }
 
+    /**
+     * The item for a new differencing image: the header, then the entries, then the UTF-16LE keys and values,
+     * in {@code pairs}' order. Refuses what does not fit the 16-bit lengths.
+     */
+    static ByteBuffer encode(Map<String, String> pairs) {
+        int n = pairs.size();
+        int at = HEADER + ENTRY * n;
+        int total = at;
+        for (Map.Entry<String, String> kv : pairs.entrySet()) {
+            total += 2 * (kv.getKey().length() + kv.getValue().length());
+        }
+        ByteBuffer b = ByteBuffer.allocate(total).order(ByteOrder.LITTLE_ENDIAN);
+        VHDX_LOCATOR.write(b, 0);                       // LocatorType
+        b.putShort(18, (short) n);                      // KeyValueCount
+        int e = HEADER;
+        for (Map.Entry<String, String> kv : pairs.entrySet()) {
+            byte[] key = kv.getKey().getBytes(StandardCharsets.UTF_16LE);
+            byte[] value = kv.getValue().getBytes(StandardCharsets.UTF_16LE);
+            if (key.length == 0 || value.length == 0 || key.length > 0xffff || value.length > 0xffff) {
+                throw new IllegalArgumentException("parent locator entry '" + kv.getKey() + "' is empty or too long");
+            }
+            b.putInt(e, at);                            // KeyOffset
+            b.putInt(e + 4, at + key.length);           // ValueOffset
+            b.putShort(e + 8, (short) key.length);      // KeyLength
+            b.putShort(e + 10, (short) value.length);   // ValueLength
+            b.put(at, key).put(at + key.length, value);
+            at += key.length + value.length;
+            e += ENTRY;
+        }
+        return b;
+    }
+
     private static String string(ImageFile file, long entryAt, ByteBuffer b, long offset, int length, String what)
             throws ImageException {
         if (length == 0 || length % 2 != 0 || offset < HEADER || offset + length > b.limit()) {

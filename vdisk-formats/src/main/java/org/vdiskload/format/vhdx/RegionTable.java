@@ -115,6 +115,25 @@ record RegionTable(long offset, Region bat, Region metadata) {
         return b;
     }
 
+    /**
+     * A copy of the valid table {@code raw} with its BAT entry moved to {@code bat} and the checksum renewed;
+     * every other entry (unknown optional regions too) is kept as it is.
+     */
+    static ByteBuffer withBat(ByteBuffer raw, Region bat) {
+        ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(raw.duplicate().position(0).limit(SIZE)).clear();
+        long count = Math.min(Bytes.u32(b.getInt(8)), MAX_ENTRIES);
+        for (int i = 0; i < count; i++) {
+            int e = 16 + 32 * i;
+            if (Guid.read(b, e).equals(BAT)) {
+                b.putLong(e + 16, bat.fileOffset());
+                b.putInt(e + 24, (int) bat.length());
+            }
+        }
+        b.putInt(4, Crc.withFieldZeroed(b, SIZE, 4));
+        return b;
+    }
+
     private static ImageException duplicate(ImageFile file, long at, String name) {
         return ImageException.corrupt(file.path(), at, "region table entry", "region table lists the " + name + " twice");
     }

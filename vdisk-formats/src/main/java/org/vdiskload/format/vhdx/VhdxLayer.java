@@ -33,12 +33,14 @@ final class VhdxLayer implements ImageLayer {
     /** Bytes filled at a time when a block is allocated. */
     private static final int FILL_CHUNK = 1 << 20;
 
-    private final ReplayedFile view;
+    /** The file, its region table and the BAT change only when resize moves the BAT, under the journal's lock. */
+    private volatile ReplayedFile view;
     private final VhdxHeader header;
-    private final RegionTable regions;
+    private volatile RegionTable regions;
     /** Changes only by resize, under the journal's lock. */
     private volatile VhdxMetadata meta;
-    private final Bat bat;
+    private volatile Bat bat;
+    private final long cacheBytes;
     private final VhdxLog.Replay replay;
     private final LruCache<byte[]> bitmapPages;
     /** Null when open read-only. */
@@ -53,6 +55,7 @@ final class VhdxLayer implements ImageLayer {
         this.regions = regions;
         this.meta = meta;
         this.bat = bat;
+        this.cacheBytes = cacheBytes;
         this.replay = replay;
         this.bitmapPages = new LruCache<>(LruCache.entriesFor(cacheBytes / 4, BITMAP_PAGE));
         this.journal = journal;
@@ -86,9 +89,13 @@ final class VhdxLayer implements ImageLayer {
             throw ImageException.corrupt(file.path(), regions.metadata().fileOffset(), "parent locator",
                     "differencing VHDX names no parent path (relative_path, absolute_win32_path or volume_path)");
         }
-        Bat bat = new Bat(view, regions.bat(), meta, context.cacheBytes() / 2);
+        Bat bat = new Bat(view, regions.bat(), meta, batCache(context.cacheBytes()));
         Journal journal = writable ? new Journal(file, header) : null;
         return new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
+    }
+
+    private static long batCache(long cacheBytes) {
+        return cacheBytes / 2;
     }
 
     VhdxHeader header() {
@@ -462,10 +469,10 @@ final class VhdxLayer implements ImageLayer {
     }
 
     /**
-     * Grows the disk when the BAT region has room for the new entries (qemu sizes it to the disk, rounded up to
-     * 1 MiB); moving the BAT to make room is not supported, and neither is shrinking. The grown part reads as
-     * zeros: the old last block's tail is zeroed, a fixed image gets its new blocks allocated, and the new size
-     * goes through the log last.
+     * Grows the disk (shrinking is not supported). The grown part reads as zeros: the old last block's tail is
+     * zeroed, a fixed image gets its new blocks allocated, a differencing one a zeroed sector bitmap per new
+     * chunk. When the BAT region has room for the new entries (qemu sizes it to the disk, rounded up to 1 MiB),
+     * they change in place and the new size goes through the log last; else see {@link #moveBat}.
      */
     @Override
     public void resize(long newSize, boolean allowShrink) throws IOException {
@@ -481,10 +488,10 @@ final class VhdxLayer implements ImageLayer {
         if (newSize == m.virtualSize()) return;
         VhdxMetadata grown = new VhdxMetadata(m.blockSize(), m.leaveBlocksAllocated(), m.hasParent(), newSize, m.page83(),
                 m.logicalSectorSize(), m.physicalSectorSize(), m.parent());
-        long room = regions.bat().length() / 8;
-        if (grown.batEntries() > room) {
-            throw ImageException.unsupported(file().path(), "growing to " + newSize + " bytes needs " + grown.batEntries()
-                    + " BAT entries but the BAT region holds " + room + "; moving the BAT region is not supported");
+        boolean move = grown.batEntries() > regions.bat().length() / 8;
+        if (move && j.maxSectors() < 2 * RegionTable.SIZE / VhdxLog.SECTOR + 2) {
+            throw ImageException.unsupported(file().path(), "the log (" + j.header().logLength()
+                    + " bytes) is too small to move the BAT region in one entry");
         }
         long sizeItem = virtualSizeItemOffset();
         synchronized (j.lock()) {
@@ -500,31 +507,111 @@ final class VhdxLayer implements ImageLayer {
                     writeZerosAt(checkedBlock(last, e) + tail, upTo - tail);
                 }
             }
-            boolean fixed = m.leaveBlocksAllocated() && !m.hasParent();
-            Map<Long, Long> entries = new TreeMap<>();
-            for (long block = oldBlocks; block < grown.dataBlocks(); block++) {
-                long index = bat.payloadIndex(block);
-                if (fixed) {
-                    long at = j.allocate(bs);
-                    if (file().size() < at + bs) file().writeFully(ByteBuffer.allocate(1), at + bs - 1);
-                    entries.put(index, BatEntry.encode(BatEntry.FULLY_PRESENT, at));
-                } else if (bat.raw(index) != 0) {
-                    entries.put(index, 0L);
+            List<LogEntry.Sector> change = sizeChange(sizeItem, newSize);
+            if (move) {
+                moveBat(m, grown, change);
+            } else {
+                Map<Long, Long> entries = new TreeMap<>();
+                for (long index = firstNewIndex(m); index < grown.batEntries(); index++) {
+                    long raw = grownEntry(index, m, grown);
+                    if (raw != KEEP && raw != bat.raw(index)) entries.put(index, raw);
                 }
+                extendOverAllocated();
+                if (!entries.isEmpty()) setEntries(entries);
+                j.commit(change);
             }
-            if (!entries.isEmpty()) setEntries(entries);
-            long sector = sizeItem / VhdxLog.SECTOR * VhdxLog.SECTOR;
-            ByteBuffer page = file().readStruct(sector, 2L * VhdxLog.SECTOR, java.nio.ByteOrder.LITTLE_ENDIAN, "metadata region");
-            page.putLong((int) (sizeItem - sector), newSize);
-            List<LogEntry.Sector> change = new ArrayList<>();
-            for (int i = 0; i * VhdxLog.SECTOR < sizeItem - sector + 8; i++) {
-                byte[] data = new byte[VhdxLog.SECTOR];
-                page.get(i * VhdxLog.SECTOR, data);
-                change.add(new LogEntry.Sector(sector + (long) i * VhdxLog.SECTOR, data));
-            }
-            j.commit(change);
             meta = grown;
         }
+    }
+
+    /** Marks an entry of an old chunk's sector bitmap, which growing leaves as it is. */
+    private static final long KEEP = -1;
+
+    /** The first BAT entry a grown disk may have to change: the first new payload block's. */
+    private long firstNewIndex(VhdxMetadata m) {
+        return m.dataBlocks() == 0 ? 0 : bat.payloadIndex(m.dataBlocks());
+    }
+
+    /**
+     * The entry {@code index} (at or past {@link #firstNewIndex}) of the grown disk: a new payload block is
+     * NOT_PRESENT, or allocated in a fixed image; a new chunk's sector bitmap is absent, or allocated (zeros) in
+     * a differencing image, as the creator makes it; an old chunk's bitmap is {@link #KEEP}. Caller holds the lock.
+     */
+    private long grownEntry(long index, VhdxMetadata m, VhdxMetadata grown) throws IOException {
+        long ratio = m.chunkRatio();
+        if (index % (ratio + 1) == ratio) {
+            long chunkFirst = index / (ratio + 1) * ratio;
+            if (chunkFirst < m.dataBlocks()) return KEEP;
+            return m.hasParent() ? BatEntry.encode(BatEntry.BITMAP_PRESENT, journal.allocate(VhdxHeader.MB)) : 0;
+        }
+        long block = index - index / (ratio + 1);
+        if (block >= grown.dataBlocks()) return 0;
+        boolean fixed = m.leaveBlocksAllocated() && !m.hasParent();
+        return fixed ? BatEntry.encode(BatEntry.FULLY_PRESENT, journal.allocate(m.blockSize())) : 0;
+    }
+
+    /**
+     * Extends the file over everything allocated so far: a hole, reading zeros (one write, not one per block,
+     * which would give every new block a page of real disk).
+     */
+    private void extendOverAllocated() throws IOException {
+        long end = journal.allocated();
+        if (file().size() < end) file().writeFully(ByteBuffer.allocate(1), end - 1);
+    }
+
+    /**
+     * Moves the BAT to a new, larger region at the end of the file: the old entries are copied and the new
+     * ones filled in there (the chunk ratio does not change with the size, so every entry keeps its index),
+     * all before the switch; then one log entry rewrites both region tables and the virtual size together.
+     * A crash before that entry is complete leaves the old disk (and unused space at the end of the file);
+     * after, replay finishes the new one. The old region is left unused. Caller holds the lock.
+     */
+    private void moveBat(VhdxMetadata m, VhdxMetadata grown, List<LogEntry.Sector> change) throws IOException {
+        long mb = VhdxHeader.MB;
+        long length = Math.addExact(grown.batEntries() * 8, mb - 1) / mb * mb;
+        RegionTable.Region moved = new RegionTable.Region(journal.allocate(length), length);
+        long room = regions.bat().length() / 8;
+        long firstNew = firstNewIndex(m);
+        ByteBuffer chunk = ByteBuffer.allocate((int) mb).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (long index = 0; index < length / 8; ) {
+            long chunkStart = index;
+            chunk.clear();
+            for (; chunk.hasRemaining(); index++) {
+                long raw = index < firstNew ? bat.raw(index) : index < grown.batEntries() ? grownEntry(index, m, grown) : 0;
+                if (raw == KEEP) raw = index < room ? bat.raw(index) : 0;
+                chunk.putLong(raw);
+            }
+            chunk.flip();
+            if (!Bytes.isZero(chunk.duplicate())) file().writeFully(chunk, moved.fileOffset() + chunkStart * 8);
+        }
+        extendOverAllocated();
+        ByteBuffer table = RegionTable.withBat(view.readStruct(regions.offset(), RegionTable.SIZE, "region table"), moved);
+        for (long copy : new long[] {RegionTable.TABLE1, RegionTable.TABLE2}) {
+            for (int i = 0; i < RegionTable.SIZE / VhdxLog.SECTOR; i++) {
+                byte[] data = new byte[VhdxLog.SECTOR];
+                table.get(i * VhdxLog.SECTOR, data);
+                change.add(new LogEntry.Sector(copy + (long) i * VhdxLog.SECTOR, data));
+            }
+        }
+        journal.commit(change);
+        ReplayedFile now = new ReplayedFile(file(), LogOverlay.EMPTY, file().size());
+        view = now;
+        regions = new RegionTable(regions.offset(), moved, regions.metadata());
+        bat = new Bat(now, moved, grown, batCache(cacheBytes));
+    }
+
+    /** The log sectors that set the virtual disk size item at {@code sizeItem} to {@code newSize}. */
+    private List<LogEntry.Sector> sizeChange(long sizeItem, long newSize) throws IOException {
+        long sector = sizeItem / VhdxLog.SECTOR * VhdxLog.SECTOR;
+        ByteBuffer page = file().readStruct(sector, 2L * VhdxLog.SECTOR, java.nio.ByteOrder.LITTLE_ENDIAN, "metadata region");
+        page.putLong((int) (sizeItem - sector), newSize);
+        List<LogEntry.Sector> change = new ArrayList<>();
+        for (int i = 0; i * VhdxLog.SECTOR < sizeItem - sector + 8; i++) {
+            byte[] data = new byte[VhdxLog.SECTOR];
+            page.get(i * VhdxLog.SECTOR, data);
+            change.add(new LogEntry.Sector(sector + (long) i * VhdxLog.SECTOR, data));
+        }
+        return change;
     }
 
     /** Where the virtual disk size item is in the file. */

@@ -122,23 +122,36 @@ record VhdxMetadata(long blockSize, boolean leaveBlocksAllocated, boolean hasPar
     /** Offset of the items, right after the 64 KiB table, and of the virtual disk size item among them. */
     static final int ITEMS = MetadataTable.SIZE;
     static final int SIZE_ITEM = ITEMS + 8;
+    private static final int LOCATOR_ITEM = ITEMS + 64;
 
     /**
      * The start of a metadata region holding this disk's system items (not a parent locator): the table,
      * then file parameters, virtual disk size, page 83 data ({@code page83}), logical and physical sector size.
      */
     static ByteBuffer encode(VhdxMetadata m, Guid page83) {
-        ByteBuffer b = ByteBuffer.allocate(ITEMS + 64).order(ByteOrder.LITTLE_ENDIAN);
+        return encode(m, page83, null);
+    }
+
+    /**
+     * As {@link #encode(VhdxMetadata, Guid)}, with the parent locator item {@code locator} (a differencing
+     * image's) after the others when it is not null.
+     */
+    static ByteBuffer encode(VhdxMetadata m, Guid page83, ByteBuffer locator) {
+        int locatorLength = locator == null ? 0 : locator.remaining();
+        ByteBuffer b = ByteBuffer.allocate(LOCATOR_ITEM + locatorLength).order(ByteOrder.LITTLE_ENDIAN);
         b.putLong(0, MetadataTable.SIGNATURE);
-        b.putShort(10, (short) 5);                         // EntryCount
         Object[][] items = {                               // ItemId, Offset, Length, IsVirtualDisk
             {FILE_PARAMETERS, ITEMS, 8, false},
             {VIRTUAL_DISK_SIZE, SIZE_ITEM, 8, true},
             {PAGE_83, ITEMS + 16, 16, true},
             {LOGICAL_SECTOR_SIZE, ITEMS + 32, 4, true},
             {PHYSICAL_SECTOR_SIZE, ITEMS + 36, 4, true},
+            {PARENT_LOCATOR, LOCATOR_ITEM, locatorLength, false},
         };
-        for (int i = 0; i < items.length; i++) {
+        int count = locator == null ? items.length - 1 : items.length;
+        b.putShort(10, (short) count);                     // EntryCount
+        if (locator != null) b.put(LOCATOR_ITEM, locator.duplicate(), 0, locatorLength);
+        for (int i = 0; i < count; i++) {
             int e = 32 + 32 * i;
             ((Guid) items[i][0]).write(b, e);
             b.putInt(e + 16, (Integer) items[i][1]);

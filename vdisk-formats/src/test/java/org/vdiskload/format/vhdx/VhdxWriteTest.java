@@ -460,7 +460,7 @@ class VhdxWriteTest {
     }
 
     @Test
-    void growsWhenTheBatHasRoomAndSaysWhyNotOtherwise() throws Exception {
+    void growsInPlaceWhenTheBatHasRoom() throws Exception {
         for (String kind : new String[] {"dynamic", "fixed"}) {
             Path p = create("r-" + kind + ".vhdx", 3 * MB + 512, "block_size=1M", "subformat=" + kind);
             write(p, 3 * MB, (byte) 4, 512);
@@ -474,10 +474,144 @@ class VhdxWriteTest {
             }
             write(p, 39 * MB, (byte) 6, 4096);
             assertEquals(0, qemuCheck(p).exit());
-            ImageException e = assertThrows(ImageException.class, () -> Resize.resize(p, "vhdx", 1L << 40, false));
-            assertTrue(e.getMessage().contains("moving the BAT region is not supported"), e.getMessage());
-            e = assertThrows(ImageException.class, () -> Resize.resize(p, "vhdx", MB, true));
+            assertEquals(batRegion(p), batRegion(create("fresh-" + kind + ".vhdx", 3 * MB + 512, "block_size=1M")), "the BAT did not move");
+            ImageException e = assertThrows(ImageException.class, () -> Resize.resize(p, "vhdx", MB, true));
             assertTrue(e.getMessage().contains("shrinking"), e.getMessage());
+        }
+    }
+
+    private static RegionTable.Region batRegion(Path p) throws IOException {
+        try (var f = org.vdiskload.io.ImageFile.open(p, false)) {
+            return RegionTable.read(new ReplayedFile(f, LogOverlay.EMPTY, f.size())).bat();
+        }
+    }
+
+    /**
+     * 1 MiB blocks: qemu's 1 MiB BAT region holds 131072 entries, 128 GiB of disk. Growing to 160 GiB moves the
+     * BAT to the end of the file; qemu must find the image clean and read the old data and the new.
+     */
+    @Test
+    void growsPastItsBatByMovingIt() throws Exception {
+        Path p = dir.resolve("q64.vhdx");
+        Tools.check("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", p.toString(), "64M");
+        Tools.check("qemu-io", "-f", "vhdx", "-c", "write -P 0x41 0 2M", "-c", "write -P 0x42 63M 1M", p.toString());
+        RegionTable.Region before = batRegion(p);
+        long newSize = 160L << 30;
+        Resize.resize(p, "vhdx", newSize, false);
+        RegionTable.Region after = batRegion(p);
+        assertTrue(after.fileOffset() > before.fileOffset() && after.length() >= (newSize / MB + 40) * 8, after.toString());
+        assertTrue(header(p).logGuid().isZero());
+        assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
+        assertTrue(Tools.check("qemu-img", "info", "--output=json", p.toString()).contains("\"virtual-size\": " + newSize));
+        long[] past = {64 * MB, 100L << 30, newSize - 4096};
+        try (DiskImage d = open(p, true)) {
+            for (int i = 0; i < past.length; i++) {
+                byte[] b = new byte[4096];
+                Arrays.fill(b, (byte) (0x60 + i));
+                d.write(ByteBuffer.wrap(b), past[i]);
+            }
+        }
+        assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
+        assertEquals(0, Check.check(p, "vhdx", RepairMode.NONE).exitCode());
+        Path raw = dir.resolve("q64.raw");
+        Tools.check("qemu-img", "convert", "-f", "vhdx", "-O", "raw", p.toString(), raw.toString());
+        assertEquals(newSize, Files.size(raw));
+        try (FileChannel ch = FileChannel.open(raw)) {
+            assertRange(ch, 0, 2 * MB, (byte) 0x41);
+            assertRange(ch, 2 * MB, MB, (byte) 0);
+            assertRange(ch, 63 * MB, MB, (byte) 0x42);
+            for (int i = 0; i < past.length; i++) {
+                assertRange(ch, past[i], 4096, (byte) (0x60 + i));
+                if (i > 0) assertRange(ch, past[i] - 4096, 4096, (byte) 0);
+            }
+        }
+        Files.delete(raw);
+        // Grown again, the moved BAT has room and stays where it is.
+        Resize.resize(p, "vhdx", newSize + MB, false);
+        assertEquals(after, batRegion(p));
+        assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
+    }
+
+    /** A fixed image grown past its BAT gets every new block allocated, reading zeros, behind the moved BAT. */
+    @Test
+    void fixedImageGrowsPastItsBat() throws Exception {
+        Path p = create("fixed-mv.vhdx", 8 * MB, "subformat=fixed", "block_size=1M");
+        write(p, 7 * MB, (byte) 0x33, (int) MB);
+        long newSize = 129L << 30;
+        Resize.resize(p, "vhdx", newSize, false);
+        assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
+        Tools.check("qemu-io", "-f", "vhdx", "-c", "read -P 0x33 7M 1M", "-c", "read -P 0 8M 1M",
+                "-c", "read -P 0 " + (newSize - MB) + " 1M", p.toString());
+        try (DiskImage d = open(p, false)) {
+            assertEquals(newSize, d.size());
+            assertTrue(d.map(0, d.size()).stream().allMatch(e -> e.kind() == Extent.Kind.DATA), "every block allocated");
+        }
+        assertEquals(0, Check.check(p, "vhdx", RepairMode.NONE).exitCode());
+    }
+
+    private static void assertRange(FileChannel ch, long pos, long length, byte value) throws IOException {
+        ByteBuffer got = ByteBuffer.allocate((int) length);
+        while (got.hasRemaining() && ch.read(got, pos + got.position()) >= 0) { }
+        byte[] want = new byte[(int) length];
+        Arrays.fill(want, value);
+        assertArrayEquals(want, got.array(), "at " + pos);
+    }
+
+    /**
+     * A crash while the BAT moves, made by hand: the grown file with the old region tables and metadata put back
+     * and the header naming the log whose one entry switches them, complete or torn. Complete, replay (ours and
+     * qemu's) gives the grown disk; torn, the old one; both hold the old data and qemu finds them clean.
+     */
+    @Test
+    void crashWhileTheBatMovesLeavesTheOldDiskOrTheNew() throws Exception {
+        for (boolean torn : new boolean[] {false, true}) {
+            Path p = dir.resolve("mv-" + torn + ".vhdx");
+            Tools.check("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", p.toString(), "64M");
+            Tools.check("qemu-io", "-f", "vhdx", "-c", "write -P 0x41 0 2M", p.toString());
+            Path before = dir.resolve("mv-before.vhdx");
+            Files.copy(p, before, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            long newSize = 130L << 30;
+            Resize.resize(p, "vhdx", newSize, false);
+            try (FileChannel old = FileChannel.open(before); FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                long metadata;
+                try (var f = org.vdiskload.io.ImageFile.open(before, false)) {
+                    metadata = RegionTable.read(new ReplayedFile(f, LogOverlay.EMPTY, f.size())).metadata().fileOffset();
+                }
+                for (long[] range : new long[][] {{RegionTable.TABLE1, 2L * RegionTable.SIZE}, {metadata, MB}}) {
+                    ByteBuffer b = ByteBuffer.allocate((int) range[1]);
+                    old.read(b, range[0]);
+                    ch.write(b.flip(), range[0]);
+                }
+            }
+            try (var f = org.vdiskload.io.ImageFile.open(p, true)) {
+                VhdxHeader h = VhdxHeader.current(f);
+                ByteBuffer entry = f.readStruct(h.logOffset(), 4096, ByteOrder.LITTLE_ENDIAN, "log entry");
+                Guid log = Guid.read(entry, 32); // LogGuid of the last entry written, at the start of the log
+                VhdxHeader withLog = h.successor(h.fileWriteGuid(), h.dataWriteGuid(), log);
+                f.writeFully(withLog.encode(), withLog.offset());
+                if (torn) {
+                    int length = entry.getInt(8); // EntryLength
+                    f.writeFully(ByteBuffer.wrap(new byte[] {0x5a}), h.logOffset() + length - 1);
+                }
+            }
+            long want = torn ? 64 * MB : newSize;
+            byte[] data = new byte[2 * (int) MB];
+            Arrays.fill(data, (byte) 0x41);
+            try (DiskImage d = open(p, false)) {
+                assertEquals(want, d.size(), "torn " + torn);
+                ByteBuffer got = ByteBuffer.allocate(data.length);
+                d.read(got, 0);
+                assertArrayEquals(data, got.array());
+            }
+            Path copy = dir.resolve("mv-copy.vhdx");
+            Files.copy(p, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Tools.check("qemu-img", "check", "-r", "all", "-f", "vhdx", copy.toString());
+            assertEquals(0, qemuCheck(copy).exit(), qemuCheck(copy).toString());
+            assertTrue(Tools.check("qemu-img", "info", "--output=json", copy.toString()).contains("\"virtual-size\": " + want));
+            Tools.check("qemu-io", "-f", "vhdx", "-c", "read -P 0x41 0 2M", "-c", "read -P 0 " + (want - MB) + " 1M", copy.toString());
+            CheckReport r = Check.check(p, "vhdx", RepairMode.ALL);
+            assertEquals(0, r.exitCode(), r.toString());
+            assertEquals(0, qemuCheck(p).exit(), qemuCheck(p).toString());
         }
     }
 }

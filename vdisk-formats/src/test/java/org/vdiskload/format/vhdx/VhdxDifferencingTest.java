@@ -1,0 +1,212 @@
+package org.vdiskload.format.vhdx;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vdiskload.check.CheckReport;
+import org.vdiskload.check.RepairMode;
+import org.vdiskload.image.DiskImage;
+import org.vdiskload.image.Extent;
+import org.vdiskload.image.Images;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageFile;
+import org.vdiskload.ops.Check;
+import org.vdiskload.ops.Create;
+import org.vdiskload.testing.CrashTest;
+import org.vdiskload.testing.Tools;
+import org.vdiskload.testing.WriteTorture;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Creating differencing VHDX images over a qemu-made parent and writing through them. qemu 7.2 cannot open a
+ * differencing VHDX at all ("Operation not supported"), so the judges are libvhdi (vhdiinfo names the parent,
+ * vhdimount reads the chain), our own reader and our check.
+ */
+class VhdxDifferencingTest {
+    private static final long MB = 1 << 20;
+
+    @TempDir
+    Path dir;
+
+    /** A qemu-made 1 MiB-block parent of {@code size} bytes with patterns qemu-io wrote. */
+    private Path parent(String name, String size) throws Exception {
+        Path p = dir.resolve(name);
+        Tools.check("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", p.toString(), size);
+        Tools.check("qemu-io", "-f", "vhdx", "-c", "write -P 0x51 0 3M", "-c", "write -P 0x52 5M 1536K",
+                "-c", "write -z 6M 512K", p.toString());
+        return p;
+    }
+
+    private static byte[] qemuRaw(Path vhdx) throws Exception {
+        Path raw = vhdx.resolveSibling(vhdx.getFileName() + ".raw");
+        Tools.check("qemu-img", "convert", "-f", "vhdx", "-O", "raw", vhdx.toString(), raw.toString());
+        try {
+            return Files.readAllBytes(raw);
+        } finally {
+            Files.delete(raw);
+        }
+    }
+
+    private static Path child(Path child, String backing, Map<String, String> options) throws IOException {
+        Create.create(child, new VhdxFormat(), -1, options, backing, "vhdx");
+        return child;
+    }
+
+    private static DiskImage open(Path p, boolean writable) throws IOException {
+        return Images.open(p, OpenOptions.DEFAULTS.withFormat("vhdx").withWritable(writable));
+    }
+
+    private static VhdxHeader header(Path p) throws IOException {
+        try (ImageFile f = ImageFile.open(p, false)) {
+            return VhdxHeader.current(f);
+        }
+    }
+
+    @Test
+    void childReadsAsItsParentAndLibvhdiNamesIt() throws Exception {
+        Path parent = parent("parent.vhdx", "12M");
+        Path child = child(dir.resolve("child.vhdx"), "parent.vhdx", Map.of());
+        byte[] want = qemuRaw(parent);
+        try (DiskImage d = open(child, false)) {
+            assertEquals(2, d.layers().size());
+            assertEquals(12 * MB, d.size());
+            assertArrayEquals(want, WriteTorture.readAll(d));
+        }
+        try (ImageFile f = ImageFile.open(child, false); VhdxLayer l = VhdxLayer.open(f, new org.vdiskload.image.OpenContext(null, 1 << 20, false))) {
+            VhdxMetadata m = l.metadata();
+            assertTrue(m.hasParent());
+            assertFalse(m.leaveBlocksAllocated());
+            assertEquals(2 * MB, m.blockSize(), "Hyper-V's differencing block size");
+            assertEquals(header(parent).dataWriteGuid(), m.parent().linkage());
+            assertEquals(".\\parent.vhdx", m.parent().entries().get("relative_path"));
+            assertEquals(parent.toString().replace('/', '\\'), m.parent().entries().get("absolute_win32_path"));
+            assertTrue(l.map(0, l.size()).status() == org.vdiskload.image.LayerRun.Status.UNALLOCATED);
+        }
+        String vhdi = Tools.check("vhdiinfo", child.toString());
+        assertTrue(vhdi.contains("Disk type\t\t: Differential"), vhdi);
+        assertTrue(vhdi.contains("(" + 12 * MB + " bytes)"), vhdi);
+        assertTrue(vhdi.contains("Parent identifier\t: " + header(parent).dataWriteGuid()), vhdi);
+        assertTrue(vhdi.contains("Parent filename\t\t: " + parent.toString().replace('/', '\\')), vhdi);
+        assertArrayEquals(want, vhdimount(child, 2), "libvhdi reads the new child as the parent");
+        CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
+        assertTrue(r.clean(), r.toString());
+        // qemu 7.2 refuses differencing VHDX images outright; if a later qemu reads them, use it here too.
+        assertTrue(Tools.run(List.of("qemu-img", "info", "-f", "vhdx", child.toString()), null).stderr().contains("not supported"));
+    }
+
+    /** Positional writes through the library, then libvhdi and our reader both read the model. */
+    @Test
+    void writesThroughTheChildReadBackAsTheModel() throws Exception {
+        Path parent = parent("base.vhdx", "12M");
+        Path child = child(dir.resolve("top.vhdx"), "base.vhdx", Map.of("block_size", "1M"));
+        WriteTorture.run(child, "vhdx", new WriteTorture.Plan(600, 150, (int) MB, 31), (image, format, model) -> {
+            CheckReport r = Check.check(image, format, RepairMode.NONE);
+            assertTrue(r.clean(), r.toString());
+            assertTrue(Tools.check("vhdiinfo", image.toString()).contains("Differential"));
+            assertTrue(Arrays.equals(model, vhdimount(image, 2)), "vhdimount reads the chain as the model");
+        });
+        byte[] before = qemuRaw(parent);
+        try (DiskImage d = open(parent, false)) {
+            assertArrayEquals(before, WriteTorture.readAll(d), "the parent is untouched");
+        }
+    }
+
+    /** A child in another directory names its parent by a relative path that climbs, and still opens. */
+    @Test
+    void parentInAnotherDirectoryIsFoundByItsRelativePath() throws Exception {
+        Path parent = parent("p.vhdx", "8M");
+        Path sub = Files.createDirectories(dir.resolve("sub"));
+        Path child = child(sub.resolve("c.vhdx"), "../p.vhdx", Map.of());
+        try (ImageFile f = ImageFile.open(child, false); VhdxLayer l = VhdxLayer.open(f, new org.vdiskload.image.OpenContext(null, 1 << 20, false))) {
+            assertEquals("..\\p.vhdx", l.metadata().parent().entries().get("relative_path"));
+        }
+        byte[] b = new byte[4096];
+        Arrays.fill(b, (byte) 0x77);
+        try (DiskImage d = open(child, true)) {
+            d.write(ByteBuffer.wrap(b), 5 * MB - 2048);
+        }
+        byte[] want = qemuRaw(parent);
+        System.arraycopy(b, 0, want, 5 * (int) MB - 2048, b.length);
+        try (DiskImage d = open(child, false)) {
+            assertArrayEquals(want, WriteTorture.readAll(d));
+            assertTrue(d.map(0, d.size()).stream().anyMatch(e -> e.kind() == Extent.Kind.DATA));
+        }
+    }
+
+    /** Killed mid-write, a child over a qemu-made parent keeps every flushed write; qemu cannot judge it. */
+    @Test
+    void crashAtAnyInstantLeavesARecoverableChild() throws Exception {
+        CrashTest.runWithoutQemu(dir, "vhdx", p -> {
+            Path parent = p.resolveSibling(p.getFileName() + ".parent.vhdx");
+            Tools.check("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", parent.toString(), "24M");
+            Tools.check("qemu-io", "-f", "vhdx", "-c", "write -P 0x5c 0 24M", parent.toString());
+            child(p, parent.getFileName().toString(), Map.of("block_size", "1M"));
+        }, 41);
+    }
+
+    @Test
+    void writingTheParentAfterwardsDetachesTheChild() throws Exception {
+        Path parent = parent("wp.vhdx", "8M");
+        Path child = child(dir.resolve("wc.vhdx"), "wp.vhdx", Map.of());
+        try (DiskImage d = open(parent, true)) {
+            d.write(ByteBuffer.wrap(new byte[512]), 0);
+        }
+        ImageException e = assertThrows(ImageException.class, () -> open(child, false).close());
+        assertTrue(e.getMessage().contains("parent_linkage"), e.getMessage());
+    }
+
+    @Test
+    void badRequestsAreRefusedBeforeAnyFileIsWritten() throws Exception {
+        parent("bp.vhdx", "8M");
+        Files.write(dir.resolve("raw.img"), new byte[(int) MB]);
+        Object[][] bad = {
+            {Map.of("subformat", "fixed"), "bp.vhdx", "vhdx", -1L, "fixed"},
+            {Map.of("block_state_zero", "on"), "bp.vhdx", "vhdx", -1L, "block_state_zero"},
+            {Map.of(), "bp.vhdx", "vhdx", 16 * MB, "parent's size"},
+            {Map.of(), "raw.img", "raw", -1L, "must be a VHDX"},
+            {Map.of(), "missing.vhdx", "vhdx", 8 * MB, "missing.vhdx"},
+        };
+        for (Object[] b : bad) {
+            Path p = dir.resolve("bad.vhdx");
+            @SuppressWarnings("unchecked")
+            Map<String, String> o = (Map<String, String>) b[0];
+            ImageException e = assertThrows(ImageException.class,
+                    () -> Create.create(p, new VhdxFormat(), (Long) b[3], o, (String) b[1], (String) b[2]), b[4].toString());
+            assertTrue(e.getMessage().contains(b[4].toString()), e.getMessage());
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+            assertFalse(Files.exists(p), b[4] + " left a file");
+        }
+        Path self = dir.resolve("bp.vhdx");
+        long size = Files.size(self);
+        assertThrows(ImageException.class, () -> Create.create(self, new VhdxFormat(), -1, Map.of(), "bp.vhdx", "vhdx"));
+        assertEquals(size, Files.size(self), "the parent is not overwritten");
+    }
+
+    /** What libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
+    private static byte[] vhdimount(Path image, int depth) throws Exception {
+        Path mnt = Files.createTempDirectory("vhdimount");
+        try {
+            Tools.check("vhdimount", image.toString(), mnt.toString());
+            try {
+                return Files.readAllBytes(mnt.resolve("vhdi" + depth));
+            } finally {
+                Tools.umount(mnt);
+            }
+        } finally {
+            Files.delete(mnt);
+        }
+    }
+}

@@ -32,10 +32,28 @@ import java.util.concurrent.TimeUnit;
  * <p>Several connections (one per CPU, up to four) spread the driver's queues over server threads: safe,
  * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN).
  *
- * <p>If this process dies, the driver sees its sockets close: new I/O waits {@link #DEAD_CONN_SECONDS}
- * for a new connection (NBD_CMD_RECONFIGURE, which vdiskload does not do yet), then fails with EIO;
- * requests the server had not answered fail after {@link #TIMEOUT_SECONDS} the same way. {@code -d}
- * then disconnects the device ({@link #KIND}'s releaseOrphan).
+ * <p><b>When this process dies</b> (SIGKILL, the OOM killer, a crash), the device stays: the driver sees
+ * its sockets close and marks the connections dead, and {@code vdiskload --reconnect} starts a new serving
+ * process, which hands the driver fresh sockets for the same /dev/nbdN with NBD_CMD_RECONFIGURE
+ * ({@link #reconnect}). What I/O sees meanwhile (drivers/block/nbd.c, Linux 6.1):
+ * <ul>
+ * <li>A request sent after the death waits, in nbd_handle_cmd's wait_for_reconnect, up to
+ *     {@link #DEAD_CONN_SECONDS} (or {@link #DEAD_CONN_ENV}) for a live connection; a reconnect wakes it and it goes out on the new
+ *     connection. Once that time passes with none, it fails with EIO, and the driver marks the device
+ *     disconnected: later I/O fails with EIO at once. A reconnect still works then (it clears that mark)
+ *     and later I/O succeeds, but what failed stays failed (a filesystem may have shut itself down).
+ * <li>A request the dead process had received and not answered is resent whole: when its
+ *     {@link #TIMEOUT_SECONDS} request timeout expires the driver requeues it (nbd_xmit_timeout: more than
+ *     one connection, or a timeout set), and it then goes as above — on the new connection, or waiting for
+ *     one. So it completes up to {@link #TIMEOUT_SECONDS} after it was sent, not at the reconnect.
+ * <li>Writes the dead process had answered but no flush had covered may be lost, as a disk's volatile
+ *     cache is at power loss: the driver does not resend answered requests. A flush it answered was
+ *     durable (the image was flushed first); the writes after it are the filesystem's journal's to replay.
+ * </ul>
+ * Reconnecting is a command, not an automatic respawn: respawning needs a second resident process per
+ * attachment watching the first (or a service manager's Restart=, which can run this command), and a
+ * process that died of a bug or of memory would be restarted into the same death in a loop; a deliberate
+ * kill would be undone. {@code -d} instead disconnects the device ({@link #KIND}'s releaseOrphan).
  */
 public final class NbdBackend implements Backend {
     public static final Kind KIND = new Kind() {
@@ -47,6 +65,11 @@ public final class NbdBackend implements Backend {
         @Override
         public Backend create(StateDir state) {
             return new NbdBackend(state);
+        }
+
+        @Override
+        public boolean reconnects() {
+            return true;
         }
 
         @Override
@@ -67,8 +90,15 @@ public final class NbdBackend implements Backend {
 
     /** Seconds a request may go unanswered before the driver gives up on its connection. */
     static final long TIMEOUT_SECONDS = 30;
-    /** Seconds the driver holds new I/O when every connection is dead, waiting for a reconnect. */
-    static final long DEAD_CONN_SECONDS = 10;
+    /**
+     * Seconds the driver holds I/O when every connection is dead, waiting for a reconnect: iSCSI's default
+     * for the same wait (open-iscsi's replacement_timeout), long enough to notice a dead serving process and
+     * run {@code vdiskload --reconnect}, short enough that I/O gets its EIO in minutes when nobody does.
+     */
+    static final long DEAD_CONN_SECONDS = 120;
+    /** Overrides {@link #DEAD_CONN_SECONDS} at attach (whole seconds; 0: fail at once): for tests and slow machines. */
+    static final String DEAD_CONN_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
+    private static final long DEAD_CONN_MAX = 86_400;
     private static final long SETTLE_MILLIS = 20_000;
     private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors()));
 
@@ -110,11 +140,34 @@ public final class NbdBackend implements Backend {
     public Devices start(String attachment, DiskImage disk, PartitionTable table, boolean writable) throws IOException {
         name = attachment;
         if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed); use --backend fuse");
-        Path dir = state.mountPoint(name);
+        Export export = Export.of(name, disk);
+        serve(export);
+        index = NbdNetlink.connect(new NbdNetlink.Connect(disk.size(), table.sectorSize(),
+                NbdServer.connectedFlags(export, CONNECTIONS > 1), TIMEOUT_SECONDS, deadConnSeconds(),
+                NbdDevices.backendId(name), sockets.fds()));
+        sockets.closeKernelEnds();
+        String device = NbdDevices.device(index);
+        List<Attachment.PartitionDevice> parts = partitionDevices(settle(device, table), table);
+        Teardown.link(name, device);
+        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
+        return new Devices("", device, parts);
+    }
+
+    private static long deadConnSeconds() throws IOException {
+        String v = System.getenv(DEAD_CONN_ENV);
+        if (v == null || v.isEmpty()) return DEAD_CONN_SECONDS;
+        if (!v.matches("[0-9]{1,5}") || Long.parseLong(v) > DEAD_CONN_MAX) {
+            throw new IOException(DEAD_CONN_ENV + "=" + v + ": want whole seconds, 0 to " + DEAD_CONN_MAX);
+        }
+        return Long.parseLong(v);
+    }
+
+    /** Makes the socket pairs and a server thread on each server end. */
+    private void serve(Export export) throws IOException {
+        Path dir = state.mountPoint(export.name());
         Files.createDirectories(dir);
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
-        Export export = Export.of(name, disk);
-        sockets = KernelSockets.create(CONNECTIONS, socket(state, name));
+        sockets = KernelSockets.create(CONNECTIONS, socket(state, export.name()));
         ended = new CountDownLatch(CONNECTIONS);
         for (int i = 0; i < CONNECTIONS; i++) {
             SocketChannel ch = sockets.channels().get(i);
@@ -130,21 +183,54 @@ public final class NbdBackend implements Backend {
             servers.add(t);
             t.start();
         }
-        index = NbdNetlink.connect(new NbdNetlink.Connect(disk.size(), table.sectorSize(),
-                NbdServer.connectedFlags(export, CONNECTIONS > 1), TIMEOUT_SECONDS, DEAD_CONN_SECONDS,
-                NbdDevices.backendId(name), sockets.fds()));
+    }
+
+    /**
+     * Takes over the device {@code previous} recorded from its dead serving process: new sockets in the
+     * place of the dead connections (NBD_CMD_RECONFIGURE, which wakes the I/O waiting for one; see the
+     * class comment). The driver keeps the size, flags, timeouts and partitions it had; the image must
+     * still have that size. On failure the device is left as it was (name stays unset: {@link #stop} does
+     * nothing).
+     */
+    @Override
+    public Devices reconnect(Attachment previous, DiskImage disk, PartitionTable table) throws IOException {
+        if (disk.size() != previous.size()) {
+            throw new IOException(previous.image() + ": is " + disk.size() + " bytes now, " + previous.size()
+                    + " when attached; detach " + previous.path() + " (-d) and attach it again");
+        }
+        List<Integer> held = NbdDevices.connectedTo(previous.name());
+        if (held.isEmpty()) throw new IOException(previous.path() + ": the kernel has no nbd device for it any more; detach it (-d) and attach the image again");
+        int idx = held.get(0);
+        if (held.size() > 1 || !NbdDevices.device(idx).equals(previous.device())) {
+            throw new IOException(previous.path() + ": recorded on " + previous.device() + ", but the kernel has it on "
+                    + held.stream().map(NbdDevices::device).toList());
+        }
+        if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed)");
+        try {
+            serve(Export.of(previous.name(), disk));
+            NbdNetlink.reconfigure(idx, NbdDevices.backendId(previous.name()), sockets.fds());
+        } catch (IOException | RuntimeException e) {
+            if (sockets != null) sockets.close(); // the servers see the end of their streams
+            throw e;
+        }
         sockets.closeKernelEnds();
+        name = previous.name();
+        index = idx;
         String device = NbdDevices.device(index);
-        Map<Integer, String> kernelParts = settle(device, table);
+        List<Attachment.PartitionDevice> parts = partitionDevices(NbdDevices.partitions(index), table);
+        Teardown.link(name, device);
+        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
+        return new Devices("", device, parts);
+    }
+
+    private List<Attachment.PartitionDevice> partitionDevices(Map<Integer, String> kernelParts, PartitionTable table) {
         List<Attachment.PartitionDevice> parts = new ArrayList<>();
         for (Map.Entry<Integer, String> k : kernelParts.entrySet()) {
             Partition p = table.partitions().stream().filter(x -> x.number() == k.getKey()).findFirst().orElse(null);
             parts.add(new Attachment.PartitionDevice(k.getKey(), DeviceNames.partition(name, k.getKey()), k.getValue(),
                     p == null ? -1 : p.start(), p == null ? -1 : p.length()));
         }
-        Teardown.link(name, device);
-        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
-        return new Devices("", device, parts);
+        return parts;
     }
 
     /**

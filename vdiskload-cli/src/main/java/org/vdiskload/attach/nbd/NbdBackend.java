@@ -25,9 +25,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Backend {@code nbd}: the kernel's own nbd driver, with this process as its server. The driver gets
- * connected Unix sockets over netlink ({@link NbdNetlink}) and speaks NBD's transmission phase on them
- * straight away; {@link NbdServer#serveConnected} answers. The driver picks a free /dev/nbdN and scans
- * its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
+ * connected Unix sockets over netlink ({@link NbdNetlink}; on kernels without it, through the
+ * NBD_SET_SOCK ioctls, {@link NbdIoctl}: both behind {@link NbdControl}) and speaks NBD's transmission
+ * phase on them straight away; {@link NbdServer#serveConnected} answers. The driver picks a free
+ * /dev/nbdN and scans its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
  *
  * <p>Several connections (one per CPU, up to four) spread the driver's queues over server threads: safe,
  * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN).
@@ -77,7 +78,7 @@ public final class NbdBackend implements Backend {
             IOException first = null;
             for (int index : NbdDevices.connectedTo(a.name())) {
                 try {
-                    NbdNetlink.disconnect(index);
+                    new NbdNetlink().disconnect(index); // only netlink's devices carry the identifier
                 } catch (IOException e) {
                     if (first == null) first = e;
                 }
@@ -103,6 +104,7 @@ public final class NbdBackend implements Backend {
     private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors()));
 
     private final StateDir state;
+    private NbdControl control;
     private String name;
     private KernelSockets sockets;
     private final List<Thread> servers = new ArrayList<>();
@@ -141,9 +143,11 @@ public final class NbdBackend implements Backend {
         name = attachment;
         if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed); use --backend fuse");
         Export export = Export.of(name, disk);
-        serve(export);
-        index = NbdNetlink.connect(new NbdNetlink.Connect(disk.size(), table.sectorSize(),
-                NbdServer.connectedFlags(export, CONNECTIONS > 1), TIMEOUT_SECONDS, deadConnSeconds(),
+        control = NbdControl.forKernel();
+        int connections = control.multipleConnections() ? CONNECTIONS : 1;
+        serve(export, connections);
+        index = control.connect(new NbdControl.Connect(disk.size(), table.sectorSize(),
+                NbdServer.connectedFlags(export, connections > 1), TIMEOUT_SECONDS, deadConnSeconds(),
                 NbdDevices.backendId(name), sockets.fds()));
         sockets.closeKernelEnds();
         String device = NbdDevices.device(index);
@@ -163,13 +167,13 @@ public final class NbdBackend implements Backend {
     }
 
     /** Makes the socket pairs and a server thread on each server end. */
-    private void serve(Export export) throws IOException {
+    private void serve(Export export, int connections) throws IOException {
         Path dir = state.mountPoint(export.name());
         Files.createDirectories(dir);
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
-        sockets = KernelSockets.create(CONNECTIONS, socket(state, export.name()));
-        ended = new CountDownLatch(CONNECTIONS);
-        for (int i = 0; i < CONNECTIONS; i++) {
+        sockets = KernelSockets.create(connections, socket(state, export.name()));
+        ended = new CountDownLatch(connections);
+        for (int i = 0; i < connections; i++) {
             SocketChannel ch = sockets.channels().get(i);
             String conn = "nbd" + i;
             Thread t = new Thread(() -> {
@@ -206,9 +210,10 @@ public final class NbdBackend implements Backend {
                     + held.stream().map(NbdDevices::device).toList());
         }
         if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed)");
+        control = NbdControl.forKernel();
         try {
-            serve(Export.of(previous.name(), disk));
-            NbdNetlink.reconfigure(idx, NbdDevices.backendId(previous.name()), sockets.fds());
+            serve(Export.of(previous.name(), disk), control.multipleConnections() ? CONNECTIONS : 1);
+            control.reconnect(idx, NbdDevices.backendId(previous.name()), sockets.fds());
         } catch (IOException | RuntimeException e) {
             if (sockets != null) sockets.close(); // the servers see the end of their streams
             throw e;
@@ -271,14 +276,14 @@ public final class NbdBackend implements Backend {
     public void stop() throws IOException {
         if (name == null) return;
         IOException first = null;
-        if (index >= 0 && NbdDevices.backend(index).equals(NbdDevices.backendId(name))) {
+        if (index >= 0 && control.holds(index, NbdDevices.backendId(name))) {
             try {
                 NbdDevices.flush(NbdDevices.device(index));
             } catch (IOException e) {
                 first = e;
             }
             try {
-                NbdNetlink.disconnect(index);
+                control.disconnect(index);
             } catch (IOException e) {
                 if (first == null) first = e;
             }

@@ -13,7 +13,7 @@ import java.util.Map;
  * threads to end; RECONFIGURE puts new sockets in the place of dead ones on a connected device.
  * Unlike the NBD_SET_SOCK ioctls, nothing keeps a process blocked in the kernel.
  */
-final class NbdNetlink {
+final class NbdNetlink implements NbdControl {
     private static final int VERSION = 1;
     private static final int CMD_CONNECT = 1;
     private static final int CMD_DISCONNECT = 2;
@@ -29,10 +29,6 @@ final class NbdNetlink {
     private static final int SOCK_ITEM = 1;
     private static final int SOCK_FD = 1;
 
-    /** What CONNECT tells the driver. Timeouts in seconds; {@code backend} shows in /sys/block/nbdN/backend. */
-    record Connect(long size, int blockSize, long serverFlags, long timeout, long deadConnTimeout, String backend, List<Integer> fds) {}
-
-    private NbdNetlink() {}
 
     /** Whether the running kernel has the nbd driver's netlink family (the module loaded). */
     static boolean available() {
@@ -43,8 +39,14 @@ final class NbdNetlink {
         }
     }
 
+    @Override
+    public boolean multipleConnections() {
+        return true;
+    }
+
     /** Connects a device the driver picks (a free one, or a new one); returns its index N (/dev/nbdN). */
-    static int connect(Connect c) throws IOException {
+    @Override
+    public int connect(Connect c) throws IOException {
         GenericNetlink.Attributes socks = new GenericNetlink.Attributes();
         for (int fd : c.fds()) socks.nested(SOCK_ITEM, new GenericNetlink.Attributes().u32(SOCK_FD, fd));
         GenericNetlink.Attributes a = new GenericNetlink.Attributes()
@@ -69,7 +71,8 @@ final class NbdNetlink {
      * dead slots in order, and drops — silently, answering success — the sockets beyond the dead slots;
      * each one it takes gets a receive thread and wakes the I/O that waits for a live connection.
      */
-    static void reconfigure(int index, String backend, List<Integer> fds) throws IOException {
+    @Override
+    public void reconnect(int index, String backend, List<Integer> fds) throws IOException {
         GenericNetlink.Attributes socks = new GenericNetlink.Attributes();
         for (int fd : fds) socks.nested(SOCK_ITEM, new GenericNetlink.Attributes().u32(SOCK_FD, fd));
         GenericNetlink.Attributes a = new GenericNetlink.Attributes()
@@ -81,8 +84,14 @@ final class NbdNetlink {
         }
     }
 
-    /** Disconnects /dev/nbd{@code index}; returns once the driver has let go of its sockets. */
-    static void disconnect(int index) throws IOException {
+    /** A device this interface connected carries its backend identifier for as long as it is connected. */
+    @Override
+    public boolean holds(int index, String backend) throws IOException {
+        return NbdDevices.backend(index).equals(backend);
+    }
+
+    @Override
+    public void disconnect(int index) throws IOException {
         try (GenericNetlink nl = GenericNetlink.open()) {
             nl.request(family(nl), CMD_DISCONNECT, VERSION, new GenericNetlink.Attributes().u32(ATTR_INDEX, index),
                     "nbd netlink DISCONNECT of /dev/nbd" + index);

@@ -39,17 +39,19 @@ import java.util.concurrent.TimeUnit;
  * ({@link #reconnect}). What I/O sees meanwhile (drivers/block/nbd.c, Linux 6.1):
  * <ul>
  * <li>A request sent after the death waits, in nbd_handle_cmd's wait_for_reconnect, up to
- *     {@link #DEAD_CONN_SECONDS} (or {@link #DEAD_CONN_ENV}) for a live connection; a reconnect wakes it and it goes out on the new
- *     connection. Once that time passes with none, it fails with EIO, and the driver marks the device
- *     disconnected: later I/O fails with EIO at once. A reconnect still works then (it clears that mark)
- *     and later I/O succeeds, but what failed stays failed (a filesystem may have shut itself down).
+ *     {@link #DEAD_CONN_SECONDS} (or {@link #DEAD_CONN_ENV}) for a live connection; a reconnect wakes it,
+ *     and it goes out on the new connection. Once that time passes with none, it fails with EIO, and the
+ *     driver marks the device disconnected: later I/O fails with EIO at once. A reconnect still works
+ *     then (it clears that mark) and later I/O succeeds, but what failed stays failed (a filesystem may
+ *     have shut itself down).
  * <li>A request the dead process had received and not answered is resent whole: when its
  *     {@link #TIMEOUT_SECONDS} request timeout expires the driver requeues it (nbd_xmit_timeout: more than
  *     one connection, or a timeout set), and it then goes as above — on the new connection, or waiting for
  *     one. So it completes up to {@link #TIMEOUT_SECONDS} after it was sent, not at the reconnect.
- * <li>Writes the dead process had answered but no flush had covered may be lost, as a disk's volatile
- *     cache is at power loss: the driver does not resend answered requests. A flush it answered was
- *     durable (the image was flushed first); the writes after it are the filesystem's journal's to replay.
+ * <li>Writes the dead process had answered are not resent. They are as safe as the format made them
+ *     before the answer: qcow2's writer puts data and metadata in the file (written through, not yet
+ *     synced), so the process's death loses none of them and only a host crash could lose what no flush
+ *     covered; a flush the process answered was durable (the image was flushed first).
  * </ul>
  * Reconnecting is a command, not an automatic respawn: respawning needs a second resident process per
  * attachment watching the first (or a service manager's Restart=, which can run this command), and a
@@ -203,7 +205,9 @@ public final class NbdBackend implements Backend {
                     + " when attached; detach " + previous.path() + " (-d) and attach it again");
         }
         List<Integer> held = NbdDevices.connectedTo(previous.name());
-        if (held.isEmpty()) throw new IOException(previous.path() + ": the kernel has no nbd device for it any more; detach it (-d) and attach the image again");
+        if (held.isEmpty()) {
+            throw new IOException(previous.path() + ": the kernel has no nbd device for it any more; detach it (-d) and attach the image again");
+        }
         int idx = held.get(0);
         if (held.size() > 1 || !NbdDevices.device(idx).equals(previous.device())) {
             throw new IOException(previous.path() + ": recorded on " + previous.device() + ", but the kernel has it on "

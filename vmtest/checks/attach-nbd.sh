@@ -2,7 +2,7 @@
 # vdiskload --backend nbd in the guest: for every format, attach gpt-ext4.<ext> through the kernel's nbd
 # driver, mount /dev/<fmt>Np1, check the files disks.txt lists, write one, detach; qemu-img check is
 # clean; attached again read-only the new file is there. Then -l, udev's naming script, and a serving
-# process killed with SIGKILL: I/O fails with EIO once the dead-connection timeout passes, -d cleans up.
+# process killed with SIGKILL: I/O fails with EIO once the dead-connection timeout (set to 10 s here) passes, -d cleans up.
 # Needs the jar built (./run-tests runs mvn verify first); it is run directly, as the launcher would
 # try to rebuild a stale jar and the guest's view of the repository is read-only.
 # vmtest: long (about 12 minutes of guest time for the seven formats)
@@ -47,7 +47,7 @@ for ext in raw qcow qcow2 vmdk vdi vhd vhdx; do
 done
 
 # -l, the udev naming script, and a SIGKILLed serving process.
-dev=$(vdl --backend nbd --show gpt-ext4.qcow2 | tail -n 1)
+dev=$(VDISKLOAD_NBD_DEAD_TIMEOUT=10 vdl --backend nbd --show gpt-ext4.qcow2 | tail -n 1)
 name=${dev#/dev/}
 kname=$(basename "$(readlink -f "$dev")")
 vdl -l > list.txt
@@ -64,7 +64,7 @@ start=$(date +%s)
 if dd if="$dev" of=/dev/null bs=4096 count=1 skip=1000 iflag=direct 2> dd.err; then fail "a read after SIGKILL succeeded"; fi
 took=$(( $(date +%s) - start ))
 grep -q "Input/output error" dd.err || { cat dd.err; fail "the read failed, but not with EIO"; }
-[ $took -le 40 ] || fail "the read took ${took}s to fail"
+[ $took -le 40 ] || fail "the read took ${took}s to fail (the dead-connection timeout is 10 s)"
 echo "after SIGKILL a read fails with EIO in ${took}s"
 vdl -d "$dev" || fail "-d after SIGKILL"
 [ ! -e "$dev" ] && [ ! -e "${dev}p1" ] && [ ! -e "/run/vdiskload/$name.json" ] || fail "-d left $dev or its record"

@@ -21,28 +21,39 @@ import java.util.List;
  * ready. It then serves until it is told to stop (SIGTERM from {@code -d}, or the backend's kernel side
  * going away), when the backend removes the devices (their last writes reach the image), and the image
  * is flushed and closed, and the record removed.
+ *
+ * <p>Started to reconnect ({@code vdiskload --reconnect}), it takes over the devices its record names from
+ * a serving process that died, instead of making new ones ({@link Backend#reconnect}); a failure then
+ * leaves the devices as they were, for another try or {@code -d}.
  */
 public final class AttachDaemon {
     private final StateDir state;
     private final Attachment reserved;
     private final PrintStream log;
     private final Backend backend;
+    private final boolean reconnect;
     private DiskImage disk;
     private ImageLock lock;
     private boolean ready;
     private boolean stopped;
 
-    private AttachDaemon(StateDir state, Attachment reserved, PrintStream log) throws IOException {
+    private AttachDaemon(StateDir state, Attachment reserved, boolean reconnect, PrintStream log) throws IOException {
         this.state = state;
         this.reserved = reserved;
+        this.reconnect = reconnect;
         this.log = log;
         this.backend = Backend.kind(reserved.backend()).create(state);
     }
 
-    /** Attaches the image {@code name}'s record names and serves it until stopped; returns when stopped. */
-    public static void run(StateDir state, String name, PrintStream log) throws IOException, InterruptedException {
-        Attachment reserved = state.find(name).orElseThrow(() -> new IOException(state.record(name) + ": no such attachment being started"));
-        AttachDaemon daemon = new AttachDaemon(state, reserved, log);
+    /**
+     * Attaches the image {@code name}'s record names (or, with {@code reconnect}, takes over its recorded
+     * devices) and serves it until stopped; returns when stopped.
+     */
+    public static void run(StateDir state, String name, boolean reconnect, PrintStream log) throws IOException, InterruptedException {
+        Attachment reserved = state.find(name).filter(a -> Attachment.STARTING.equals(a.state()))
+                .orElseThrow(() -> new IOException(state.record(name) + ": no such attachment being started"));
+        if (reconnect && reserved.device().isEmpty()) throw new IOException(state.record(name) + ": names no device to reconnect");
+        AttachDaemon daemon = new AttachDaemon(state, reserved, reconnect, log);
         Thread hook = new Thread(daemon::stop, "vdiskload-detach");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
@@ -59,7 +70,8 @@ public final class AttachDaemon {
         Path image = Path.of(reserved.image());
         disk = open(image);
         PartitionTable table = PartitionTable.read(disk);
-        Backend.Devices devices = backend.start(reserved.name(), disk, table, !reserved.readOnly());
+        Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)
+                : backend.start(reserved.name(), disk, table, !reserved.readOnly());
         List<String> backing = new ArrayList<>();
         List<ImageLayer> layers = disk.layers();
         for (int i = 1; i < layers.size(); i++) backing.add(layers.get(i).files().get(0).path().toString());
@@ -67,10 +79,11 @@ public final class AttachDaemon {
                 .ready(backing, disk.size(), devices.mountPoint(), devices.disk(), devices.partitions());
         state.write(done);
         ready = true;
-        log.println("vdiskload: attached " + image + " (" + disk.formatName() + ") as " + done.path() + " on " + devices.disk()
+        log.println("vdiskload: " + (reconnect ? "reconnected " : "attached ") + image + " (" + disk.formatName() + ") as " + done.path() + " on " + devices.disk()
                 + " with backend " + reserved.backend() + (devices.partitions().isEmpty() ? "" : ", " + devices.partitions().size() + " partition(s)"));
         log.flush();
     }
+
     /**
      * Opens the image as attached: read-write and locked against other writers; read-only (others may
      * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot.

@@ -19,7 +19,8 @@ import java.util.Set;
  * The attaching command's side: checks the image, reserves the lowest free name, starts the serving
  * process in its own session with its log under the state directory, and returns once that process
  * has recorded every device as usable. If the process fails or gives no sign in time, nothing is left:
- * no device, no record, no log; the log's last line becomes the error.
+ * no device, no record, no log; the log's last line becomes the error. It also starts the new serving
+ * process that takes over the devices of one that died ({@link #reconnect}).
  */
 public final class Attacher {
     private static final long POLL_MILLIS = 20;
@@ -61,39 +62,88 @@ public final class Attacher {
             state.write(a);
             return a;
         });
-        String name = reserved.name();
         Process daemon = null;
         try {
-            List<String> cmd = new ArrayList<>();
-            cmd.add("setsid"); // its own session: no terminal's hangup or ^C reaches it
-            // argv[0] "@vdiskload-NAME": systemd's mark of a storage daemon the root file system may
-            // live on, which its final killing spree at shutdown spares (docs: ROOT_STORAGE_DAEMONS).
-            cmd.addAll(List.of("bash", "-c", "exec -a \"$0\" \"$@\"", "@vdiskload-" + name));
-            cmd.addAll(daemonCommand);
-            cmd.add(name);
-            Path log = state.log(name);
-            daemon = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-            long deadline = System.nanoTime() + timeout.toNanos();
-            while (true) {
-                Optional<Attachment> a = state.find(name);
-                if (a.isPresent() && Attachment.READY.equals(a.get().state())) return a.get();
-                if (!daemon.isAlive()) throw new IOException(reason(log, "the serving process exited (" + daemon.exitValue() + ")"));
-                if (System.nanoTime() > deadline) throw new IOException(image + ": the devices were not ready in " + timeout.toSeconds() + " s (log: " + log + ")");
-                Thread.sleep(POLL_MILLIS);
-            }
+            daemon = spawn(reserved.name(), List.of());
+            return awaitReady(reserved.name(), image.toString(), daemon, 0);
         } catch (IOException | InterruptedException | RuntimeException e) {
             abandon(reserved, kind, daemon);
             throw e;
         }
     }
 
-    /** Stops a serving process that failed to start and removes all it left. */
-    private void abandon(Attachment a, Backend.Kind kind, Process daemon) throws IOException, InterruptedException {
+    /**
+     * {@code --reconnect}: starts a new serving process for attachment {@code a}, whose serving process
+     * died, to take over its devices; returns once it has. A failure leaves the devices and the record as
+     * they were (another try, or {@code -d}, follows).
+     */
+    public Attachment reconnect(Attachment a) throws IOException, InterruptedException {
+        Backend.Kind kind = Backend.kind(a.backend());
+        if (!kind.reconnects()) throw new IOException(a.path() + ": backend " + kind.name() + " cannot reconnect; detach it (-d) and attach the image again");
+        if (a.snapshot()) throw new IOException(a.path() + ": attached with --snapshot, whose overlay died with its serving process; detach it (-d)");
+        Attachment[] before = new Attachment[1];
+        Attachment reserved = state.locked(() -> {
+            Attachment now = state.find(a.name()).orElseThrow(() -> new IOException(a.path() + ": no longer attached"));
+            if (!Attachment.READY.equals(now.state())) throw new IOException(a.path() + ": being attached or reconnected (by pid " + now.pid() + ")");
+            if (Detacher.servingProcess(now).isPresent()) throw new IOException(a.path() + ": its serving process (pid " + now.pid() + ") runs: nothing to reconnect");
+            before[0] = now;
+            Attachment r = now.reconnecting(ProcessHandle.current().pid());
+            state.write(r);
+            return r;
+        });
+        Path log = state.log(a.name());
+        long logStart = Files.exists(log) ? Files.size(log) : 0; // the dead process's lines are no reason
+        Process daemon = null;
+        try {
+            daemon = spawn(a.name(), List.of("--reconnect"));
+            return awaitReady(a.name(), a.image(), daemon, logStart);
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            stop(daemon);
+            state.locked(() -> {
+                if (state.find(a.name()).filter(reserved::equals).isPresent()) state.write(before[0]);
+                return null;
+            });
+            throw e;
+        }
+    }
+
+    /** Starts the serving process for attachment {@code name}, in its own session, its output appended to its log. */
+    private Process spawn(String name, List<String> options) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add("setsid"); // its own session: no terminal's hangup or ^C reaches it
+        // argv[0] "@vdiskload-NAME": systemd's mark of a storage daemon the root file system may
+        // live on, which its final killing spree at shutdown spares (docs: ROOT_STORAGE_DAEMONS).
+        cmd.addAll(List.of("bash", "-c", "exec -a \"$0\" \"$@\"", "@vdiskload-" + name));
+        cmd.addAll(daemonCommand);
+        cmd.addAll(options);
+        cmd.add(name);
+        return new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(state.log(name).toFile())).start();
+    }
+
+    /** Waits until {@code daemon} records attachment {@code name} ready; its log from {@code logStart} on tells why it failed. */
+    private Attachment awaitReady(String name, String image, Process daemon, long logStart) throws IOException, InterruptedException {
+        Path log = state.log(name);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            Optional<Attachment> a = state.find(name);
+            if (a.isPresent() && Attachment.READY.equals(a.get().state())) return a.get();
+            if (!daemon.isAlive()) throw new IOException(reason(log, logStart, "the serving process exited (" + daemon.exitValue() + ")"));
+            if (System.nanoTime() > deadline) throw new IOException(image + ": the devices were not ready in " + timeout.toSeconds() + " s (log: " + log + ")");
+            Thread.sleep(POLL_MILLIS);
+        }
+    }
+
+    private void stop(Process daemon) throws InterruptedException {
         if (daemon != null && daemon.isAlive()) {
             daemon.destroy();
             if (!daemon.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) daemon.destroyForcibly().waitFor();
         }
+    }
+
+    /** Stops a serving process that failed to start and removes all it left. */
+    private void abandon(Attachment a, Backend.Kind kind, Process daemon) throws IOException, InterruptedException {
+        stop(daemon);
         state.locked(() -> {
             kind.releaseOrphan(a, state);
             state.remove(a.name());
@@ -101,10 +151,12 @@ public final class Attacher {
         });
     }
 
-    /** The serving process's own last word on why it failed, or {@code otherwise}. */
-    private static String reason(Path log, String otherwise) throws IOException {
+    /** The serving process's own last word (in its log from byte {@code from} on) on why it failed, or {@code otherwise}. */
+    private static String reason(Path log, long from, String otherwise) throws IOException {
         if (!Files.exists(log)) return otherwise;
-        List<String> lines = Files.readAllLines(log);
+        byte[] all = Files.readAllBytes(log);
+        int start = (int) Math.min(from, all.length);
+        List<String> lines = new String(all, start, all.length - start, java.nio.charset.StandardCharsets.UTF_8).lines().toList();
         for (int i = lines.size() - 1; i >= 0; i--) {
             String l = lines.get(i).strip();
             if (l.startsWith("vdiskload: ")) return l.substring("vdiskload: ".length());

@@ -39,6 +39,11 @@ public record Attachment(String name, String backend, String state, long pid, St
         return new Attachment(name, backend, STARTING, pid, image, format, List.of(), 0, readOnly, snapshot, "", "", List.of());
     }
 
+    /** The record while the attaching command {@code pid} starts a new serving process for these devices. */
+    Attachment reconnecting(long newPid) {
+        return new Attachment(name, backend, STARTING, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions);
+    }
+
     Attachment withPid(long newPid) {
         return new Attachment(name, backend, state, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions);
     }

@@ -18,6 +18,15 @@ public interface Backend {
     /** Makes the devices for {@code disk}; {@code name} is the attachment's (qcow0). Undone by {@link #stop}, even if it fails. */
     Devices start(String name, DiskImage disk, PartitionTable table, boolean writable) throws IOException;
 
+    /**
+     * Serves {@code disk} again on the kernel devices that {@code previous} recorded, whose serving process
+     * died (only for a {@link Kind#reconnects} backend); undone by {@link #stop} once it succeeded, while a
+     * failure leaves the devices as they were.
+     */
+    default Devices reconnect(Attachment previous, DiskImage disk, PartitionTable table) throws IOException {
+        throw new IOException(previous.path() + ": backend " + previous.backend() + " cannot reconnect");
+    }
+
     /** Blocks until the kernel side goes away by itself (its mount or connection gone). */
     void awaitEnd() throws InterruptedException;
 
@@ -29,6 +38,11 @@ public interface Backend {
         String name();
 
         Backend create(StateDir state);
+
+        /** Whether a new serving process can take over the devices of one that died ({@link #reconnect}). */
+        default boolean reconnects() {
+            return false;
+        }
 
         /** Removes what a dead serving process of {@code a} left in the kernel (devices, mounts, names). */
         void releaseOrphan(Attachment a, StateDir state) throws IOException;

@@ -67,7 +67,7 @@ public final class Detacher {
     }
 
     /** The serving process, if it still runs (and the pid was not reused by another program). */
-    private static Optional<ProcessHandle> servingProcess(Attachment a) {
+    static Optional<ProcessHandle> servingProcess(Attachment a) {
         return ProcessHandle.of(a.pid()).filter(ProcessHandle::isAlive)
                 .filter(p -> p.info().arguments().map(args -> List.of(args).contains(a.name())).orElse(false));
     }

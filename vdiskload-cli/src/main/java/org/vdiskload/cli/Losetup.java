@@ -17,7 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
-/** The losetup-style actions of the top-level command: attach, -l, -j, -d, -D. */
+/** The losetup-style actions of the top-level command: attach, -l, -j, -d, -D, --reconnect. */
 final class Losetup {
     static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final String[] COLUMNS = {"NAME", "BACKEND", "DEVICE", "SIZE", "RO", "FORMAT", "IMAGE", "BACKING"};
@@ -32,8 +32,8 @@ final class Losetup {
     }
 
     int run() throws IOException, InterruptedException {
-        int actions = (m.list ? 1 : 0) + (m.associated != null ? 1 : 0) + (m.detach ? 1 : 0) + (m.detachAll ? 1 : 0);
-        if (actions > 1) throw usage("-l, -j, -d and -D exclude each other");
+        int actions = (m.list ? 1 : 0) + (m.associated != null ? 1 : 0) + (m.detach ? 1 : 0) + (m.detachAll ? 1 : 0) + (m.reconnect ? 1 : 0);
+        if (actions > 1) throw usage("-l, -j, -d, -D and --reconnect exclude each other");
         if (m.list || m.associated != null) {
             if (!m.args.isEmpty()) throw usage("unexpected argument: " + m.args.get(0));
             return list();
@@ -41,6 +41,10 @@ final class Losetup {
         if (m.detach) {
             if (m.args.isEmpty()) throw usage("-d needs the device(s) to detach");
             return detach(m.args);
+        }
+        if (m.reconnect) {
+            if (m.args.isEmpty()) throw usage("--reconnect needs the device(s) to reconnect");
+            return reconnect(m.args);
         }
         if (m.detachAll) {
             if (!m.args.isEmpty()) throw usage("-D takes no arguments");
@@ -84,6 +88,28 @@ final class Losetup {
                 Optional<Attachment> a = d.find(dev);
                 if (a.isEmpty()) throw new IOException(dev + ": not attached by vdiskload (see vdiskload -l)");
                 d.detach(a.get());
+            } catch (IOException e) {
+                err.println("vdiskload: " + e.getMessage());
+                err.flush();
+                code = Errors.EXIT_ERROR;
+            }
+        }
+        return code;
+    }
+
+    private int reconnect(List<String> devices) throws IOException, InterruptedException {
+        Detacher d = new Detacher(state, TIMEOUT);
+        List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
+        daemon.add("attach-daemon");
+        Attacher attacher = new Attacher(state, daemon, TIMEOUT);
+        PrintWriter err = m.spec.commandLine().getErr();
+        int code = 0;
+        for (String dev : devices) {
+            try {
+                Optional<Attachment> a = d.find(dev);
+                if (a.isEmpty()) throw new IOException(dev + ": not attached by vdiskload (see vdiskload -l)");
+                Attachment done = attacher.reconnect(a.get());
+                if (m.show) out.println(done.path());
             } catch (IOException e) {
                 err.println("vdiskload: " + e.getMessage());
                 err.flush();

@@ -21,7 +21,7 @@ import java.util.concurrent.Callable;
         synopsisHeading = "Usage: ",
         customSynopsis = {
                 "vdiskload [-r | --snapshot] [--show] [--backend auto|fuse|nbd] FILE",
-                "       vdiskload -l [--json] | -j FILE | -d DEV... | -D",
+                "       vdiskload -l [--json] | -j FILE | -d DEV... | -D | --reconnect DEV...",
                 "       vdiskload COMMAND [ARGS]"},
         description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."},
         subcommands = {InfoCommand.class, MapCommand.class, CreateCommand.class, ConvertCommand.class, CheckCommand.class,
@@ -59,7 +59,10 @@ public final class Main implements Callable<Integer> {
     @Option(names = {"-D", "--detach-all"}, description = "Detach every attached image.")
     boolean detachAll;
 
-    @Parameters(paramLabel = "FILE|DEV", arity = "0..*", description = "The image to attach, or the devices for -d.")
+    @Option(names = "--reconnect", description = "Start a new serving process for the nbd devices given, whose serving process died: the same /dev/nbdN carries on, and I/O waiting for it resumes.")
+    boolean reconnect;
+
+    @Parameters(paramLabel = "FILE|DEV", arity = "0..*", description = "The image to attach, or the devices for -d or --reconnect.")
     List<String> args = new ArrayList<>();
 
     @Override

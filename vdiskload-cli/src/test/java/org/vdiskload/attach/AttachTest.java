@@ -285,6 +285,9 @@ class AttachTest {
         assertTrue(ProcessHandle.of(rec.pid()).map(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join()).isPresent());
         Tools.Result io = Tools.run(List.of("dd", "if=" + dev, "of=/dev/null", "bs=4k", "count=1", "iflag=direct"), null);
         assertNotEquals(0, io.exit(), "I/O to a device whose server is gone fails: " + io);
+        CliRun again = vdiskload("--reconnect", dev);
+        assertEquals(1, again.exit(), again.toString());
+        assertEquals("vdiskload: " + dev + ": backend fuse cannot reconnect; detach it (-d) and attach the image again", again.err().strip());
         CliRun d = vdiskload("-d", dev);
         assertEquals(0, d.exit(), d.toString());
         assertFalse(Files.exists(Path.of(dev)));
@@ -296,7 +299,8 @@ class AttachTest {
 
     @Test
     void wrongUsageIsOneLine() {
-        for (String[] args : new String[][] {{"-d"}, {"-l", "-D"}, {"--backend", "nbd", "x.qcow2"}, {"-r", "--snapshot", "x"}, {"a", "b"}, {"-d", "/dev/qcow99"}}) {
+        for (String[] args : new String[][] {{"-d"}, {"-l", "-D"}, {"--backend", "nbd", "x.qcow2"}, {"-r", "--snapshot", "x"}, {"a", "b"}, {"-d", "/dev/qcow99"},
+                {"--reconnect"}, {"--reconnect", "/dev/qcow99"}, {"--reconnect", "-d", "/dev/qcow0"}}) {
             CliRun r = vdiskload(args);
             assertEquals(1, r.exit(), String.join(" ", args) + ": " + r);
             assertEquals(1, r.err().lines().count(), String.join(" ", args) + ": " + r.err());

@@ -16,6 +16,7 @@ interface Libc extends Library {
     int SOL_SOCKET = 1;
     int SO_RCVTIMEO = 20;
     int O_RDONLY = 0;
+    int O_RDWR = 2;
     int O_CLOEXEC = 0x80000;
     /** BLKFLSBUF: write back and drop the device's buffer cache. */
     long BLKFLSBUF = 0x1261;

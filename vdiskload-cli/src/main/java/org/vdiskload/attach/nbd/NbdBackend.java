@@ -25,17 +25,38 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Backend {@code nbd}: the kernel's own nbd driver, with this process as its server. The driver gets
- * connected Unix sockets over netlink ({@link NbdNetlink}) and speaks NBD's transmission phase on them
- * straight away; {@link NbdServer#serveConnected} answers. The driver picks a free /dev/nbdN and scans
- * its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
+ * connected Unix sockets over netlink ({@link NbdNetlink}; on kernels without it, through the
+ * NBD_SET_SOCK ioctls, {@link NbdIoctl}: both behind {@link NbdControl}) and speaks NBD's transmission
+ * phase on them straight away; {@link NbdServer#serveConnected} answers. The driver picks a free
+ * /dev/nbdN and scans its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
  *
  * <p>Several connections (one per CPU, up to four) spread the driver's queues over server threads: safe,
  * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN).
  *
- * <p>If this process dies, the driver sees its sockets close: new I/O waits {@link #DEAD_CONN_SECONDS}
- * for a new connection (NBD_CMD_RECONFIGURE, which vdiskload does not do yet), then fails with EIO;
- * requests the server had not answered fail after {@link #TIMEOUT_SECONDS} the same way. {@code -d}
- * then disconnects the device ({@link #KIND}'s releaseOrphan).
+ * <p><b>When this process dies</b> (SIGKILL, the OOM killer, a crash), the device stays: the driver sees
+ * its sockets close and marks the connections dead, and {@code vdiskload --reconnect} starts a new serving
+ * process, which hands the driver fresh sockets for the same /dev/nbdN with NBD_CMD_RECONFIGURE
+ * ({@link #reconnect}). What I/O sees meanwhile (drivers/block/nbd.c, Linux 6.1):
+ * <ul>
+ * <li>A request sent after the death waits, in nbd_handle_cmd's wait_for_reconnect, up to
+ *     {@link #DEAD_CONN_SECONDS} (or {@link #DEAD_CONN_ENV}) for a live connection; a reconnect wakes it,
+ *     and it goes out on the new connection. Once that time passes with none, it fails with EIO, and the
+ *     driver marks the device disconnected: later I/O fails with EIO at once. A reconnect still works
+ *     then (it clears that mark) and later I/O succeeds, but what failed stays failed (a filesystem may
+ *     have shut itself down).
+ * <li>A request the dead process had received and not answered is resent whole: when its
+ *     {@link #TIMEOUT_SECONDS} request timeout expires the driver requeues it (nbd_xmit_timeout: more than
+ *     one connection, or a timeout set), and it then goes as above — on the new connection, or waiting for
+ *     one. So it completes up to {@link #TIMEOUT_SECONDS} after it was sent, not at the reconnect.
+ * <li>Writes the dead process had answered are not resent. They are as safe as the format made them
+ *     before the answer: qcow2's writer puts data and metadata in the file (written through, not yet
+ *     synced), so the process's death loses none of them and only a host crash could lose what no flush
+ *     covered; a flush the process answered was durable (the image was flushed first).
+ * </ul>
+ * Reconnecting is a command, not an automatic respawn: respawning needs a second resident process per
+ * attachment watching the first (or a service manager's Restart=, which can run this command), and a
+ * process that died of a bug or of memory would be restarted into the same death in a loop; a deliberate
+ * kill would be undone. {@code -d} instead disconnects the device ({@link #KIND}'s releaseOrphan).
  */
 public final class NbdBackend implements Backend {
     public static final Kind KIND = new Kind() {
@@ -50,11 +71,16 @@ public final class NbdBackend implements Backend {
         }
 
         @Override
+        public boolean reconnects() {
+            return true;
+        }
+
+        @Override
         public void releaseOrphan(Attachment a, StateDir state) throws IOException {
             IOException first = null;
             for (int index : NbdDevices.connectedTo(a.name())) {
                 try {
-                    NbdNetlink.disconnect(index);
+                    new NbdNetlink().disconnect(index); // only netlink's devices carry the identifier
                 } catch (IOException e) {
                     if (first == null) first = e;
                 }
@@ -67,12 +93,20 @@ public final class NbdBackend implements Backend {
 
     /** Seconds a request may go unanswered before the driver gives up on its connection. */
     static final long TIMEOUT_SECONDS = 30;
-    /** Seconds the driver holds new I/O when every connection is dead, waiting for a reconnect. */
-    static final long DEAD_CONN_SECONDS = 10;
+    /**
+     * Seconds the driver holds I/O when every connection is dead, waiting for a reconnect: iSCSI's default
+     * for the same wait (open-iscsi's replacement_timeout), long enough to notice a dead serving process and
+     * run {@code vdiskload --reconnect}, short enough that I/O gets its EIO in minutes when nobody does.
+     */
+    static final long DEAD_CONN_SECONDS = 120;
+    /** Overrides {@link #DEAD_CONN_SECONDS} at attach (whole seconds; 0: fail at once): for tests and slow machines. */
+    static final String DEAD_CONN_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
+    private static final long DEAD_CONN_MAX = 86_400;
     private static final long SETTLE_MILLIS = 20_000;
     private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors()));
 
     private final StateDir state;
+    private NbdControl control;
     private String name;
     private KernelSockets sockets;
     private final List<Thread> servers = new ArrayList<>();
@@ -110,13 +144,38 @@ public final class NbdBackend implements Backend {
     public Devices start(String attachment, DiskImage disk, PartitionTable table, boolean writable) throws IOException {
         name = attachment;
         if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed); use --backend fuse");
-        Path dir = state.mountPoint(name);
+        Export export = Export.of(name, disk);
+        control = NbdControl.forKernel();
+        int connections = control.multipleConnections() ? CONNECTIONS : 1;
+        serve(export, connections);
+        index = control.connect(new NbdControl.Connect(disk.size(), table.sectorSize(),
+                NbdServer.connectedFlags(export, connections > 1), TIMEOUT_SECONDS, deadConnSeconds(),
+                NbdDevices.backendId(name), sockets.fds()));
+        sockets.closeKernelEnds();
+        String device = NbdDevices.device(index);
+        List<Attachment.PartitionDevice> parts = partitionDevices(settle(device, table), table);
+        Teardown.link(name, device);
+        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
+        return new Devices("", device, parts);
+    }
+
+    private static long deadConnSeconds() throws IOException {
+        String v = System.getenv(DEAD_CONN_ENV);
+        if (v == null || v.isEmpty()) return DEAD_CONN_SECONDS;
+        if (!v.matches("[0-9]{1,5}") || Long.parseLong(v) > DEAD_CONN_MAX) {
+            throw new IOException(DEAD_CONN_ENV + "=" + v + ": want whole seconds, 0 to " + DEAD_CONN_MAX);
+        }
+        return Long.parseLong(v);
+    }
+
+    /** Makes the socket pairs and a server thread on each server end. */
+    private void serve(Export export, int connections) throws IOException {
+        Path dir = state.mountPoint(export.name());
         Files.createDirectories(dir);
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
-        Export export = Export.of(name, disk);
-        sockets = KernelSockets.create(CONNECTIONS, socket(state, name));
-        ended = new CountDownLatch(CONNECTIONS);
-        for (int i = 0; i < CONNECTIONS; i++) {
+        sockets = KernelSockets.create(connections, socket(state, export.name()));
+        ended = new CountDownLatch(connections);
+        for (int i = 0; i < connections; i++) {
             SocketChannel ch = sockets.channels().get(i);
             String conn = "nbd" + i;
             Thread t = new Thread(() -> {
@@ -130,21 +189,57 @@ public final class NbdBackend implements Backend {
             servers.add(t);
             t.start();
         }
-        index = NbdNetlink.connect(new NbdNetlink.Connect(disk.size(), table.sectorSize(),
-                NbdServer.connectedFlags(export, CONNECTIONS > 1), TIMEOUT_SECONDS, DEAD_CONN_SECONDS,
-                NbdDevices.backendId(name), sockets.fds()));
+    }
+
+    /**
+     * Takes over the device {@code previous} recorded from its dead serving process: new sockets in the
+     * place of the dead connections (NBD_CMD_RECONFIGURE, which wakes the I/O waiting for one; see the
+     * class comment). The driver keeps the size, flags, timeouts and partitions it had; the image must
+     * still have that size. On failure the device is left as it was (name stays unset: {@link #stop} does
+     * nothing).
+     */
+    @Override
+    public Devices reconnect(Attachment previous, DiskImage disk, PartitionTable table) throws IOException {
+        if (disk.size() != previous.size()) {
+            throw new IOException(previous.image() + ": is " + disk.size() + " bytes now, " + previous.size()
+                    + " when attached; detach " + previous.path() + " (-d) and attach it again");
+        }
+        List<Integer> held = NbdDevices.connectedTo(previous.name());
+        if (held.isEmpty()) {
+            throw new IOException(previous.path() + ": the kernel has no nbd device for it any more; detach it (-d) and attach the image again");
+        }
+        int idx = held.get(0);
+        if (held.size() > 1 || !NbdDevices.device(idx).equals(previous.device())) {
+            throw new IOException(previous.path() + ": recorded on " + previous.device() + ", but the kernel has it on "
+                    + held.stream().map(NbdDevices::device).toList());
+        }
+        if (!available()) throw new IOException("the kernel has no nbd driver (modprobe nbd failed)");
+        control = NbdControl.forKernel();
+        try {
+            serve(Export.of(previous.name(), disk), control.multipleConnections() ? CONNECTIONS : 1);
+            control.reconnect(idx, NbdDevices.backendId(previous.name()), sockets.fds());
+        } catch (IOException | RuntimeException e) {
+            if (sockets != null) sockets.close(); // the servers see the end of their streams
+            throw e;
+        }
         sockets.closeKernelEnds();
+        name = previous.name();
+        index = idx;
         String device = NbdDevices.device(index);
-        Map<Integer, String> kernelParts = settle(device, table);
+        List<Attachment.PartitionDevice> parts = partitionDevices(NbdDevices.partitions(index), table);
+        Teardown.link(name, device);
+        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
+        return new Devices("", device, parts);
+    }
+
+    private List<Attachment.PartitionDevice> partitionDevices(Map<Integer, String> kernelParts, PartitionTable table) {
         List<Attachment.PartitionDevice> parts = new ArrayList<>();
         for (Map.Entry<Integer, String> k : kernelParts.entrySet()) {
             Partition p = table.partitions().stream().filter(x -> x.number() == k.getKey()).findFirst().orElse(null);
             parts.add(new Attachment.PartitionDevice(k.getKey(), DeviceNames.partition(name, k.getKey()), k.getValue(),
                     p == null ? -1 : p.start(), p == null ? -1 : p.length()));
         }
-        Teardown.link(name, device);
-        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
-        return new Devices("", device, parts);
+        return parts;
     }
 
     /**
@@ -185,14 +280,14 @@ public final class NbdBackend implements Backend {
     public void stop() throws IOException {
         if (name == null) return;
         IOException first = null;
-        if (index >= 0 && NbdDevices.backend(index).equals(NbdDevices.backendId(name))) {
+        if (index >= 0 && control.holds(index, NbdDevices.backendId(name))) {
             try {
                 NbdDevices.flush(NbdDevices.device(index));
             } catch (IOException e) {
                 first = e;
             }
             try {
-                NbdNetlink.disconnect(index);
+                control.disconnect(index);
             } catch (IOException e) {
                 if (first == null) first = e;
             }

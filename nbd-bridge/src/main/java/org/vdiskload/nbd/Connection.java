@@ -9,6 +9,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
@@ -17,6 +18,9 @@ import java.util.function.Consumer;
  * of the server is not affected.
  */
 final class Connection implements Runnable {
+    private static final long STOP_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    private static final long STOP_POLL_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+
     private final String name;
     private final SocketChannel ch;
     private final Exports exports;
@@ -26,6 +30,7 @@ final class Connection implements Runnable {
     private final ScheduledExecutorService timer;
     private final Consumer<String> log;
     private volatile boolean negotiating = true;
+    private volatile Transmission transmission;
 
     Connection(int id, SocketChannel ch, Exports exports, boolean multiConn, TlsCredentials tls, Duration handshakeTimeout,
                ScheduledExecutorService timer, Consumer<String> serverLog) {
@@ -63,7 +68,8 @@ final class Connection implements Runnable {
             }
             log.accept("using export '" + session.export.name() + "'"
                     + (session.extendedHeaders ? " (extended headers)" : session.structuredReplies ? " (structured replies)" : ""));
-            new Transmission(handshake.channel(), session, log).run(name);
+            transmission = new Transmission(handshake.channel(), session, log);
+            transmission.run(name);
         } catch (ProtocolException e) {
             log.accept("dropped: " + e.getMessage());
         } catch (EOFException | ClosedChannelException e) {
@@ -84,8 +90,18 @@ final class Connection implements Runnable {
         kill();
     }
 
-    /** Stops reading requests: those in flight are still answered, then the connection closes. */
+    /**
+     * Stops reading requests: those in flight are still answered, then the connection closes. A request
+     * the client sent before counts as in flight: once the input is shut, the channel reads nothing more,
+     * so this first waits (briefly) until the reading thread has taken in everything received and waits
+     * for more, as it does at once unless it is answering a read itself.
+     */
     void stop() {
+        long deadline = System.nanoTime() + STOP_WAIT_NANOS;
+        Transmission t = transmission;
+        while (t != null && !t.caughtUp() && ch.isOpen() && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(STOP_POLL_NANOS);
+        }
         try {
             ch.shutdownInput();
         } catch (IOException e) {

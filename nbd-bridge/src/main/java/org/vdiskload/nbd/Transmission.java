@@ -1,7 +1,6 @@
 package org.vdiskload.nbd;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -15,6 +14,9 @@ import java.util.function.Consumer;
  * The transmission phase of one connection. This thread reads requests, validates each one
  * ({@link RequestValidator}) and hands it to a small worker pool, so pipelined requests are answered
  * out of order as they complete; at most {@link #MAX_IN_FLIGHT} wait at once, then reading pauses.
+ * A lone small read (nothing else in flight, no further request received yet: a client waiting for each
+ * reply) is answered on this thread instead: handing it to a worker and back would cost two thread
+ * wake-ups, more than such a read itself.
  * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
  *
  * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
@@ -24,6 +26,8 @@ import java.util.function.Consumer;
 final class Transmission {
     static final int WORKERS = 4;
     static final int MAX_IN_FLIGHT = 64;
+    /** The largest read answered on the reading thread (see above). */
+    static final long INLINE_READ_MAX = 256 << 10;
 
     private final ClientChannel ch;
     private final Session session;
@@ -32,7 +36,9 @@ final class Transmission {
     private final RequestValidator validator;
     private final Map<Command, CommandHandler> handlers = new EnumMap<>(Command.class);
     private final Consumer<String> log;
-    private final ByteBuffer header;
+    private final RequestReader requests;
+    private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
+    private volatile boolean stoppedReading;
 
     Transmission(ClientChannel ch, Session session, Consumer<String> log) {
         this.ch = ch;
@@ -41,7 +47,7 @@ final class Transmission {
         this.out = new ReplyWriter(ch, session);
         this.validator = new RequestValidator(export, session);
         this.log = log;
-        this.header = ByteBuffer.allocate(session.extendedHeaders ? 32 : 28);
+        this.requests = new RequestReader(ch, session);
         handlers.put(Command.READ, new ReadHandler(export, session));
         handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
         handlers.put(Command.WRITE, new WriteHandler(export));
@@ -71,10 +77,9 @@ final class Transmission {
             t.setDaemon(true);
             return t;
         });
-        Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
         try {
             while (true) {
-                Request r = readRequest();
+                Request r = requests.next();
                 if (r.type() == Command.DISC.code) {
                     log.accept("disconnect requested");
                     return;
@@ -87,6 +92,10 @@ final class Transmission {
                     out.error(r, no.error(), no.message());
                     continue;
                 }
+                if (servesInline(r)) {
+                    run(h, r);
+                    continue;
+                }
                 inFlight.acquireUninterruptibly();
                 workers.execute(() -> {
                     try {
@@ -97,6 +106,7 @@ final class Transmission {
                 });
             }
         } finally {
+            stoppedReading = true;
             workers.shutdown();
             try {
                 if (!workers.awaitTermination(60, TimeUnit.SECONDS)) workers.shutdownNow();
@@ -123,26 +133,15 @@ final class Transmission {
         }
     }
 
-    /** Reads the next request header and the payload that follows it, if any. */
-    private Request readRequest() throws IOException {
-        header.clear();
-        Wire.readFully(ch, header);
-        header.flip();
-        int magic = header.getInt();
-        int expected = session.extendedHeaders ? Nbd.EXTENDED_REQUEST_MAGIC : Nbd.REQUEST_MAGIC;
-        if (magic != expected) throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
-        int flags = Short.toUnsignedInt(header.getShort());
-        int type = Short.toUnsignedInt(header.getShort());
-        long cookie = header.getLong();
-        long offset = header.getLong();
-        long length = session.extendedHeaders ? header.getLong() : Integer.toUnsignedLong(header.getInt());
-        boolean payload = session.extendedHeaders ? (flags & Nbd.CMD_FLAG_PAYLOAD_LEN) != 0 : type == Command.WRITE.code;
-        if (!payload) return new Request(flags, type, cookie, offset, length, null);
-        if (Long.compareUnsigned(length, export.sizes().maxPayload()) > 0) {
-            throw new ProtocolException("request payload of " + Long.toUnsignedString(length) + " bytes exceeds the maximum "
-                    + export.sizes().maxPayload());
-        }
-        return new Request(flags, type, cookie, offset, length, Wire.read(ch, (int) length));
+    /** Whether the reading thread has taken in every request received so far: it waits for more, or reads no more. */
+    boolean caughtUp() {
+        return stoppedReading || requests.waiting();
+    }
+
+    /** Whether {@code r} is a lone small read, best answered on this thread. */
+    private boolean servesInline(Request r) {
+        return r.type() == Command.READ.code && r.length() <= INLINE_READ_MAX && !requests.buffered()
+                && inFlight.availablePermits() == MAX_IN_FLIGHT;
     }
 
     private void closeQuietly() {

@@ -23,7 +23,6 @@ public final class Holes {
 
     private interface LibC extends Library {
         int open(String path, int flags);
-        long lseek(int fd, long offset, int whence);
         int fallocate(int fd, int mode, long offset, long len);
         int close(int fd);
     }
@@ -33,6 +32,28 @@ public final class Holes {
 
         private static LibC load() {
             return CLibrary.load(LibC.class);
+        }
+    }
+
+    /**
+     * lseek bound by JNA's direct mapping, a plain native method: a call through the {@link LibC} proxy
+     * costs microseconds of reflection, and serving a raw image asks twice per read request.
+     */
+    private static final class Seek {
+        static final boolean BOUND = bind();
+
+        static native long lseek(int fd, long offset, int whence);
+
+        private static boolean bind() {
+            for (String name : new String[] {"libc.so.6", "c"}) {
+                try {
+                    Native.register(Seek.class, name);
+                    return true;
+                } catch (UnsatisfiedLinkError | RuntimeException e) {
+                    // try the next name
+                }
+            }
+            return false;
         }
     }
 
@@ -49,14 +70,14 @@ public final class Holes {
          * before it. Files systems without hole support report everything as data.
          */
         public long nextData(long pos, long end) {
-            long r = Lazy.LIBC.lseek(fd, pos, SEEK_DATA);
+            long r = Seek.lseek(fd, pos, SEEK_DATA);
             if (r < 0) return Native.getLastError() == ENXIO ? end : pos;
             return Math.min(r, end);
         }
 
         /** The start of the first hole at or after {@code pos} (EOF counts as a hole), at most {@code end}. */
         public long nextHole(long pos, long end) {
-            long r = Lazy.LIBC.lseek(fd, pos, SEEK_HOLE);
+            long r = Seek.lseek(fd, pos, SEEK_HOLE);
             if (r < 0) return end;
             return Math.min(r, end);
         }
@@ -69,7 +90,7 @@ public final class Holes {
 
     /** Opens a hole probe on {@code path}, or returns null where the platform cannot tell. */
     public static Probe open(Path path) throws IOException {
-        if (Lazy.LIBC == null) return null;
+        if (Lazy.LIBC == null || !Seek.BOUND) return null;
         int fd = Lazy.LIBC.open(path.toString(), O_RDONLY);
         if (fd < 0) return null;
         return new Probe(fd);

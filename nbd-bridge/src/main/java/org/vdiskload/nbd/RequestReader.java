@@ -1,0 +1,84 @@
+package org.vdiskload.nbd;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Reads transmission requests off one connection through a buffer: one read call takes in every request
+ * the client has pipelined so far (instead of one call per header), and {@link #buffered()} tells whether
+ * the next one has arrived already. Checks the magic and the payload's length; everything else is the
+ * {@link RequestValidator}'s.
+ */
+final class RequestReader {
+    private static final int BUFFER = 64 << 10;
+
+    private final ClientChannel ch;
+    private final Session session;
+    private final long maxPayload;
+    /** Received, not yet parsed: [position, limit). Direct, so the socket fills it without a copy. */
+    private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER).flip();
+    /** Set while this reader waits for the client with no whole request at hand. */
+    private volatile boolean waiting;
+
+    RequestReader(ClientChannel ch, Session session) {
+        this.ch = ch;
+        this.session = session;
+        this.maxPayload = session.export.sizes().maxPayload();
+    }
+
+    /** Whether bytes of a further request have been received already (the client is pipelining). */
+    boolean buffered() {
+        return in.hasRemaining();
+    }
+
+    /** Whether this reader is waiting for the client: every request received so far has been read. */
+    boolean waiting() {
+        return waiting;
+    }
+
+    /** The next request and the payload that follows it, if any. */
+    Request next() throws IOException {
+        fill(session.extendedHeaders ? 32 : 28);
+        int magic = in.getInt();
+        int expected = session.extendedHeaders ? Nbd.EXTENDED_REQUEST_MAGIC : Nbd.REQUEST_MAGIC;
+        if (magic != expected) throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+        int flags = Short.toUnsignedInt(in.getShort());
+        int type = Short.toUnsignedInt(in.getShort());
+        long cookie = in.getLong();
+        long offset = in.getLong();
+        long length = session.extendedHeaders ? in.getLong() : Integer.toUnsignedLong(in.getInt());
+        boolean payload = session.extendedHeaders ? (flags & Nbd.CMD_FLAG_PAYLOAD_LEN) != 0 : type == Command.WRITE.code;
+        if (!payload) return new Request(flags, type, cookie, offset, length, null);
+        if (Long.compareUnsigned(length, maxPayload) > 0) {
+            throw new ProtocolException("request payload of " + Long.toUnsignedString(length) + " bytes exceeds the maximum "
+                    + maxPayload);
+        }
+        return new Request(flags, type, cookie, offset, length, payload((int) length));
+    }
+
+    /** {@code n} payload bytes: what the buffer holds of them, then the rest straight from the socket. */
+    private ByteBuffer payload(int n) throws IOException {
+        ByteBuffer p = ByteBuffer.allocate(n);
+        int held = Math.min(n, in.remaining());
+        p.put(in.slice(in.position(), held));
+        in.position(in.position() + held);
+        Wire.readFully(ch, p);
+        return p.flip();
+    }
+
+    /** Makes at least {@code n} (at most the buffer's size) bytes available. */
+    private void fill(int n) throws IOException {
+        if (in.remaining() >= n) return;
+        in.compact();
+        waiting = true;
+        try {
+            while (in.position() < n) {
+                if (ch.read(in) < 0) throw new EOFException("client closed the connection");
+            }
+        } finally {
+            waiting = false;
+            in.flip();
+        }
+    }
+}

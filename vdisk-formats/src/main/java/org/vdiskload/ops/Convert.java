@@ -45,8 +45,11 @@ public final class Convert {
                         "creating " + target.format().name() + " images is not supported"));
                 created = creator.create(source.size(), new CreateOptions(target.path(), target.options(), null, null));
             }
-            try (DiskImage out = Images.open(target.path(),
-                    OpenOptions.DEFAULTS.withFormat(target.format().name()).withWritable(true).withBacking(false))) {
+            // A new output is not flushed, as qemu-img convert (cache=unsafe) does not: until convert
+            // returns nobody relies on it, and a crash leaves a file to discard. -n writes into an image
+            // the user keeps: that one gets the writers' usual flushes.
+            try (DiskImage out = Images.open(target.path(), OpenOptions.DEFAULTS.withFormat(target.format().name())
+                    .withWritable(true).withBacking(false).withFlush(target.reuse()))) {
                 if (out.size() < source.size()) {
                     throw ImageException.invalid(target.path(), "is smaller (" + out.size() + " bytes) than the source (" + source.size() + ")");
                 }

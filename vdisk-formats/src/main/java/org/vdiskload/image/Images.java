@@ -49,9 +49,9 @@ public final class Images {
     public static DiskImage open(Path path, OpenOptions options) throws IOException {
         List<ImageLayer> layers = new ArrayList<>();
         try {
-            ImageFile top = ImageFile.open(path, options.writable());
+            ImageFile top = ImageFile.open(path, options.writable(), options.flush());
             ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
-            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable())));
+            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush())));
             Set<Path> seen = new HashSet<>();
             seen.add(identity(path));
             ImageLayer current = layers.get(0);

@@ -13,15 +13,20 @@ import java.nio.file.Path;
  * @param snapshot   the internal snapshot to open, or null for the active layer (set for the top layer only)
  * @param cacheBytes the metadata-cache budget for this layer
  * @param writable   whether the layer is opened for writing
+ * @param flush      whether the files opened for it flush to the disk (see {@link OpenOptions#flush()})
  */
-public record OpenContext(String snapshot, long cacheBytes, boolean writable) {
+public record OpenContext(String snapshot, long cacheBytes, boolean writable, boolean flush) {
+
+    public OpenContext(String snapshot, long cacheBytes, boolean writable) {
+        this(snapshot, cacheBytes, writable, true);
+    }
 
     /**
      * Opens a file named inside {@code from}: relative names resolve against {@code from}'s directory;
      * only regular files are accepted. The caller (the layer) owns and closes the result.
      */
     public ImageFile openReference(ImageFile from, String name, String field) throws IOException {
-        return ImageFile.openReferenced(resolve(from.path(), name, field), writable);
+        return ImageFile.openReferenced(resolve(from.path(), name, field), writable, flush);
     }
 
     /** Resolves a file name stored in the image at {@code image} against that image's directory. */

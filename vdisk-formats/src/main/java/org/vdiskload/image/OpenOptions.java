@@ -11,16 +11,20 @@ package org.vdiskload.image;
  * @param writable       open for writing (the top layer only; backing files stay read-only)
  * @param withBacking    open the backing chain; false opens the top layer alone (for info, check,
  *                       resize: they must work when a backing file is missing)
+ * @param flush          let writers flush to the disk where their crash safety needs it (and on
+ *                       {@code flush()}); false is qemu's cache=unsafe, only for an image nobody
+ *                       relies on until the caller is done with it: convert's new output
  */
 public record OpenOptions(String format, String snapshot, String backingFormat, long cacheBytes, boolean writable,
-                          boolean withBacking) {
+                          boolean withBacking, boolean flush) {
 
-    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false, true);
+    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false, true, true);
 
-    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable, withBacking); }
-    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable, withBacking); }
-    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable, withBacking); }
-    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable, withBacking); }
-    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w, withBacking); }
-    public OpenOptions withBacking(boolean b) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, b); }
+    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable, withBacking, flush); }
+    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable, withBacking, flush); }
+    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable, withBacking, flush); }
+    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable, withBacking, flush); }
+    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w, withBacking, flush); }
+    public OpenOptions withBacking(boolean b) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, b, flush); }
+    public OpenOptions withFlush(boolean f) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, withBacking, f); }
 }

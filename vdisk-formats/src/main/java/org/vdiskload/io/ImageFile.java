@@ -23,11 +23,14 @@ public final class ImageFile implements Closeable {
     private final Path path;
     private final FileChannel channel;
     private final boolean writable;
+    /** False: {@link #force} does nothing (qemu's cache=unsafe, for convert's new output). */
+    private final boolean flush;
 
-    private ImageFile(Path path, FileChannel channel, boolean writable) {
+    private ImageFile(Path path, FileChannel channel, boolean writable, boolean flush) {
         this.path = path;
         this.channel = channel;
         this.writable = writable;
+        this.flush = flush;
     }
 
     /**
@@ -35,12 +38,17 @@ public final class ImageFile implements Closeable {
      * (like losetup); directories, fifos, sockets and character devices are refused.
      */
     public static ImageFile open(Path path, boolean writable) throws IOException {
+        return open(path, writable, true);
+    }
+
+    /** {@link #open(Path, boolean)}; with {@code flush} false, {@link #force} is skipped. */
+    public static ImageFile open(Path path, boolean writable, boolean flush) throws IOException {
         if (Files.isDirectory(path)) throw ImageException.invalid(path, "is a directory, not a disk image");
         if (!Files.exists(path)) throw ImageException.invalid(path, "no such file");
         if (!Files.isRegularFile(path) && !FileKinds.isBlockDevice(path)) {
             throw ImageException.invalid(path, "is not a regular file or block device");
         }
-        return openChecked(path, writable);
+        return openChecked(path, writable, flush);
     }
 
     /**
@@ -48,19 +56,24 @@ public final class ImageFile implements Closeable {
      * accepted: a reference to a device, fifo or socket is how images are made to leak host data.
      */
     public static ImageFile openReferenced(Path path, boolean writable) throws IOException {
+        return openReferenced(path, writable, true);
+    }
+
+    /** {@link #openReferenced(Path, boolean)}; with {@code flush} false, {@link #force} is skipped. */
+    public static ImageFile openReferenced(Path path, boolean writable, boolean flush) throws IOException {
         if (!Files.exists(path)) throw ImageException.invalid(path, "no such file");
         if (!Files.isRegularFile(path)) {
             throw ImageException.invalid(path, "is not a regular file; references to devices, fifos or directories are refused");
         }
-        return openChecked(path, writable);
+        return openChecked(path, writable, flush);
     }
 
-    private static ImageFile openChecked(Path path, boolean writable) throws IOException {
+    private static ImageFile openChecked(Path path, boolean writable, boolean flush) throws IOException {
         try {
             FileChannel ch = writable
                     ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)
                     : FileChannel.open(path, StandardOpenOption.READ);
-            return new ImageFile(path, ch, writable);
+            return new ImageFile(path, ch, writable, flush);
         } catch (NoSuchFileException e) {
             throw ImageException.invalid(path, "no such file");
         } catch (AccessDeniedException e) {
@@ -74,6 +87,14 @@ public final class ImageFile implements Closeable {
     public Path path() { return path; }
     public FileChannel channel() { return channel; }
     public boolean isWritable() { return writable; }
+
+    /**
+     * Flushes the file to the disk ({@link FileChannel#force}): what writers call where their crash
+     * safety orders writes. Skipped for a file opened without flushing.
+     */
+    public void force(boolean metaData) throws IOException {
+        if (flush) channel.force(metaData);
+    }
 
     /** Current length in bytes (for a block device, its size). */
     public long size() throws IOException {

@@ -24,7 +24,6 @@ import java.util.Map;
  * file the conversion created is removed.
  */
 public final class Convert {
-    private static final int CHUNK = 2 << 20;
     private static final int ZERO_GRAIN = 4096;
 
     /**
@@ -46,8 +45,11 @@ public final class Convert {
                         "creating " + target.format().name() + " images is not supported"));
                 created = creator.create(source.size(), new CreateOptions(target.path(), target.options(), null, null));
             }
-            try (DiskImage out = Images.open(target.path(),
-                    OpenOptions.DEFAULTS.withFormat(target.format().name()).withWritable(true).withBacking(false))) {
+            // A new output is not flushed, as qemu-img convert (cache=unsafe) does not: until convert
+            // returns nobody relies on it, and a crash leaves a file to discard. -n writes into an image
+            // the user keeps: that one gets the writers' usual flushes.
+            try (DiskImage out = Images.open(target.path(), OpenOptions.DEFAULTS.withFormat(target.format().name())
+                    .withWritable(true).withBacking(false).withFlush(target.reuse()))) {
                 if (out.size() < source.size()) {
                     throw ImageException.invalid(target.path(), "is smaller (" + out.size() + " bytes) than the source (" + source.size() + ")");
                 }
@@ -62,25 +64,21 @@ public final class Convert {
         progress.update(1.0);
     }
 
+    /** Copies in disk order (a new image lays out clusters as they come), reading ahead on another thread. */
     private static void copy(DiskImage source, DiskImage out, boolean reuse, Progress progress) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         long size = source.size();
-        ExtentWalker.walk(source, 0, size, e -> {
-            if (e.kind() == Extent.Kind.ZERO) {
-                // A new image reads zeros already; a reused one (-n) may not.
-                if (reuse) out.writeZeroes(e.start(), e.length(), true);
-            } else {
-                for (long off = 0; off < e.length(); ) {
-                    int n = (int) Math.min(CHUNK, e.length() - off);
-                    buf.clear().limit(n);
-                    if (e.kind() == Extent.Kind.DATA) e.file().readPadded(buf, e.fileOffset() + off);
-                    else source.read(buf, e.start() + off);
-                    writeNonZero(buf.flip(), out, e.start() + off, reuse);
-                    off += n;
+        try (ReadAhead reader = new ReadAhead(source)) {
+            for (ReadAhead.Item item = reader.next(); !item.end(); item = reader.next()) {
+                if (item.data() == null) {
+                    // A new image reads zeros already; a reused one (-n) may not.
+                    if (reuse) out.writeZeroes(item.start(), item.length(), true);
+                } else {
+                    writeNonZero(item.data(), out, item.start(), reuse);
+                    reader.release(item.data());
                 }
+                progress.update((double) (item.start() + item.length()) / size);
             }
-            progress.update((double) e.end() / size);
-        });
+        }
     }
 
     /** Writes {@code buf} at {@code pos}, leaving all-zero 4 KiB grains unwritten (or zeroed, on a reused image). */

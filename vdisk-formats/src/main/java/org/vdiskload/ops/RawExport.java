@@ -1,7 +1,6 @@
 package org.vdiskload.ops;
 
 import org.vdiskload.image.DiskImage;
-import org.vdiskload.image.Extent;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 
@@ -26,14 +25,12 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Writes a disk's content to a raw file, sparsely: zero extents, and data blocks that turn out to be
  * all zeros, stay holes. DATA extents are read straight from their file; the rest through the library.
- * Chunks are copied by a few threads at once (reads and writes are positional), so reading, decoding,
+ * Units ({@link CopyUnit}: runs of extents, up to 2 MiB) are copied by a few threads at once (reads and writes are positional), so reading, decoding,
  * the zero check and writing overlap, as qemu-img convert keeps several requests in flight.
  * Like qemu-img convert (whose output cache mode defaults to "unsafe") and cp, the output is left
  * to the page cache, not flushed to the disk before returning.
  */
 public final class RawExport {
-    /** Copy unit: large enough for sequential speed, small enough to keep memory flat. */
-    private static final int CHUNK = 2 << 20;
     /** Granularity of the zero check that keeps the output sparse (qemu-img's -S default). */
     private static final int ZERO_GRAIN = 4096;
     /** Copying threads: a few suffice to keep the disk and the decoders busy. */
@@ -89,16 +86,19 @@ public final class RawExport {
                 return t;
             });
             try {
-                for (int i = 0; i < BUFFERS; i++) buffers.add(ByteBuffer.allocateDirect(CHUNK));
-                ExtentWalker.walk(image, 0, size, e -> {
-                    if (e.kind() == Extent.Kind.ZERO) {
-                        settled.addAndGet(e.length());
-                    } else {
-                        for (long off = 0; off < e.length(); off += CHUNK) {
-                            submit(pool, e, off, (int) Math.min(CHUNK, e.length() - off));
-                        }
+                for (int i = 0; i < BUFFERS; i++) buffers.add(ByteBuffer.allocateDirect(CopyUnit.MAX));
+                CopyUnit.plan(image, new CopyUnit.Visitor() {
+                    @Override
+                    public void unit(CopyUnit unit) throws IOException {
+                        submit(pool, unit);
+                        progress.update((double) settled.get() / size);
                     }
-                    progress.update((double) settled.get() / size);
+
+                    @Override
+                    public void zero(long start, long length) {
+                        settled.addAndGet(length);
+                        progress.update((double) settled.get() / size);
+                    }
                 });
                 while (!inFlight.isEmpty()) await(inFlight.poll());
             } finally {
@@ -108,8 +108,8 @@ public final class RawExport {
             }
         }
 
-        /** Queues one chunk, first reporting the failure of any chunk that has finished. */
-        private void submit(ExecutorService pool, Extent e, long off, int n) throws IOException {
+        /** Queues one unit, first reporting the failure of any unit that has finished. */
+        private void submit(ExecutorService pool, CopyUnit unit) throws IOException {
             while (!inFlight.isEmpty() && inFlight.peek().isDone()) await(inFlight.poll());
             ByteBuffer buf;
             try {
@@ -120,22 +120,16 @@ public final class RawExport {
             }
             inFlight.add(pool.submit(() -> {
                 try {
-                    copy(e, off, n, buf);
+                    unit.read(image, buf);
+                    writeNonZero(buf, out, unit.start());
                 } catch (IOException ex) {
                     throw new UncheckedIOException(ex);
                 } finally {
                     buffers.add(buf);
                 }
-                settled.addAndGet(n);
+                settled.addAndGet(unit.length());
                 return null;
             }));
-        }
-
-        private void copy(Extent e, long off, int n, ByteBuffer buf) throws IOException {
-            buf.clear().limit(n);
-            if (e.kind() == Extent.Kind.DATA) e.file().readPadded(buf, e.fileOffset() + off);
-            else image.read(buf, e.start() + off);
-            writeNonZero(buf.flip(), out, e.start() + off);
         }
 
         private static void await(Future<?> f) throws IOException {

@@ -23,11 +23,16 @@ import java.util.concurrent.Callable;
                 "vdiskload [-r | --snapshot] [--show] [--backend auto|fuse|nbd] FILE",
                 "       vdiskload -l [--json] | -j FILE | -d DEV... | -D | --reconnect DEV...",
                 "       vdiskload COMMAND [ARGS]"},
-        description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."},
-        subcommands = {InfoCommand.class, MapCommand.class, CreateCommand.class, ConvertCommand.class, CheckCommand.class,
-                ResizeCommand.class, CompareCommand.class, ServeCommand.class,
-                DemoCommand.class, AttachDaemonCommand.class, CommandLine.HelpCommand.class})
+        description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."})
 public final class Main implements Callable<Integer> {
+    /**
+     * The subcommands, in the order help lists them. Added in {@link #run} rather than named in
+     * {@code @Command}: picocli builds a command's whole model up front, reflection over every option
+     * of every subcommand, a tenth of a second or more of a one-shot run's start-up.
+     */
+    private static final List<Class<?>> COMMANDS = List.of(InfoCommand.class, MapCommand.class, CreateCommand.class,
+            ConvertCommand.class, CheckCommand.class, ResizeCommand.class, CompareCommand.class, ServeCommand.class,
+            DemoCommand.class, AttachDaemonCommand.class, CommandLine.HelpCommand.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -82,16 +87,33 @@ public final class Main implements Callable<Integer> {
     /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
+        for (Class<?> command : commandsFor(args)) cl.addSubcommand(command);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);
         cl.setParameterExceptionHandler(Errors::onParameter);
         // qemu-img resize takes "-10M" as a size: let resize see unknown "options" as its SIZE.
-        cl.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
+        CommandLine resize = cl.getSubcommands().get("resize");
+        if (resize != null) resize.setUnmatchedOptionsArePositionalParams(true);
         int code = cl.execute(args);
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * Only the command named first when it is one (its parse sees no other command anyway); every
+     * command otherwise: attaching, help, and errors that list them.
+     */
+    private static List<Class<?>> commandsFor(String[] args) {
+        if (args.length > 0) {
+            for (Class<?> command : COMMANDS) {
+                if (command != CommandLine.HelpCommand.class && command.getAnnotation(Command.class).name().equals(args[0])) {
+                    return List.of(command);
+                }
+            }
+        }
+        return COMMANDS;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

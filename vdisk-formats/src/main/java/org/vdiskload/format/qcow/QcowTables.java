@@ -144,20 +144,20 @@ final class QcowTables {
     void flush() throws IOException {
         lock.writeLock().lock();
         try {
-            file.channel().force(false);
+            file.force(false);
             if (dirty.isEmpty()) return;
             for (Map.Entry<Integer, long[]> e : dirty.entrySet()) {
                 ByteBuffer b = ByteBuffer.allocate(tableBytes()).order(ByteOrder.BIG_ENDIAN);
                 b.asLongBuffer().put(e.getValue());
                 file.writeFully(b, l1[e.getKey()]);
             }
-            file.channel().force(false);
+            file.force(false);
             if (!dirtyL1.isEmpty()) {
                 for (Map.Entry<Integer, Long> e : dirtyL1.entrySet()) {
                     ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, e.getValue());
                     file.writeFully(b, header.l1TableOffset() + 8L * e.getKey());
                 }
-                file.channel().force(false);
+                file.force(false);
             }
             dirty.clear();
             dirtyL1.clear();

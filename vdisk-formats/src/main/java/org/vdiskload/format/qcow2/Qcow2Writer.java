@@ -401,7 +401,7 @@ final class Qcow2Writer {
         }
         if (h.lazyRefcounts() && !dirty()) {
             setIncompatible(incompatible | Qcow2Header.INCOMPAT_DIRTY);
-            file.channel().force(false);
+            file.force(false);
             markedDirty = true;
         }
         started = true;
@@ -415,14 +415,14 @@ final class Qcow2Writer {
     /** After a repair of a dirty image: refcounts are right again. */
     void markClean() throws IOException {
         if (!dirty()) return;
-        file.channel().force(false);
+        file.force(false);
         setIncompatible(incompatible & ~Qcow2Header.INCOMPAT_DIRTY);
-        file.channel().force(false);
+        file.force(false);
         markedDirty = false;
     }
 
     void flush() throws IOException {
-        file.channel().force(true);
+        file.force(true);
     }
 
     /** A clean close: everything durable, then the dirty bit cleared. */
@@ -502,7 +502,7 @@ final class Qcow2Writer {
             }
             beginWrite();
             file.writeFully(ByteBuffer.allocate(8).putLong(0, newSize), Qcow2Header.SIZE_FIELD);
-            file.channel().force(false);
+            file.force(false);
             size = newSize;
         }
     }
@@ -531,9 +531,9 @@ final class Qcow2Writer {
         b.asLongBuffer().put(table);
         file.writeFully(b, at);
         clusters.fileGrew(at + b.capacity());
-        file.channel().force(false);
+        file.force(false);
         file.writeFully(ByteBuffer.allocate(12).putInt(0, (int) needed).putLong(4, at), Qcow2Header.L1_SIZE_FIELD);
-        file.channel().force(false);
+        file.force(false);
         long oldOffset = clusters.l1Offset();
         clusters.replaceL1(at, table);
         if (old.length > 0) free(oldOffset, (long) old.length * 8);

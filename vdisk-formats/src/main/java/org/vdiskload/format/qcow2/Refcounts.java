@@ -262,10 +262,10 @@ final class Refcounts {
         long fileClusters = (file.size() + clusterSize() - 1) >>> clusterBits;
         Layout l = Layout.plan(file.path(), counts, fileClusters, minEntries, clusterBits, order);
         long[] newTable = l.write(file, counts);
-        file.channel().force(false);
+        file.force(false);
         ByteBuffer hdr = ByteBuffer.allocate(12).putLong(0, l.tableOffset()).putInt(8, l.tableClusters());
         file.writeFully(hdr, Qcow2Header.REFCOUNT_TABLE_OFFSET_FIELD);
-        file.channel().force(false);
+        file.force(false);
         tableOffset = l.tableOffset();
         table = newTable;
         blocks.clear();

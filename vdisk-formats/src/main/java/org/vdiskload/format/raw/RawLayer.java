@@ -115,7 +115,7 @@ final class RawLayer implements ImageLayer {
 
     @Override
     public void flush() throws IOException {
-        file.channel().force(true);
+        file.force(true);
     }
 
     @Override

@@ -72,7 +72,7 @@ final class VdiWriter {
             data.put(inBlock, piece, piece.position(), piece.remaining());
             int index = (int) blocksAllocated;
             file.writeFully(data, header.blockOffset(index));
-            file.channel().force(false); // the block is durable before anything points at it
+            file.force(false); // the block is durable before anything points at it
             writeMetadata(block, index, blocksAllocated + 1);
             blocksAllocated++;
             map.set(block, index);
@@ -173,6 +173,6 @@ final class VdiWriter {
     }
 
     void flush() throws IOException {
-        file.channel().force(true);
+        file.force(true);
     }
 }

@@ -132,7 +132,7 @@ final class VhdLayer implements ImageLayer {
 
     @Override
     public void flush() throws IOException {
-        if (writable) file.channel().force(true);
+        if (writable) file.force(true);
     }
 
     /** Our own structural check (qemu-img check has none for vpc); a fixed disk has nothing beyond what open checks. */

@@ -155,7 +155,7 @@ final class VhdWriter {
         file.writeFully(ByteBuffer.wrap(bitmap), at);
         file.writeFully(data, dataPos);
         file.writeFully(footer.duplicate(), at + bat.blockSpan());
-        file.channel().force(false);
+        file.force(false);
         ByteBuffer entry = ByteBuffer.allocate(4).order(ByteOrder.BIG_ENDIAN).putInt(0, (int) (at / 512));
         file.writeFully(entry, bat.entryOffset(index));
         blocks.replaceBitmap(at, Arrays.copyOf(bitmap, blocks.bitmapBytes()));

@@ -40,6 +40,6 @@ record DescriptorCid(ImageFile file, long offset, long area) {
             throw ImageException.unsupported(file.path(), "the embedded descriptor has no room for a new CID");
         }
         file.writeFully(ByteBuffer.wrap(out), offset);
-        file.channel().force(true);
+        file.force(true);
     }
 }

@@ -44,7 +44,7 @@ record FlatExtent(ImageFile file, long start, long size, String type) implements
 
     @Override
     public void flush() throws IOException {
-        if (file.isWritable()) file.channel().force(true);
+        if (file.isWritable()) file.force(true);
     }
 
     @Override

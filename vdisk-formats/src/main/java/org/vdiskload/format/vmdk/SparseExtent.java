@@ -516,7 +516,7 @@ final class SparseExtent implements VmdkExtent {
         synchronized (lock) {
             commitPending();
         }
-        file.channel().force(true);
+        file.force(true);
     }
 
     /**

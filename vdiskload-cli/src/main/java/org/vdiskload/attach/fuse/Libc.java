@@ -1,8 +1,8 @@
 package org.vdiskload.attach.fuse;
 
 import com.sun.jna.Native;
-import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
+import org.vdiskload.io.CLibrary;
 
 /**
  * The system calls a FUSE server needs, direct-mapped through JNA (cheaper per call than an interface
@@ -13,7 +13,7 @@ final class Libc {
     private Libc() {}
 
     static {
-        Native.register(Libc.class, NativeLibrary.getInstance("libc.so.6"));
+        Native.register(Libc.class, CLibrary.instance());
     }
 
     static final int O_RDWR = 02, O_NONBLOCK = 04000, O_CLOEXEC = 02000000;

@@ -87,7 +87,11 @@ public final class Main implements Callable<Integer> {
     /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
-        for (Class<?> command : commandsFor(args)) cl.addSubcommand(command);
+        for (Class<?> command : commandsFor(args)) {
+            cl.addSubcommand(command);
+        }
+        // Every command answers -h/--help (the usage errors point there) and -V/--version.
+        cl.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true));
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);

@@ -51,6 +51,19 @@ class CliTest {
     }
 
     @Test
+    void everyCommandHasTheHelpItsErrorsPointTo() {
+        for (String c : new String[] {"info", "map", "create", "convert", "check", "resize", "compare", "serve", "demo"}) {
+            CliRun h = cli(c, "--help");
+            assertEquals(0, h.exit(), c + ": " + h.err());
+            assertTrue(h.out().startsWith("Usage: vdiskload " + c), h.out());
+        }
+        CliRun bad = cli("convert", "--no-such-flag");
+        assertEquals(1, bad.exit());
+        assertTrue(bad.err().contains("(see 'vdiskload convert --help')"), bad.err());
+        assertEquals(0, cli("convert", "-h").exit());
+    }
+
+    @Test
     void infoJsonHasQemuKeys() throws Exception {
         Path img = rawImage("a.raw", 1 << 20, 7);
         CliRun r = cli("info", "--output=json", img.toString());

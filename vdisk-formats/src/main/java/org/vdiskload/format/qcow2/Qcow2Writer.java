@@ -21,6 +21,8 @@ import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
  * change is ordered so a crash leaks space at worst: new data and its refcount before the L2 entry
  * pointing at it, a new L2 table (and its refcount) before the L1 entry, an entry removed before
  * the refcount of what it pointed to drops. Metadata is written through; {@link #flush} forces it.
+ * Each of those "before"s is a flush of the file, not only an order of writes: after a power cut the
+ * page cache may have written back any subset of what was not flushed (see PowerCutTest).
  * Writes to a cluster this layer owns alone (copied flag) go straight to the file, without the lock.
  */
 final class Qcow2Writer {
@@ -115,6 +117,7 @@ final class Qcow2Writer {
         file.writeFully(b, at);
         clusters.fileGrew(at + cs);
         clusters.putL2(at, table);
+        file.force(false); // the table and its refcount are on the disk before the L1 entry points at them
         clusters.setL1(i, at | L2_COPIED);
         if (old != 0) free(old, cs);
         return at;
@@ -131,8 +134,13 @@ final class Qcow2Writer {
         return refcounts.allocate(count) << clusterBits;
     }
 
-    /** Drops one reference to every cluster of {@code [offset, offset+length)}. */
+    /**
+     * Drops one reference to every cluster of {@code [offset, offset+length)}, once the entry that no longer
+     * points at them is on the disk: a refcount dropped while the old entry may still be there would let the
+     * cluster be reused under it after a power cut.
+     */
     private void free(long offset, long length) throws IOException {
+        file.force(false);
         long first = offset >>> clusterBits, last = (offset + length - 1) >>> clusterBits;
         refcounts.add(first, last - first + 1, -1);
         compressedTail = 0; // a freed cluster may be reused for anything
@@ -201,6 +209,7 @@ final class Qcow2Writer {
         long at = allocate(1);
         file.writeFully(buf.slice(lo * unit, (hi - lo) * unit), at + (long) lo * unit);
         extendToCluster(at);
+        file.force(false); // the data and its refcount are on the disk before the L2 entry points at them
         long zeros = compressed ? 0 : (s.bitmap >>> 32) & ~needed;
         clusters.setL2(s.l2Offset, s.table, s.index, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
         release(s);

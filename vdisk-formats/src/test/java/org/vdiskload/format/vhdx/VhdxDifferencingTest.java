@@ -124,6 +124,47 @@ class VhdxDifferencingTest {
         }
     }
 
+    /**
+     * A write into a block the child does not hold yet stores only the sectors it touches (PARTIALLY_PRESENT with
+     * their sector bitmap bits), the edge sectors completed from the parent; the rest of the block still shows the
+     * parent, for our reader and for libvhdi. A second write into that block adds sectors to it.
+     */
+    @Test
+    void writesStoreOnlyTheirSectorsAndTheRestShowsTheParent() throws Exception {
+        Path parent = parent("pp.vhdx", "12M");
+        Path child = child(dir.resolve("pc.vhdx"), "pp.vhdx", Map.of("block_size", "1M"));
+        byte[] want = qemuRaw(parent);
+        writeThrough(child, want, MB + 1000, 3000, 0x61); // sectors 1..7 of block 1, the parent's 0x51 around it
+        writeThrough(child, want, MB + 3500, 700, 0x62); // overlaps sector 7, adds sector 8
+        writeThrough(child, want, 5 * MB + 8192, 4096, 0x63);
+        writeThrough(child, want, 12 * MB - 512, 512, 0x64); // the disk's last sector
+        try (DiskImage d = open(child, false)) {
+            assertArrayEquals(want, WriteTorture.readAll(d));
+            org.vdiskload.image.ImageLayer top = d.layers().get(0);
+            org.vdiskload.image.LayerRun head = top.map(MB, MB);
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, head.status(), "sector 0 of block 1 shows the parent");
+            assertEquals(512, head.length());
+            org.vdiskload.image.LayerRun written = top.map(MB + 512, MB - 512);
+            assertEquals(org.vdiskload.image.LayerRun.Status.DATA, written.status());
+            assertEquals(8 * 512, written.length(), "sectors 1..8 are in the child");
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(MB + 9 * 512, MB - 9 * 512).status());
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(5 * MB, 8192).status());
+        }
+        assertArrayEquals(want, vhdimount(child, 2), "libvhdi reads the partial blocks as we do");
+        CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
+        assertTrue(r.clean(), r.toString());
+    }
+
+    /** Writes {@code length} bytes of {@code value} at {@code pos} through the child and into {@code want}. */
+    private static void writeThrough(Path child, byte[] want, long pos, int length, int value) throws IOException {
+        byte[] b = new byte[length];
+        Arrays.fill(b, (byte) value);
+        try (DiskImage d = open(child, true)) {
+            d.write(ByteBuffer.wrap(b), pos);
+        }
+        System.arraycopy(b, 0, want, (int) pos, length);
+    }
+
     /** A child in another directory names its parent by a relative path that climbs, and still opens. */
     @Test
     void parentInAnotherDirectoryIsFoundByItsRelativePath() throws Exception {

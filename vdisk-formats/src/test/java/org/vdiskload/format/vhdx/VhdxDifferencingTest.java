@@ -165,6 +165,33 @@ class VhdxDifferencingTest {
         System.arraycopy(b, 0, want, (int) pos, length);
     }
 
+    /**
+     * Growing a differencing child past its parent's size: the parent's data and the child's writes still read,
+     * the new area reads zeros and takes writes; libvhdi reads the grown chain as we do, and our check is clean.
+     */
+    @Test
+    void resizeGrowsAChildPastItsParent() throws Exception {
+        Path parent = parent("rp.vhdx", "12M");
+        Path child = child(dir.resolve("rc.vhdx"), "rp.vhdx", Map.of("block_size", "1M"));
+        byte[] small = qemuRaw(parent);
+        writeThrough(child, small, 2 * MB + 512, 1024, 0x71);
+        org.vdiskload.ops.Resize.resize(child, "vhdx", 40 * MB, false);
+        byte[] want = Arrays.copyOf(small, 40 * (int) MB);
+        try (DiskImage d = open(child, false)) {
+            assertEquals(40 * MB, d.size());
+            assertArrayEquals(want, WriteTorture.readAll(d), "the parent's data, the child's write, zeros past the old size");
+        }
+        writeThrough(child, want, 39 * MB + 4096, 8192, 0x72);
+        writeThrough(child, want, 12 * MB - 512, 1024, 0x73); // across the parent's end
+        try (DiskImage d = open(child, false)) {
+            assertArrayEquals(want, WriteTorture.readAll(d));
+        }
+        // libvhdi fails (EIO) reading a child past its parent's end; up to it, it must read as we do.
+        assertArrayEquals(Arrays.copyOf(want, 12 * (int) MB), vhdimount(child, 2, 12 * MB), "libvhdi reads the grown child as we do");
+        CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
+        assertTrue(r.clean(), r.toString());
+    }
+
     /** A child in another directory names its parent by a relative path that climbs, and still opens. */
     @Test
     void parentInAnotherDirectoryIsFoundByItsRelativePath() throws Exception {
@@ -234,6 +261,23 @@ class VhdxDifferencingTest {
         long size = Files.size(self);
         assertThrows(ImageException.class, () -> Create.create(self, new VhdxFormat(), -1, Map.of(), "bp.vhdx", "vhdx"));
         assertEquals(size, Files.size(self), "the parent is not overwritten");
+    }
+
+    /** The first {@code length} bytes libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
+    private static byte[] vhdimount(Path image, int depth, long length) throws Exception {
+        Path mnt = Files.createTempDirectory("vhdimount");
+        try {
+            Tools.check("vhdimount", image.toString(), mnt.toString());
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(mnt.resolve("vhdi" + depth))) {
+                ByteBuffer b = ByteBuffer.allocate((int) length);
+                while (b.hasRemaining() && ch.read(b, b.position()) >= 0) { }
+                return b.array();
+            } finally {
+                Tools.umount(mnt);
+            }
+        } finally {
+            Files.delete(mnt);
+        }
     }
 
     /** What libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */

@@ -68,11 +68,30 @@ public final class ImageFile implements Closeable {
         return openChecked(path, writable, flush);
     }
 
+    /** How an image file's channel is opened; see {@link #channelOpener}. */
+    @FunctionalInterface
+    public interface ChannelOpener {
+        FileChannel open(Path path, boolean writable) throws IOException;
+    }
+
+    private static final ChannelOpener PLAIN = (path, writable) -> writable
+            ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)
+            : FileChannel.open(path, StandardOpenOption.READ);
+
+    private static volatile ChannelOpener opener = PLAIN;
+
+    /**
+     * Replaces how every image file's channel is opened (null: the plain {@link FileChannel#open}). For
+     * the power-cut tests, which record each write and flush an image's writer makes, in order, through a
+     * wrapping channel: every positional write, flush and truncation of a format goes through the channel.
+     */
+    public static void channelOpener(ChannelOpener o) {
+        opener = o == null ? PLAIN : o;
+    }
+
     private static ImageFile openChecked(Path path, boolean writable, boolean flush) throws IOException {
         try {
-            FileChannel ch = writable
-                    ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)
-                    : FileChannel.open(path, StandardOpenOption.READ);
+            FileChannel ch = opener.open(path, writable);
             return new ImageFile(path, ch, writable, flush);
         } catch (NoSuchFileException e) {
             throw ImageException.invalid(path, "no such file");

@@ -17,6 +17,8 @@ public final class LruCache<V> {
     }
 
     private final LinkedHashMap<Long, V> map;
+    /** Counts puts and invalidations: a load that saw one happen meanwhile may have read an older table. */
+    private long changes;
 
     public LruCache(int maxEntries) {
         if (maxEntries < 1) throw new IllegalArgumentException("maxEntries " + maxEntries);
@@ -34,27 +36,46 @@ public final class LruCache<V> {
     }
 
     public V get(long key, Loader<V> loader) throws IOException {
-        synchronized (map) {
-            V v = map.get(key);
-            if (v != null) return v;
+        while (true) {
+            long seen;
+            synchronized (map) {
+                V v = map.get(key);
+                if (v != null) return v;
+                seen = changes;
+            }
+            // Load outside the lock: two threads may load the same table; both results are equal, unless
+            // the table was put or invalidated meanwhile: then what was put wins, or the load is redone.
+            V loaded = loader.load(key);
+            synchronized (map) {
+                if (changes == seen) {
+                    map.put(key, loaded);
+                    return loaded;
+                }
+                V v = map.get(key);
+                if (v != null) return v;
+            }
         }
-        // Load outside the lock: two threads may load the same table; both results are equal.
-        V loaded = loader.load(key);
+    }
+
+    /** {@code value} is now what the file holds at {@code key} (the caller just wrote it). */
+    public void put(long key, V value) {
         synchronized (map) {
-            map.put(key, loaded);
+            map.put(key, value);
+            changes++;
         }
-        return loaded;
     }
 
     public void invalidate(long key) {
         synchronized (map) {
             map.remove(key);
+            changes++;
         }
     }
 
     public void clear() {
         synchronized (map) {
             map.clear();
+            changes++;
         }
     }
 }

@@ -11,15 +11,23 @@ public final class CrashPlan {
     public static final int BLOCK = 192 << 10;
 
     private final long seed;
+    /** Where the operations' blocks start on the disk. */
+    private final long base;
 
     public record Op(long pos, int length, boolean zero, boolean mayUnmap, byte[] data) {}
 
     public CrashPlan(long seed) {
+        this(seed, 0);
+    }
+
+    /** Operations in the blocks from {@code base} on (far into a disk whose metadata is laid out by offset). */
+    public CrashPlan(long seed, long base) {
         this.seed = seed;
+        this.base = base;
     }
 
     public int blocks(long size) {
-        return (int) Math.min(4096, size / BLOCK);
+        return (int) Math.min(4096, (size - base) / BLOCK);
     }
 
     /** The block operation k uses: a fixed permutation, so allocations land out of order. */
@@ -34,7 +42,7 @@ public final class CrashPlan {
         int len = 1 + r.nextInt(BLOCK - 1);
         int at = r.nextInt(BLOCK - len + 1);
         if (r.nextInt(3) > 0) at &= ~511;
-        long pos = block(k, blocks) * BLOCK + at;
+        long pos = base + block(k, blocks) * BLOCK + at;
         boolean zero = r.nextInt(8) == 0;
         byte[] data = null;
         if (!zero) {

@@ -73,7 +73,7 @@ public final class CrashTest {
             fresh.make(image);
             long runSeed = rnd.nextLong() & Long.MAX_VALUE;
             int lastFlushed = killMidway(image, format, runSeed, 100 + rnd.nextInt(1500));
-            verify(image, format, runSeed, lastFlushed, "kill " + i + " (seed " + runSeed + ")", metadataLog, qemuOpens);
+            verify(image, format, new CrashPlan(runSeed), lastFlushed, "kill " + i + " (seed " + runSeed + ")", metadataLog, qemuOpens);
         }
     }
 
@@ -128,12 +128,29 @@ public final class CrashTest {
         return last.get();
     }
 
+    private static final java.util.regex.Pattern VDI_MISMATCH =
+            java.util.regex.Pattern.compile("ERROR: allocated blocks mismatch, is (\\d+), should be (\\d+)");
+
+    /**
+     * A VDI whose blocks_allocated counts more blocks than its map names: what a crash between a new block's
+     * count and its map entry leaves when they lie in different pages (VdiWriter). qemu's vdi check has no
+     * notion of leaks and calls it a corruption; it is one only if our check finds more than those leaks.
+     */
+    private static boolean vdiLeak(Path image, String format, Tools.Result qemu) throws Exception {
+        if (!format.equals("vdi") || qemu.exit() != 2) return false;
+        String out = qemu.stdout() + qemu.stderr();
+        java.util.regex.Matcher m = VDI_MISMATCH.matcher(out);
+        if (!m.find() || out.split("ERROR", -1).length != 2) return false;
+        long referenced = Long.parseLong(m.group(1)), allocated = Long.parseLong(m.group(2));
+        CheckReport ours = Check.check(image, format, RepairMode.NONE);
+        return referenced < allocated && ours.corruptions() == 0 && ours.leaks() == allocated - referenced;
+    }
+
     /** qemu-img convert -O raw of the image holds every flushed operation. */
-    private static void qemuReadsFlushed(Path image, String format, long seed, int lastFlushed, String what) throws Exception {
+    private static void qemuReadsFlushed(Path image, String format, CrashPlan plan, int lastFlushed, String what) throws Exception {
         Path raw = Files.createTempFile(image.getParent(), "qemu", ".raw");
         try {
             Tools.check("qemu-img", "convert", "-f", format, "-O", "raw", image.toString(), raw.toString());
-            CrashPlan plan = new CrashPlan(seed);
             try (FileChannel ch = FileChannel.open(raw)) {
                 for (int k = 0; k <= lastFlushed; k++) {
                     CrashPlan.Op op = plan.op(k, ch.size());
@@ -148,8 +165,12 @@ public final class CrashTest {
         }
     }
 
-    private static void verify(Path image, String format, long seed, int lastFlushed, String what, boolean metadataLog,
-                               boolean qemuOpens) throws Exception {
+    /**
+     * The checks after a kill (or a power cut, {@link PowerCut}): no corruption by qemu-img check or ours, clean
+     * after check -r leaks, and operations 0..lastFlushed of {@code plan} read back.
+     */
+    static void verify(Path image, String format, CrashPlan plan, int lastFlushed, String what, boolean metadataLog,
+                       boolean qemuOpens) throws Exception {
         boolean qemuChecks = false;
         if (qemuOpens) {
             Tools.Result before = Tools.run(List.of("qemu-img", "check", "-f", format, image.toString()), null);
@@ -157,7 +178,7 @@ public final class CrashTest {
                 before = checkReplayedByQemu(image, format, what);
             }
             qemuChecks = before.exit() != 63;
-            if (qemuChecks) {
+            if (qemuChecks && !vdiLeak(image, format, before)) {
                 assertTrue(before.exit() == 0 || before.exit() == 3, what + ": qemu-img check after the kill found corruption: "
                         + before.stdout() + before.stderr());
             }
@@ -174,9 +195,8 @@ public final class CrashTest {
         } else {
             CheckReport again = Check.check(image, format, RepairMode.NONE);
             assertTrue(again.clean(), what + ": vdiskload check after check -r leaks: " + again);
-            if (qemuOpens) qemuReadsFlushed(image, format, seed, lastFlushed, what);
+            if (qemuOpens) qemuReadsFlushed(image, format, plan, lastFlushed, what);
         }
-        CrashPlan plan = new CrashPlan(seed);
         try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(format))) {
             for (int k = 0; k <= lastFlushed; k++) {
                 CrashPlan.Op op = plan.op(k, d.size());

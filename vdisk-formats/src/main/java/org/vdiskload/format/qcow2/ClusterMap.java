@@ -9,12 +9,16 @@ import org.vdiskload.io.LruCache;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
  * points to, cached in a bounded LRU. Every L1 and L2 entry is validated when it is used.
- * The writer changes entries through {@link #setL1} and {@link #setL2}: the file first, then the
- * cached table, so a reader sees either the old or the new entry.
+ * The writer changes L1 entries through {@link #setL1}, in the file first, then in memory. L2 entries
+ * it changes with {@link #setL2} in memory only (as qemu's L2 cache does): such a table stays pinned
+ * here, out of the LRU's reach, until {@link #writeUnwritten}, which the writer calls only after the
+ * data and refcounts those entries point to are on the disk. One flush then orders many allocations.
  */
 final class ClusterMap {
     static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
@@ -43,6 +47,8 @@ final class ClusterMap {
     private volatile long l1Offset;
     private volatile long[] l1;
     private final LruCache<long[]> l2Cache;
+    /** L2 tables with entries changed since they were last written, by file offset. */
+    private final Map<Long, Unwritten> unwritten = new ConcurrentHashMap<>();
     private volatile long fileSize;
     /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
     private volatile boolean inPlace;
@@ -128,7 +134,7 @@ final class ClusterMap {
         if (offset == 0) return null;
         Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
         Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
-        return l2Cache.get(offset, this::readL2);
+        return l2At(offset);
     }
 
     private long[] readL2(long offset) throws IOException {
@@ -256,33 +262,67 @@ final class ClusterMap {
         l1Offset = offset;
     }
 
-    /** The L2 table at {@code offset} (a cluster-aligned offset in the file). */
+    /** The L2 table at {@code offset} (a cluster-aligned offset in the file), as the writer last changed it. */
     long[] l2At(long offset) throws IOException {
-        return l2Cache.get(offset, this::readL2);
+        Unwritten u = unwritten.get(offset);
+        return u != null ? u.table : l2Cache.get(offset, this::readL2);
     }
 
     /** A table just written at {@code offset}. */
-    void putL2(long offset, long[] table) throws IOException {
-        l2Cache.invalidate(offset);
-        l2Cache.get(offset, o -> table);
+    void putL2(long offset, long[] table) {
+        l2Cache.put(offset, table);
     }
 
-    void dropL2(long offset) {
-        l2Cache.invalidate(offset);
-    }
-
-    /** Writes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries). */
-    void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) throws IOException {
+    /**
+     * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory;
+     * {@link #writeUnwritten} writes it.
+     */
+    void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) {
         int stride = stride();
-        ByteBuffer b = ByteBuffer.allocate(8 * stride).putLong(0, entry);
-        if (stride == 2) b.putLong(8, bitmap);
-        file.writeFully(b, l2Offset + (long) index * 8 * stride);
         if (stride == 2) {
             // Readers look at the entry before the bitmap: the bitmap may only say "allocated" once the entry has an offset.
             if ((entry & L2_OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
             else { table[index * 2 + 1] = bitmap; table[index * 2] = entry; }
         } else {
             table[index] = entry;
+        }
+        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index * stride, (index + 1) * stride);
+    }
+
+    /** How many L2 tables have changes not yet written (each pinned in memory until then). */
+    int unwrittenTables() {
+        return unwritten.size();
+    }
+
+    /**
+     * Writes every changed L2 entry to the file. The caller has flushed what those entries point to;
+     * the entries themselves reach the disk with the next flush.
+     */
+    void writeUnwritten() throws IOException {
+        for (Map.Entry<Long, Unwritten> e : unwritten.entrySet()) {
+            long offset = e.getKey();
+            Unwritten u = e.getValue();
+            ByteBuffer b = ByteBuffer.allocate((u.to - u.from) * 8);
+            b.asLongBuffer().put(u.table, u.from, u.to - u.from);
+            file.writeFully(b, offset + u.from * 8L);
+            // Back into the LRU before it leaves the pinned set, so no reader ever re-reads an older copy.
+            l2Cache.put(offset, u.table);
+            unwritten.remove(offset);
+        }
+    }
+
+    /** An L2 table with the range of its longs changed since it was last written. */
+    private static final class Unwritten {
+        final long[] table;
+        int from = Integer.MAX_VALUE, to;
+
+        Unwritten(long[] table) {
+            this.table = table;
+        }
+
+        void add(int a, int b) {
+            from = Math.min(from, a);
+            to = Math.max(to, b);
         }
     }
 }

@@ -272,6 +272,7 @@ final class Qcow2Check {
                     active.setL2(f.l2Offset(), table, f.index(), f.fixed(), stride == 2 ? table[f.index() * 2 + 1] : 0);
                 }
             }
+            active.writeUnwritten();
             file.channel().force(false);
             corruptionsFixed += s.copied.size();
             fixedMessages.add("Repaired " + s.copied.size() + " copied flag(s)");

@@ -7,6 +7,7 @@ import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.vdiskload.format.qcow2.ClusterMap.L1_OFFSET_MASK;
@@ -18,9 +19,14 @@ import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
 /**
  * Writes into the active layer of a qcow2 image (block/qcow2-cluster.c, qcow2-refcount.c):
  * clusters are allocated from the refcounts (freed ones reused, else past the end), and every
- * change is ordered so a crash leaks space at worst: new data and its refcount before the L2 entry
- * pointing at it, a new L2 table (and its refcount) before the L1 entry, an entry removed before
- * the refcount of what it pointed to drops. Metadata is written through; {@link #flush} forces it.
+ * change is ordered so a crash or power cut leaks space at worst: new data and its refcount before
+ * the L2 entry pointing at it, a new L2 table (and its refcount) before the L1 entry, an entry removed
+ * before the refcount of what it pointed to drops. Each "before" is a flush of the file, not only an
+ * order of writes: after a power cut the page cache may have written back any subset of what was not
+ * flushed (see PowerCutTest). So that allocating writes do not each pay a flush, L2 entries wait in
+ * memory ({@link ClusterMap#setL2}) and refcount drops in {@link #unwrittenFrees}; {@link #commit}
+ * writes them in order, at every {@link #flush} and whenever too many wait. As with a disk's write
+ * cache, what was written since the last flush may be lost; what was flushed never is.
  * Writes to a cluster this layer owns alone (copied flag) go straight to the file, without the lock.
  */
 final class Qcow2Writer {
@@ -43,6 +49,10 @@ final class Qcow2Writer {
     private long compressedTail;
     /** The clusters of persistent bitmaps, freed by the first write (which makes them stale). */
     private List<long[]> bitmaps;
+    /** {offset, length} ranges to drop a reference from once the entries that pointed at them are on the disk. */
+    private final List<long[]> unwrittenFrees = new ArrayList<>();
+    /** L2 tables pinned with unwritten entries (about 8 MiB of them) before {@link #commit} writes them. */
+    private final int maxUnwrittenTables;
 
     Qcow2Writer(ImageFile file, Qcow2Header h, ClusterMap clusters, Refcounts refcounts, List<long[]> bitmaps) {
         this.bitmaps = bitmaps;
@@ -54,6 +64,7 @@ final class Qcow2Writer {
         this.cs = (int) h.clusterSize();
         this.units = h.extendedL2() ? ClusterMap.SUBCLUSTERS : 1;
         this.unit = cs / units;
+        this.maxUnwrittenTables = Math.max(2, (8 << 20) / cs);
         this.size = h.size();
         this.incompatible = h.incompatibleFeatures();
         this.autoclear = h.autoclearFeatures();
@@ -81,6 +92,7 @@ final class Qcow2Writer {
                 synchronized (lock) {
                     beginWrite();
                     writeCluster(src.slice(src.position(), n), pos, beneath);
+                    commitIfFull();
                 }
             }
             src.position(src.position() + n);
@@ -115,6 +127,7 @@ final class Qcow2Writer {
         file.writeFully(b, at);
         clusters.fileGrew(at + cs);
         clusters.putL2(at, table);
+        file.force(false); // the table and its refcount are on the disk before the L1 entry points at them
         clusters.setL1(i, at | L2_COPIED);
         if (old != 0) free(old, cs);
         return at;
@@ -131,10 +144,35 @@ final class Qcow2Writer {
         return refcounts.allocate(count) << clusterBits;
     }
 
-    /** Drops one reference to every cluster of {@code [offset, offset+length)}. */
+    /**
+     * Drops one reference to every cluster of {@code [offset, offset+length)} at the next {@link #commit},
+     * once the entry that no longer points at them is on the disk: a refcount dropped while the old entry
+     * may still be there would let the cluster be reused under it after a power cut.
+     */
     private void free(long offset, long length) throws IOException {
-        long first = offset >>> clusterBits, last = (offset + length - 1) >>> clusterBits;
-        refcounts.add(first, last - first + 1, -1);
+        unwrittenFrees.add(new long[] {offset, length});
+    }
+
+    /** After each cluster changed: keeps what waits in memory bounded. */
+    private void commitIfFull() throws IOException {
+        if (clusters.unwrittenTables() > maxUnwrittenTables || unwrittenFrees.size() > 4096) commit();
+    }
+
+    /**
+     * Puts what waits in memory on the disk in the order a power cut needs: flush (the data and refcounts
+     * the new entries point to), the L2 entries, flush, then the refcount drops of what they no longer use.
+     */
+    private void commit() throws IOException {
+        if (clusters.unwrittenTables() == 0 && unwrittenFrees.isEmpty()) return;
+        file.force(false);
+        clusters.writeUnwritten();
+        if (unwrittenFrees.isEmpty()) return;
+        file.force(false);
+        for (long[] f : unwrittenFrees) {
+            long first = f[0] >>> clusterBits, last = (f[0] + f[1] - 1) >>> clusterBits;
+            refcounts.add(first, last - first + 1, -1);
+        }
+        unwrittenFrees.clear();
         compressedTail = 0; // a freed cluster may be reused for anything
     }
 
@@ -250,6 +288,7 @@ final class Qcow2Writer {
                 long base = pos & ~(long) (cs - 1);
                 long n = Math.min(end, base + cs) - pos;
                 zeroCluster(pos, (int) n, mayUnmap, beneath);
+                commitIfFull();
                 pos += n;
             }
         }
@@ -334,6 +373,7 @@ final class Qcow2Writer {
             beginWrite();
             if (packed == null) {
                 writeCluster(ByteBuffer.wrap(in, 0, n), pos, NothingBeneath.NONE);
+                commitIfFull();
                 return;
             }
             Slot s = slot(pos);
@@ -344,6 +384,7 @@ final class Qcow2Writer {
             long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
             clusters.setL2(s.l2Offset, s.table, s.index, L2_COMPRESSED | at | sectors << x, 0);
             release(s);
+            commitIfFull();
         }
     }
 
@@ -422,7 +463,10 @@ final class Qcow2Writer {
     }
 
     void flush() throws IOException {
-        file.force(true);
+        synchronized (lock) {
+            commit();
+            file.force(true);
+        }
     }
 
     /** A clean close: everything durable, then the dirty bit cleared. */

@@ -204,6 +204,7 @@ final class Refcounts {
         encode(b, (int) (first & ((1L << blockBits) - 1)), order, 1);
         file.writeFully(ByteBuffer.wrap(b), offset);
         blocks.invalidate(offset);
+        file.force(false); // on the disk before the table entry points to it
         writeTableEntry((int) t, offset);
     }
 

@@ -72,7 +72,6 @@ final class VdiWriter {
             data.put(inBlock, piece, piece.position(), piece.remaining());
             int index = (int) blocksAllocated;
             file.writeFully(data, header.blockOffset(index));
-            file.force(false); // the block is durable before anything points at it
             writeMetadata(block, index, blocksAllocated + 1);
             blocksAllocated++;
             map.set(block, index);
@@ -82,9 +81,11 @@ final class VdiWriter {
     }
 
     /**
-     * Writes block map entry {@code block} and {@code blocks_allocated}: in one write when both lie in
-     * the first page; otherwise the count first when it grows (a crash leaves a leaked block), the
-     * entry first when it shrinks (likewise).
+     * Writes block map entry {@code block} and {@code blocks_allocated}, after what was written before
+     * (a new block's data) is made durable: in one write when both lie in the first page; otherwise the
+     * count first when it grows (a crash leaves a leaked block), the entry first when it shrinks
+     * (likewise), with a flush between them, as after a power cut the page cache may have written back
+     * either page without the other.
      */
     private void writeMetadata(int block, int entry, long newCount) throws IOException {
         long entryAt = header.offsetBmap() + 4L * block;
@@ -92,12 +93,15 @@ final class VdiWriter {
             int len = (int) (entryAt + 4 - BLOCKS_ALLOCATED_AT);
             ByteBuffer b = file.readStruct(BLOCKS_ALLOCATED_AT, len, ByteOrder.LITTLE_ENDIAN, "VDI header and block map");
             b.putInt(0, (int) newCount).putInt(len - 4, entry);
+            file.force(false);
             file.writeFully(b, BLOCKS_ALLOCATED_AT);
         } else if (newCount > blocksAllocated) {
-            writeInt(BLOCKS_ALLOCATED_AT, (int) newCount);
+            writeInt(BLOCKS_ALLOCATED_AT, (int) newCount); // with the new block's data: unreferenced until the entry
+            file.force(false);
             writeInt(entryAt, entry);
         } else {
             writeInt(entryAt, entry);
+            file.force(false);
             writeInt(BLOCKS_ALLOCATED_AT, (int) newCount);
         }
     }

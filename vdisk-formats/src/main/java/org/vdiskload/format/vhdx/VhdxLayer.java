@@ -322,37 +322,103 @@ final class VhdxLayer implements ImageLayer {
 
     /**
      * Makes block {@code block} FULLY_PRESENT holding {@code part} at {@code skipFrom} and, around it, what the
-     * block reads as now: the parent's data, or zeros. All the data goes first, then the BAT entry changes
-     * through the log, so a crash before leaves the block as it read. A new block goes at the end of the file;
-     * an UNMAPPED block that kept its space and a PARTIALLY_PRESENT block are completed where they are.
+     * block reads as now: zeros. All the data goes first, then the BAT entry changes through the log, so a
+     * crash before leaves the block as it read. A new block goes at the end of the file; an UNMAPPED block
+     * that kept its space is completed where it is. In a differencing image, a block that shows the parent
+     * (in whole or in part) gets only the sectors written instead ({@link #writeSectors}).
      */
     private void makePresent(long block, BatEntry e, long skipFrom, ByteBuffer part, Beneath beneath) throws IOException {
+        if (meta.hasParent() && (e.state() == BatEntry.NOT_PRESENT || e.state() == BatEntry.UNDEFINED
+                || e.state() == BatEntry.PARTIALLY_PRESENT)) {
+            writeSectors(block, e, skipFrom, part, beneath);
+            return;
+        }
         long skipLen = part.remaining();
         long bs = meta.blockSize();
         long start = block * bs;
         long bytes = Math.min(bs, meta.virtualSize() - start);
         long offset;
         boolean fresh = false;
-        if (e.state() == BatEntry.PARTIALLY_PRESENT) {
-            offset = checkedBlock(block, e);
-            for (long at = 0; at < bytes; ) {
-                LayerRun run = partial(block, e, at, bytes - at);
-                if (run.status() == LayerRun.Status.UNALLOCATED) fill(offset, start, at, run.length(), skipFrom, skipLen, beneath, false);
-                at += run.length();
-            }
+        if (e.state() == BatEntry.UNMAPPED && e.fileOffset() != 0 && placementOk(e.fileOffset(), bs)) {
+            offset = e.fileOffset();
         } else {
-            boolean fromParent = e.state() == BatEntry.NOT_PRESENT || e.state() == BatEntry.UNDEFINED;
-            if (e.state() == BatEntry.UNMAPPED && e.fileOffset() != 0 && placementOk(e.fileOffset(), bs)) {
-                offset = e.fileOffset();
-            } else {
-                offset = journal.allocate(bs);
-                fresh = true;
-            }
-            fill(offset, start, 0, bytes, skipFrom, skipLen, fromParent ? beneath : null, fresh);
-            if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
+            offset = journal.allocate(bs);
+            fresh = true;
         }
+        fill(offset, start, 0, bytes, skipFrom, skipLen, null, fresh);
+        if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
         file().writeFully(part, offset + skipFrom);
         setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(BatEntry.FULLY_PRESENT, offset)));
+    }
+
+    /**
+     * Differencing image: writes {@code part} into block {@code block} as PARTIALLY_PRESENT (MS-VHDX 2.5.1.1),
+     * only the logical sectors it touches, the first and last completed with what they read as now. Each step
+     * is durable before the next, so a crash leaves the block reading as before, or with the write: the
+     * sectors (in a new block, at the end of the file); their bits in the sector bitmap block (for a new block,
+     * its whole range of bits, as earlier attempts may have left bits there); then, for a new block, the BAT
+     * entry through the log, with the sector bitmap block's entry where that block had to be made.
+     */
+    private void writeSectors(long block, BatEntry e, long inBlock, ByteBuffer part, Beneath beneath) throws IOException {
+        long lss = meta.logicalSectorSize();
+        long bs = meta.blockSize();
+        long start = block * bs;
+        long bytes = Math.min(bs, meta.virtualSize() - start);
+        long from = inBlock / lss * lss;
+        long to = Math.min(bytes, (inBlock + part.remaining() + lss - 1) / lss * lss);
+        boolean fresh = e.state() != BatEntry.PARTIALLY_PRESENT;
+        long offset = fresh ? journal.allocate(bs) : checkedBlock(block, e);
+        Map<Long, Long> entries = new TreeMap<>();
+        long bitmapOffset;
+        if (bat.bitmap(block).state() == BatEntry.BITMAP_PRESENT) {
+            bitmapOffset = checkedBitmap(block);
+        } else {
+            bitmapOffset = journal.allocate(VhdxHeader.MB); // past the end of the file: zeros
+            entries.put(bat.bitmapIndex(block), BatEntry.encode(BatEntry.BITMAP_PRESENT, bitmapOffset));
+        }
+        ByteBuffer sectors = ByteBuffer.allocate((int) (to - from));
+        for (long edge : new long[] {from, to - lss}) {
+            if (edge >= inBlock && edge + lss <= inBlock + part.remaining()) continue; // wholly written
+            ByteBuffer now = sectors.slice((int) (edge - from), (int) lss);
+            if (!fresh && partial(block, e, edge, lss).status() == LayerRun.Status.DATA) file().readPadded(now, offset + edge);
+            else beneath.read(now, start + edge);
+        }
+        sectors.put((int) (inBlock - from), part, part.position(), part.remaining());
+        long end = Math.max(offset + bs, bitmapOffset + VhdxHeader.MB);
+        if (file().size() < end) file().writeFully(ByteBuffer.allocate(1), end - 1); // the new blocks lie in the file
+        if (!(fresh && Bytes.isZero(sectors.duplicate()))) file().writeFully(sectors, offset + from); // fresh: zeros already
+        file().force(false);
+        setBits(block, bitmapOffset, from / lss, to / lss, fresh);
+        file().force(false);
+        invalidateBits(block, bitmapOffset);
+        if (fresh) entries.put(bat.payloadIndex(block), BatEntry.encode(BatEntry.PARTIALLY_PRESENT, offset));
+        if (!entries.isEmpty()) setEntries(entries);
+    }
+
+    /**
+     * Sets the bits of sectors {@code [first, end)} of block {@code block} (sector numbers within the block) in
+     * the sector bitmap block at {@code bitmapOffset}; with {@code wholeRange}, writes the block's whole range of
+     * bits, clearing the others.
+     */
+    private void setBits(long block, long bitmapOffset, long first, long end, boolean wholeRange) throws IOException {
+        long perBlock = meta.blockSize() / meta.logicalSectorSize(); // a multiple of 8: blocks are at least 1 MiB
+        long base = block % meta.chunkRatio() * perBlock;
+        long lo = wholeRange ? base : base + first;
+        long hi = wholeRange ? base + perBlock : base + end;
+        long byteLo = lo / 8, byteHi = (hi + 7) / 8;
+        byte[] bits = new byte[(int) (byteHi - byteLo)];
+        if (!wholeRange) file().readFully(ByteBuffer.wrap(bits), bitmapOffset + byteLo, "sector bitmap block");
+        for (long s = base + first; s < base + end; s++) bits[(int) (s / 8 - byteLo)] |= (byte) (1 << (s % 8));
+        file().writeFully(ByteBuffer.wrap(bits), bitmapOffset + byteLo);
+    }
+
+    /** Drops the cached pages of the sector bitmap holding block {@code block}'s bits, after they changed. */
+    private void invalidateBits(long block, long bitmapOffset) {
+        long perBlock = meta.blockSize() / meta.logicalSectorSize();
+        long base = block % meta.chunkRatio() * perBlock;
+        for (long page = base / 8 / BITMAP_PAGE; page <= (base + perBlock - 1) / 8 / BITMAP_PAGE; page++) {
+            bitmapPages.invalidate(bitmapOffset + page * BITMAP_PAGE);
+        }
     }
 
     /**
@@ -435,9 +501,10 @@ final class VhdxLayer implements ImageLayer {
     }
 
     /**
-     * Zeroes part of one block. Blocks that read as zeros already are left alone; a whole block gets a state
-     * (UNMAPPED keeping its space, so a later write reuses it; ZERO in a differencing image, where UNMAPPED
-     * may show the parent) unless it must stay allocated (a fixed image, or no unmapping allowed).
+     * Zeroes part of one block. Blocks that read as zeros already are left alone; a whole block gets the state
+     * UNMAPPED, keeping its space so a later write reuses it, unless it must stay allocated (a fixed image, or no
+     * unmapping allowed). A differencing image gets the zeros written instead: UNMAPPED may show the parent, and
+     * libvhdi shows the parent for ZERO too, where MS-VHDX says zeros.
      */
     private void zeroInBlock(long block, long inBlock, long n, boolean whole, boolean mayUnmap, Beneath beneath) throws IOException {
         BatEntry e = bat.payload(block);
@@ -445,10 +512,10 @@ final class VhdxLayer implements ImageLayer {
                 || (!meta.hasParent() && (e.state() == BatEntry.NOT_PRESENT || e.state() == BatEntry.UNDEFINED));
         if (readsZero) return;
         boolean keep = e.state() == BatEntry.FULLY_PRESENT && (!mayUnmap || (meta.leaveBlocksAllocated() && !meta.hasParent()));
-        if (whole && !keep) {
+        if (whole && !keep && !meta.hasParent()) {
             synchronized (journal.lock()) {
                 BatEntry now = bat.payload(block);
-                long raw = !meta.hasParent() && now.state() == BatEntry.FULLY_PRESENT
+                long raw = now.state() == BatEntry.FULLY_PRESENT
                         ? BatEntry.encode(BatEntry.UNMAPPED, now.fileOffset())
                         : BatEntry.encode(BatEntry.ZERO, 0);
                 setEntries(Map.of(bat.payloadIndex(block), raw));

@@ -336,6 +336,7 @@ final class SparseExtent implements VmdkExtent {
         long host = reserve(grain);
         file.writeFully(data, host);
         fileSize = Math.max(fileSize, host + grain);
+        file.force(false); // on the disk before a grain table entry points at it, even after a power cut
         setEntry(pos, host / 512);
     }
 
@@ -374,6 +375,7 @@ final class SparseExtent implements VmdkExtent {
         long end = (copy != 0 ? copy : primary) + bytes;
         file.writeFully(ByteBuffer.allocate((int) (end - primary)), primary);
         fileSize = Math.max(fileSize, end);
+        file.force(false); // the empty tables are on the disk before the directories point at them
         writeU32(g.gdOffset() + gdIndex * 4L, primary / 512);
         if (copy != 0) {
             writeU32(g.rgdOffset() + gdIndex * 4L, copy / 512);

@@ -158,6 +158,37 @@ class Qcow2WriteTest {
         assertTrue(e.getMessage().contains("marked corrupt"), e.getMessage());
     }
 
+    /**
+     * Growing a child over a smaller backing file: the parent's data and the child's writes still read, the new
+     * area reads zeros (also where the backing file, had it been grown, would have data), and the result is
+     * what qemu-img resize makes of a twin.
+     */
+    @Test
+    void resizeGrowsAChildOverItsBackingFile() throws Exception {
+        Path base = dir.resolve("rb.qcow2");
+        Tools.check("qemu-img", "create", "-q", "-f", "qcow2", base.toString(), "8M");
+        Tools.check("qemu-io", "-f", "qcow2", "-c", "write -P 0x31 0 8M", base.toString());
+        Path[] twins = {dir.resolve("rc.qcow2"), dir.resolve("rq.qcow2")};
+        for (Path c : twins) {
+            Tools.check("qemu-img", "create", "-q", "-f", "qcow2", "-b", "rb.qcow2", "-F", "qcow2", c.toString());
+            Tools.check("qemu-io", "-f", "qcow2", "-c", "write -P 0x32 1M 64k", "-c", "write -P 0x33 8388096 512", c.toString());
+        }
+        Resize.resize(twins[0], "qcow2", 20 << 20, false);
+        Tools.check("qemu-img", "resize", "-q", "-f", "qcow2", twins[1].toString(), "20M");
+        Tools.Result check = Tools.run(List.of("qemu-img", "check", "-f", "qcow2", twins[0].toString()), dir);
+        assertEquals(0, check.exit(), check.stdout() + check.stderr());
+        Tools.check("qemu-io", "-f", "qcow2", "-c", "read -P 0x31 0 1M", "-c", "read -P 0x32 1M 64k",
+                "-c", "read -P 0x31 1088k 7103k", "-c", "read -P 0x33 8388096 512", "-c", "read -P 0 8M 12M", twins[0].toString());
+        Tools.check("qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", twins[0].toString(), twins[1].toString());
+        try (DiskImage d = Images.open(twins[0], OpenOptions.DEFAULTS.withFormat("qcow2").withWritable(true))) {
+            assertEquals(20 << 20, d.size());
+            d.write(ByteBuffer.wrap(new byte[] {0x34}), 19 << 20);
+        }
+        Tools.check("qemu-io", "-f", "qcow2", "-c", "read -P 0x34 19M 1", "-c", "read -P 0 8M 11M", "-c", "read -P 0x31 0 1M",
+                twins[0].toString());
+        assertEquals(0, Tools.run(List.of("qemu-img", "check", "-f", "qcow2", twins[0].toString()), dir).exit());
+    }
+
     @Test
     void resizeGrowsTheL1AndShrinksOnlyAnUnallocatedTail() throws Exception {
         Path img = create("r.qcow2", 1 << 20, "cluster_size=512");

@@ -124,6 +124,74 @@ class VhdxDifferencingTest {
         }
     }
 
+    /**
+     * A write into a block the child does not hold yet stores only the sectors it touches (PARTIALLY_PRESENT with
+     * their sector bitmap bits), the edge sectors completed from the parent; the rest of the block still shows the
+     * parent, for our reader and for libvhdi. A second write into that block adds sectors to it.
+     */
+    @Test
+    void writesStoreOnlyTheirSectorsAndTheRestShowsTheParent() throws Exception {
+        Path parent = parent("pp.vhdx", "12M");
+        Path child = child(dir.resolve("pc.vhdx"), "pp.vhdx", Map.of("block_size", "1M"));
+        byte[] want = qemuRaw(parent);
+        writeThrough(child, want, MB + 1000, 3000, 0x61); // sectors 1..7 of block 1, the parent's 0x51 around it
+        writeThrough(child, want, MB + 3500, 700, 0x62); // overlaps sector 7, adds sector 8
+        writeThrough(child, want, 5 * MB + 8192, 4096, 0x63);
+        writeThrough(child, want, 12 * MB - 512, 512, 0x64); // the disk's last sector
+        try (DiskImage d = open(child, false)) {
+            assertArrayEquals(want, WriteTorture.readAll(d));
+            org.vdiskload.image.ImageLayer top = d.layers().get(0);
+            org.vdiskload.image.LayerRun head = top.map(MB, MB);
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, head.status(), "sector 0 of block 1 shows the parent");
+            assertEquals(512, head.length());
+            org.vdiskload.image.LayerRun written = top.map(MB + 512, MB - 512);
+            assertEquals(org.vdiskload.image.LayerRun.Status.DATA, written.status());
+            assertEquals(8 * 512, written.length(), "sectors 1..8 are in the child");
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(MB + 9 * 512, MB - 9 * 512).status());
+            assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(5 * MB, 8192).status());
+        }
+        assertArrayEquals(want, vhdimount(child, 2), "libvhdi reads the partial blocks as we do");
+        CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
+        assertTrue(r.clean(), r.toString());
+    }
+
+    /** Writes {@code length} bytes of {@code value} at {@code pos} through the child and into {@code want}. */
+    private static void writeThrough(Path child, byte[] want, long pos, int length, int value) throws IOException {
+        byte[] b = new byte[length];
+        Arrays.fill(b, (byte) value);
+        try (DiskImage d = open(child, true)) {
+            d.write(ByteBuffer.wrap(b), pos);
+        }
+        System.arraycopy(b, 0, want, (int) pos, length);
+    }
+
+    /**
+     * Growing a differencing child past its parent's size: the parent's data and the child's writes still read,
+     * the new area reads zeros and takes writes; libvhdi reads the grown chain as we do, and our check is clean.
+     */
+    @Test
+    void resizeGrowsAChildPastItsParent() throws Exception {
+        Path parent = parent("rp.vhdx", "12M");
+        Path child = child(dir.resolve("rc.vhdx"), "rp.vhdx", Map.of("block_size", "1M"));
+        byte[] small = qemuRaw(parent);
+        writeThrough(child, small, 2 * MB + 512, 1024, 0x71);
+        org.vdiskload.ops.Resize.resize(child, "vhdx", 40 * MB, false);
+        byte[] want = Arrays.copyOf(small, 40 * (int) MB);
+        try (DiskImage d = open(child, false)) {
+            assertEquals(40 * MB, d.size());
+            assertArrayEquals(want, WriteTorture.readAll(d), "the parent's data, the child's write, zeros past the old size");
+        }
+        writeThrough(child, want, 39 * MB + 4096, 8192, 0x72);
+        writeThrough(child, want, 12 * MB - 512, 1024, 0x73); // across the parent's end
+        try (DiskImage d = open(child, false)) {
+            assertArrayEquals(want, WriteTorture.readAll(d));
+        }
+        // libvhdi fails (EIO) reading a child past its parent's end; up to it, it must read as we do.
+        assertArrayEquals(Arrays.copyOf(want, 12 * (int) MB), vhdimount(child, 2, 12 * MB), "libvhdi reads the grown child as we do");
+        CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
+        assertTrue(r.clean(), r.toString());
+    }
+
     /** A child in another directory names its parent by a relative path that climbs, and still opens. */
     @Test
     void parentInAnotherDirectoryIsFoundByItsRelativePath() throws Exception {
@@ -193,6 +261,23 @@ class VhdxDifferencingTest {
         long size = Files.size(self);
         assertThrows(ImageException.class, () -> Create.create(self, new VhdxFormat(), -1, Map.of(), "bp.vhdx", "vhdx"));
         assertEquals(size, Files.size(self), "the parent is not overwritten");
+    }
+
+    /** The first {@code length} bytes libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
+    private static byte[] vhdimount(Path image, int depth, long length) throws Exception {
+        Path mnt = Files.createTempDirectory("vhdimount");
+        try {
+            Tools.check("vhdimount", image.toString(), mnt.toString());
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(mnt.resolve("vhdi" + depth))) {
+                ByteBuffer b = ByteBuffer.allocate((int) length);
+                while (b.hasRemaining() && ch.read(b, b.position()) >= 0) { }
+                return b.array();
+            } finally {
+                Tools.umount(mnt);
+            }
+        } finally {
+            Files.delete(mnt);
+        }
     }
 
     /** What libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */

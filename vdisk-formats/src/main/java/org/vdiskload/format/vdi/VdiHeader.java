@@ -109,7 +109,9 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
         if (offsetBmap < LENGTH) {
             throw ImageException.corrupt(path, 0x154, "offset_bmap", "block map at " + offsetBmap + " overlaps the header");
         }
-        if (offsetData < bmapEnd()) {
+        // A map in a data slot past the first is what an interrupted resize leaves (see VdiResize).
+        boolean inDataSlot = offsetBmap >= offsetData + BLOCK_SIZE && (offsetBmap - offsetData) % BLOCK_SIZE == 0;
+        if (!inDataSlot && offsetData < bmapEnd()) {
             throw ImageException.corrupt(path, 0x158, "offset_data", "data area at " + offsetData
                     + " overlaps the block map (" + offsetBmap + ".." + bmapEnd() + ")");
         }

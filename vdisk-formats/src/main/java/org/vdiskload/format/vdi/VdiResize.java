@@ -25,6 +25,8 @@ import java.nio.file.Path;
 final class VdiResize {
     private static final int BLOCK = VdiHeader.BLOCK_SIZE;
     private static final int SECTOR = VdiHeader.SECTOR;
+    /** offset_bmap and offset_data are u32. */
+    private static final long MAX_OFFSET = 0xffffffffL;
 
     private final ImageFile file;
     private final Path path;
@@ -41,7 +43,9 @@ final class VdiResize {
 
     /** Resizes the image in {@code file} (open read-write, not being written meanwhile). */
     static void resize(ImageFile file, long newSize, boolean allowShrink) throws IOException {
-        new VdiResize(file).to(newSize, allowShrink);
+        VdiResize r = new VdiResize(file);
+        if (r.header.offsetBmap() >= r.header.offsetData()) r = finishInterrupted(r);
+        r.to(newSize, allowShrink);
     }
 
     private void to(long newSize, boolean allowShrink) throws IOException {
@@ -133,17 +137,92 @@ final class VdiResize {
 
     /**
      * Grows the map past its room by moving it into the first K data slots, which the data area then
-     * starts after: every block keeps its place in the file and its index drops by K. First the blocks
-     * in those slots are copied to free slots at the end, each made durable before its map entry points
-     * at the copy (blocks_allocated raised before the entry, as {@link VdiWriter} does: a crash leaves
-     * unreferenced blocks, never a lost one). Then, with nothing referencing the K slots, the new map
-     * is written there, and one header write switches offset_bmap, offset_data and the counts over.
+     * starts after: every block keeps its place in the file and its index drops by K. qemu-img check
+     * calls any slot below {@code blocks_allocated} that no map entry names a corruption, so a block
+     * copied out of those K slots must never leave its old slot unnamed. Hence two header switches:
+     * <ol>
+     * <li>The blocks in the K slots are copied to free slots past {@code blocks_allocated}, where
+     *     nothing looks, and a temporary map is written past them: the old map with the moved entries
+     *     pointing at the copies, plus "phantom" entries past the disk size naming the K slots and the
+     *     temporary map's own slots. One header write switches to it; the disk keeps its old size.</li>
+     * <li>Now only phantoms name the K slots, and nothing reads them: the new map is written there,
+     *     and one header write switches {@code offset_bmap}, {@code offset_data}, the size and the
+     *     counts over. The temporary map's slots fall past {@code blocks_allocated}.</li>
+     * </ol>
+     * Each write is durable before the header that makes it reachable, so a crash leaves the old image,
+     * the temporary one (the old disk, which {@link #finishInterrupted} completes), or the new one. The
+     * header's offsets are 32-bit: a temporary map that would lie past 4 GiB is not possible, and
+     * {@link #moveInPlace} is used instead.
      */
     private void growMovingTheMap(long bytes, int[] entries, long inImage) throws IOException {
         long mapBytes = Math.addExact(4 * inImage, SECTOR - 1) & ~(long) (SECTOR - 1);
         int k = (int) ((mapBytes + BLOCK - 1) / BLOCK);
         long allocated = header.blocksAllocated();
         long next = Math.max(allocated, k); // first slot past both the K slots and every allocated block
+        long moved = 0;
+        for (int e : entries) if (VdiBlockMap.isData(e) && Integer.toUnsignedLong(e) < k) moved++;
+        long tempSlot = next + moved;
+        int[] temp = withPhantoms(entries, k, tempSlot, 1);
+        int tempSlots = slots(temp.length);
+        if (tempSlots > 1) temp = withPhantoms(entries, k, tempSlot, tempSlots);
+        if (tempSlots != slots(temp.length) || header.blockOffset(tempSlot + tempSlots) > MAX_OFFSET) {
+            moveInPlace(bytes, entries, inImage, k);
+            return;
+        }
+        ByteBuffer block = ByteBuffer.allocate(BLOCK);
+        for (int b = 0; b < entries.length; b++) {
+            if (!VdiBlockMap.isData(entries[b]) || Integer.toUnsignedLong(entries[b]) >= k) continue;
+            file.readPadded(block.clear(), header.blockOffset(Integer.toUnsignedLong(entries[b])));
+            file.writeFully(block.flip(), header.blockOffset(next));
+            entries[b] = (int) next;
+            if (b < temp.length) temp[b] = (int) next;
+            next++;
+        }
+        writeMap(temp, header.blockOffset(tempSlot));
+        commit(header.diskSize(), temp.length, header.blockOffset(tempSlot), header.offsetData(), tempSlot + tempSlots);
+        switchToTheMovedMap(bytes, entries, inImage, k, tempSlot);
+    }
+
+    /**
+     * The second switch of {@link #growMovingTheMap}: the new map into the first {@code k} slots, then
+     * the header naming it, with the data area starting after it; the slots from {@code tempSlot} on
+     * (the temporary map) are cut off the file.
+     */
+    private void switchToTheMovedMap(long bytes, int[] entries, long inImage, int k, long tempSlot) throws IOException {
+        int[] map = new int[(int) inImage];
+        for (int b = 0; b < inImage; b++) {
+            int e = b < header.blocksUsed() ? entries[b] : VdiBlockMap.UNALLOCATED; // past the old size: checked free
+            map[b] = VdiBlockMap.isData(e) ? e - k : e;
+        }
+        writeMap(map, header.offsetData());
+        commit(bytes, inImage, header.offsetData(), header.offsetData() + (long) k * BLOCK, tempSlot - k);
+        if (file.size() > header.blockOffset(tempSlot)) file.channel().truncate(header.blockOffset(tempSlot));
+    }
+
+    /**
+     * The temporary map: {@code entries} with phantom entries past the disk size naming slots
+     * {@code 0..k-1} and the {@code tempSlots} slots from {@code tempSlot}, in entries that hold no data.
+     */
+    private int[] withPhantoms(int[] entries, int k, long tempSlot, int tempSlots) {
+        int[] temp = java.util.Arrays.copyOf(entries, Math.max(entries.length, header.blocksUsed() + k + tempSlots));
+        for (int i = entries.length; i < temp.length; i++) temp[i] = VdiBlockMap.UNALLOCATED;
+        int at = header.blocksUsed();
+        for (long slot = 0; slot < k + tempSlots; slot++) {
+            while (VdiBlockMap.isData(temp[at])) at++; // past the disk size only entries left by others hold data
+            temp[at++] = (int) (slot < k ? slot : tempSlot + slot - k);
+        }
+        return temp;
+    }
+
+    /**
+     * Where a temporary map cannot lie below 4 GiB: each block in the first K slots is copied to a free
+     * slot at the end and made durable before its map entry points at the copy ({@code blocks_allocated}
+     * raised first, as {@link VdiWriter} does). A crash leaves the old image with unreferenced blocks,
+     * which this library's check counts as leaks and qemu-img check, stricter, as a count mismatch.
+     */
+    private void moveInPlace(long bytes, int[] entries, long inImage, int k) throws IOException {
+        long allocated = header.blocksAllocated();
+        long next = Math.max(allocated, k);
         ByteBuffer block = ByteBuffer.allocate(BLOCK);
         for (int b = 0; b < entries.length; b++) {
             if (!VdiBlockMap.isData(entries[b]) || Integer.toUnsignedLong(entries[b]) >= k) continue;
@@ -158,14 +237,42 @@ final class VdiResize {
             file.channel().force(false);
             entries[b] = (int) next++;
         }
-        ByteBuffer map = ByteBuffer.allocate((int) mapBytes).order(ByteOrder.LITTLE_ENDIAN);
-        for (int b = 0; b < inImage; b++) {
-            int e = b < header.blocksUsed() ? entries[b] : VdiBlockMap.UNALLOCATED; // past the old size: checked free
-            map.putInt(4 * b, VdiBlockMap.isData(e) ? e - k : e);
+        switchToTheMovedMap(bytes, entries, inImage, k, Math.max(allocated, k));
+    }
+
+    /**
+     * Completes a {@link #growMovingTheMap} interrupted between its two switches (the map lies past the
+     * start of the data area): the phantom entries name slots {@code 0..k-1} and the temporary map's; the
+     * new map goes into the first ones at the current size, as the second switch would have done.
+     */
+    private static VdiResize finishInterrupted(VdiResize r) throws IOException {
+        VdiHeader h = r.header;
+        long tempSlot = (h.offsetBmap() - h.offsetData()) / BLOCK; // a whole slot: VdiHeader checked
+        int[] entries = r.readMap();
+        int k = 0;
+        for (int b = h.blocksUsed(); b < entries.length; b++) {
+            if (VdiBlockMap.isData(entries[b]) && Integer.toUnsignedLong(entries[b]) < tempSlot) k++;
         }
-        long offsetBmap = header.offsetData();
-        file.writeFully(map, offsetBmap);
-        commit(bytes, inImage, offsetBmap, offsetBmap + (long) k * BLOCK, Math.max(allocated, k) - k);
+        for (int b = 0; b < h.blocksUsed(); b++) {
+            if (VdiBlockMap.isData(entries[b]) && Integer.toUnsignedLong(entries[b]) < k) {
+                throw ImageException.unsupported(r.path, "block " + b + " lies in a data slot that an interrupted resize "
+                        + "reserved for the block map; not resized");
+            }
+        }
+        r.switchToTheMovedMap(h.diskSize(), entries, Math.max(h.blocksUsed(), 1), k, tempSlot);
+        return new VdiResize(r.file);
+    }
+
+    private void writeMap(int[] entries, long at) throws IOException {
+        int bytes = (int) (Math.addExact(4L * entries.length, SECTOR - 1) & ~(long) (SECTOR - 1));
+        ByteBuffer map = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        map.asIntBuffer().put(entries);
+        file.writeFully(map, at);
+    }
+
+    /** Data slots a map of {@code entries} entries fills. */
+    private static int slots(long entries) {
+        return (int) (((Math.addExact(4 * entries, SECTOR - 1) & ~(long) (SECTOR - 1)) + BLOCK - 1) / BLOCK);
     }
 
     private void writeInt(long at, int value) throws IOException {

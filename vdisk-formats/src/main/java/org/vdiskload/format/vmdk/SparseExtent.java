@@ -22,6 +22,10 @@ import java.util.zip.Inflater;
  * grain sector offsets. Entry 0 is unallocated; 1 is a zeroed grain where the header enables them;
  * otherwise the grain's sector, holding the data or, compressed, a grain marker and zlib data.
  * Grain tables are read on demand through a bounded cache.
+ * A writer appends a grain's data, then changes its grain table entry in memory only: changed tables
+ * stay pinned in {@link #unwritten} until {@link #flush} (or too many wait) forces the data and then
+ * writes the entries, so a power cut never leaves an entry pointing at data that is not on the disk,
+ * and allocating writes do not each pay a flush.
  */
 final class SparseExtent implements VmdkExtent {
     /** Compressed grains are inflated into a grain-sized buffer: refuse absurd grain sizes for them. */
@@ -53,6 +57,10 @@ final class SparseExtent implements VmdkExtent {
     private byte[] pending;
     /** Written since the last flush (a disk of many extents forces only the files it changed). */
     private volatile boolean dirty;
+    /** Grain tables with entries changed in memory but not yet written, by sector; under {@link #lock}. */
+    private final Map<Long, Unwritten> unwritten = new LinkedHashMap<>();
+    /** Pinned grain tables that make {@link #commitIfFull} write them out (about 8 MiB of them). */
+    private final int maxUnwritten;
 
     private SparseExtent(ImageFile file, long fileSize, SparseGeometry g, String type, int[] directory, int[] redundant,
                          boolean writable, long cacheBytes) {
@@ -65,6 +73,7 @@ final class SparseExtent implements VmdkExtent {
         this.writable = writable;
         this.tables = new LruCache<>(LruCache.entriesFor(cacheBytes, g.gtEntries() * 4L));
         this.grains = new LruCache<>(LruCache.entriesFor(Math.min(cacheBytes / 4, 8L << 20), g.grainSize()));
+        this.maxUnwritten = LruCache.entriesFor(8L << 20, g.gtEntries() * 4L);
         // As qemu: new grains start at the end of the file, rounded up to a whole grain.
         this.nextGrain = g.compressed() ? roundUp(fileSize, 512) : roundUp(fileSize, g.grainSize());
     }
@@ -135,6 +144,8 @@ final class SparseExtent implements VmdkExtent {
         int gdIndex = (int) (pos / g.gtCoverage());
         long sector = Bytes.u32(directory[gdIndex]);
         if (sector == 0) return null;
+        Unwritten u = unwritten.get(sector);
+        if (u != null) return u.table;
         String field = "grain table (grain directory entry " + gdIndex + ")";
         return tables.get(sector, s -> {
             ByteBuffer b = file.readStruct(s * 512, g.gtEntries() * 4L, ByteOrder.LITTLE_ENDIAN, field);
@@ -336,8 +347,8 @@ final class SparseExtent implements VmdkExtent {
         long host = reserve(grain);
         file.writeFully(data, host);
         fileSize = Math.max(fileSize, host + grain);
-        file.force(false); // on the disk before a grain table entry points at it, even after a power cut
         setEntry(pos, host / 512);
+        commitIfFull();
     }
 
     /** Takes {@code bytes} at the end of the file (under the lock). */
@@ -352,19 +363,60 @@ final class SparseExtent implements VmdkExtent {
     }
 
     /**
-     * Sets the grain table entry for {@code pos} in the grain table and in its redundant copy (under the
-     * lock), allocating the tables first where the directory has none.
+     * Sets the grain table entry for {@code pos} in memory (under the lock), allocating the tables first
+     * where the directory has none; {@link #commitEntries} writes it to the table and its redundant copy.
      */
     private void setEntry(long pos, long value) throws IOException {
         int gdIndex = (int) (pos / g.gtCoverage());
         int index = (int) (pos % g.gtCoverage() / g.grainSize());
         int[] table = loadTable(pos);
         if (table == null) table = allocateTable(gdIndex, pos);
-        long copy = redundant == null ? 0 : Bytes.u32(redundant[gdIndex]) * 512 + index * 4L;
-        if (copy != 0) Checked.requireInFile(file, copy, 4, "redundant grain table (grain directory entry " + gdIndex + ")");
-        writeU32(Bytes.u32(directory[gdIndex]) * 512 + index * 4L, value);
-        if (copy != 0) writeU32(copy, value);
         table[index] = (int) value;
+        int[] t = table;
+        unwritten.computeIfAbsent(Bytes.u32(directory[gdIndex]), s -> new Unwritten(gdIndex, t)).add(index);
+    }
+
+    private void commitIfFull() throws IOException {
+        if (unwritten.size() > maxUnwritten) commitEntries();
+    }
+
+    /**
+     * Forces the grains the changed entries point to, then writes those entries to the grain tables and
+     * their redundant copies (under the lock); the next flush makes them durable.
+     */
+    private void commitEntries() throws IOException {
+        if (unwritten.isEmpty()) return;
+        file.force(false);
+        for (Map.Entry<Long, Unwritten> e : unwritten.entrySet()) {
+            Unwritten u = e.getValue();
+            ByteBuffer b = ByteBuffer.allocate((u.to - u.from) * 4).order(ByteOrder.LITTLE_ENDIAN);
+            b.asIntBuffer().put(u.table, u.from, u.to - u.from);
+            file.writeFully(b, e.getKey() * 512 + u.from * 4L);
+            long copy = redundant == null ? 0 : Bytes.u32(redundant[u.gdIndex]) * 512;
+            if (copy != 0) {
+                Checked.requireInFile(file, copy + u.from * 4L, b.capacity(), "redundant grain table (grain directory entry " + u.gdIndex + ")");
+                file.writeFully(b.clear(), copy + u.from * 4L);
+            }
+            tables.put(e.getKey(), u.table);
+        }
+        unwritten.clear();
+    }
+
+    /** A grain table with the range of its entries changed since it was last written. */
+    private static final class Unwritten {
+        final int gdIndex;
+        final int[] table;
+        int from = Integer.MAX_VALUE, to;
+
+        Unwritten(int gdIndex, int[] table) {
+            this.gdIndex = gdIndex;
+            this.table = table;
+        }
+
+        void add(int index) {
+            from = Math.min(from, index);
+            to = Math.max(to, index + 1);
+        }
     }
 
     /** Appends an empty grain table (and its redundant copy), then points the directories at them. */
@@ -403,6 +455,7 @@ final class SparseExtent implements VmdkExtent {
             synchronized (lock) {
                 if (g.compressed()) zeroStream(pos, n, beneath);
                 else zeroGrain(pos, n, whole, mayUnmap, beneath, base);
+                commitIfFull();
             }
             pos += n;
         }
@@ -484,6 +537,7 @@ final class SparseExtent implements VmdkExtent {
         setEntry(index * g.grainSize(), host / 512);
         pendingGrain = -1;
         pending = null;
+        commitIfFull();
     }
 
     private static byte[] deflate(byte[] data) {
@@ -517,6 +571,7 @@ final class SparseExtent implements VmdkExtent {
         dirty = false;
         synchronized (lock) {
             commitPending();
+            commitEntries();
         }
         file.force(true);
     }

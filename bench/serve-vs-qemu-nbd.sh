@@ -105,15 +105,22 @@ fio_iops() {
     python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["jobs"][0]["read"]["iops"])' "$json"
 }
 
-# measure TOOL F: sets mibs, iops1, iops16 for TOOL serving format F
+# server_cpu_ticks: user + system CPU the server process has used so far, in clock ticks
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
+# measure TOOL F: sets mibs, cpu (server CPU ms per nbdcopy), iops1, iops16 for TOOL serving format F
 measure() {
-    local tool=$1 f=$2 img sock uri t
+    local tool=$1 f=$2 img sock uri t c0
     img=$(image_of "$f")
     sock="$out/$tool.sock"
     uri="nbd+unix:///disk?socket=$sock"
     cat "$img" >/dev/null
     start_server "$tool" "$(qemu_format "$f")" "$img" "$sock"
+    c0=$(server_cpu_ticks)
     t=$(median_seconds "serve-$f-$tool" "true" "nbdcopy '$uri' null:")
+    # the mean over every copy, the warm-up included: what a fresh server spends (JIT warm-up and all)
+    cpu=$(awk -v c="$(( $(server_cpu_ticks) - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(( runs + 1 ))" \
+        'BEGIN { printf "%.0f", c * 1000 / hz / n }')
     mibs=$(awk -v b="$bytes" -v t="$t" 'BEGIN { printf "%.0f", b / 1048576 / t }')
     iops1=$(fio_iops "$uri" 1)
     iops16=$(fio_iops "$uri" 16)
@@ -134,8 +141,8 @@ check_content() {
 }
 
 log "size $size, nbdcopy $runs runs (median), fio ${fio_seconds}s per depth, timer: $([ "$use_hyperfine" = 1 ] && echo hyperfine || echo shell loop)"
-printf '%-8s %21s %21s %21s\n' "" "nbdcopy MiB/s" "4K randread IOPS qd1" "4K randread IOPS qd16"
-printf '%-8s %7s %7s %5s %7s %7s %5s %7s %7s %5s\n' format qemu vdl ratio qemu vdl ratio qemu vdl ratio
+printf '%-8s %21s %21s %21s %21s\n' "" "nbdcopy MiB/s" "server CPU ms/copy" "4K randread IOPS qd1" "4K randread IOPS qd16"
+printf '%-8s %7s %7s %5s %7s %7s %5s %7s %7s %5s %7s %7s %5s\n' format qemu vdl ratio qemu vdl ratio qemu vdl ratio qemu vdl ratio
 status=0
 for f in $formats; do
     log "serving $f"
@@ -145,10 +152,11 @@ for f in $formats; do
         continue
     fi
     measure qemu-nbd "$f"
-    q_mibs=$mibs q_iops1=$iops1 q_iops16=$iops16
+    q_mibs=$mibs q_cpu=$cpu q_iops1=$iops1 q_iops16=$iops16
     measure vdiskload "$f"
-    printf '%-8s %7s %7s %5s %7s %7s %5s %7s %7s %5s\n' "$f" \
+    printf '%-8s %7s %7s %5s %7s %7s %5s %7s %7s %5s %7s %7s %5s\n' "$f" \
         "$q_mibs" "$mibs" "$(ratio "$mibs" "$q_mibs")" \
+        "$q_cpu" "$cpu" "$(ratio "$q_cpu" "$cpu")" \
         "$q_iops1" "$iops1" "$(ratio "$iops1" "$q_iops1")" \
         "$q_iops16" "$iops16" "$(ratio "$iops16" "$q_iops16")"
 done

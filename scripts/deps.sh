@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what a vdiskload task needs and is missing, from Debian's packages (as root).
-#   scripts/deps.sh build   JDK 17 and Maven
+#   scripts/deps.sh build   JDK 17, Maven, and libdeflate (compressed qcow2 decodes about twice as fast; zlib without it)
 #   scripts/deps.sh test    the independent implementations the tests compare against
 #   scripts/deps.sh demo    what the demo uses to make its sample image and attach it
 #   scripts/deps.sh bench   what bench/serve-vs-qemu-nbd.sh and attach-vs-qsd.sh drive (qemu-nbd, nbdcopy, fio, qemu-storage-daemon)
@@ -15,7 +15,7 @@ want_pkg() { # want_pkg PACKAGE   (for packages without a command of their own)
 }
 for group in "$@"; do
     case "$group" in
-        build) want javac openjdk-17-jdk-headless; want mvn maven; want flock util-linux ;;
+        build) want javac openjdk-17-jdk-headless; want mvn maven; want flock util-linux; want_pkg libdeflate0 ;;
         demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want losetup mount; want setsid util-linux
               want mkfs.fat dosfstools; want mcopy mtools ;;
         test) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want sfdisk fdisk

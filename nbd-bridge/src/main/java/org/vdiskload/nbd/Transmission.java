@@ -44,11 +44,11 @@ final class Transmission {
         this.ch = ch;
         this.session = session;
         this.export = session.export;
-        this.out = new ReplyWriter(ch, session);
+        this.out = new ReplyWriter(ch, session, log);
         this.validator = new RequestValidator(export, session);
         this.log = log;
         this.requests = new RequestReader(ch, session);
-        handlers.put(Command.READ, new ReadHandler(export, session));
+        handlers.put(Command.READ, new ReadHandler(export, session, ch.sendsFiles() && !export.writable()));
         handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
         handlers.put(Command.WRITE, new WriteHandler(export));
         handlers.put(Command.WRITE_ZEROES, new ZeroHandler(export));

@@ -26,6 +26,11 @@ public final class CLibrary {
         return NativeLibrary.getInstance(SONAME);
     }
 
+    /** Another library by its soname (e.g. "libdeflate.so.0"), loaded the same way; throws where it is missing. */
+    public static NativeLibrary library(String soname) {
+        return NativeLibrary.getInstance(soname);
+    }
+
     /** The C library bound to {@code type}, or null where it cannot be loaded. */
     public static <T extends Library> T load(Class<T> type) {
         for (String name : new String[] {SONAME, "c"}) {

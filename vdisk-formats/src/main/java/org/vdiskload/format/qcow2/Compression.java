@@ -66,8 +66,13 @@ final class Compression {
         return out;
     }
 
-    /** zlib compression type: a raw deflate stream (no zlib header). */
+    /**
+     * zlib compression type: a raw deflate stream (no zlib header). libdeflate decodes the usual case, a
+     * stream that ends exactly at the cluster's end; anything else is left to zlib (java.util.zip), whose
+     * rules qemu follows: decoding stops once the cluster is full.
+     */
     private static int deflate(byte[] in, byte[] out, ImageFile file, long at) throws ImageException {
+        if (Libdeflate.AVAILABLE && Libdeflate.decompressExactly(in, out)) return out.length;
         Inflater inflater = new Inflater(true);
         try {
             inflater.setInput(in);

@@ -465,7 +465,7 @@ final class VhdxLayer implements ImageLayer {
 
     @Override
     public void flush() throws IOException {
-        if (journal != null) file().channel().force(true);
+        if (journal != null) file().force(true);
     }
 
     /**

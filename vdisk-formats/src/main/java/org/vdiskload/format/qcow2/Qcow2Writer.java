@@ -121,7 +121,7 @@ final class Qcow2Writer {
     }
 
     private void requireCluster(long offset, long at, String field) throws IOException {
-        if ((offset & (cs - 1)) != 0 || offset < cs || offset + cs > file.size()) {
+        if ((offset & (cs - 1)) != 0 || offset < cs || !file.reaches(offset + cs)) {
             throw ImageException.corrupt(file.path(), at, field, "points to " + offset
                     + ", which is unaligned, in the header or past the end of the file");
         }
@@ -154,7 +154,7 @@ final class Qcow2Writer {
     private long dataOffset(Slot s) throws IOException {
         long at = s.l2Offset + (long) s.index * h.l2EntryBytes();
         long offset = clusters.checkedOffset(s.entry, at);
-        if (offset != 0 && offset + 1 > file.size()) {
+        if (offset != 0 && !file.reaches(offset + 1)) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + offset + " is past the end of the file");
         }
         return offset;
@@ -208,7 +208,7 @@ final class Qcow2Writer {
 
     /** Keeps the file covering a whole allocated cluster, so no reference points past its end. */
     private void extendToCluster(long at) throws IOException {
-        if (file.size() < at + cs) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
+        if (!file.reaches(at + cs)) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
         clusters.fileGrew(at + cs);
     }
 

@@ -140,7 +140,7 @@ final class VdiWriter {
             writeMetadata(block, VdiBlockMap.ZERO, blocksAllocated - 1);
             blocksAllocated--;
             long slot = header.blockOffset(blocksAllocated);
-            if (file.size() > slot) file.channel().truncate(slot);
+            if (file.size() > slot) file.truncate(slot);
             return true;
         } finally {
             allocation.unlock();

@@ -271,6 +271,15 @@ final class ClusterMap {
         l2Cache.invalidate(offset);
     }
 
+    /** Writes standard (not extended) L2 entries {@code index ...} with one write. */
+    void setL2Run(long l2Offset, long[] table, int index, long[] entries) throws IOException {
+        if (stride() != 1) throw new IllegalStateException("extended L2 entries are written one at a time");
+        ByteBuffer b = ByteBuffer.allocate(entries.length * 8);
+        b.asLongBuffer().put(entries);
+        file.writeFully(b, l2Offset + (long) index * 8);
+        System.arraycopy(entries, 0, table, index, entries.length);
+    }
+
     /** Writes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries). */
     void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) throws IOException {
         int stride = stride();

@@ -63,13 +63,18 @@ final class VdiWriter {
                 file.writeFully(piece, dataOffset(e, inBlock));
                 return;
             }
-            ByteBuffer data = ByteBuffer.allocate(BLOCK);
-            long start = (long) block * BLOCK;
-            if (e == VdiBlockMap.UNALLOCATED && piece.remaining() < BLOCK) {
-                ByteBuffer guest = data.slice(0, (int) Math.min(BLOCK, header.virtualSize() - start));
-                beneath.read(guest, start);
+            ByteBuffer data;
+            if (piece.remaining() == BLOCK) {
+                data = piece; // the whole block: written as it is
+            } else {
+                data = ByteBuffer.allocate(BLOCK);
+                long start = (long) block * BLOCK;
+                if (e == VdiBlockMap.UNALLOCATED) {
+                    ByteBuffer guest = data.slice(0, (int) Math.min(BLOCK, header.virtualSize() - start));
+                    beneath.read(guest, start);
+                }
+                data.put(inBlock, piece, piece.position(), piece.remaining());
             }
-            data.put(inBlock, piece, piece.position(), piece.remaining());
             int index = (int) blocksAllocated;
             file.writeFully(data, header.blockOffset(index));
             file.force(false); // the block is durable before anything points at it

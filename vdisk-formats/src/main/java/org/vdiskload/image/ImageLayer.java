@@ -90,6 +90,16 @@ public interface ImageLayer extends Closeable {
     default void flush() throws IOException {
     }
 
+    /**
+     * The unit a write allocates whole in this image, zeros and all (a qcow2 cluster, a dynamic VDI's
+     * block), or 0 where the parts of a unit left unwritten take no space. Within such a unit, zeros
+     * cost nothing to write: {@code convert} writes a unit holding any data in one piece instead of
+     * splitting it around its zero 4 KiB blocks.
+     */
+    default int allocationUnit() {
+        return 0;
+    }
+
     /** The unit of compressed writes (the cluster size), or 0 where the format cannot compress. */
     default int compressionUnit() {
         return 0;

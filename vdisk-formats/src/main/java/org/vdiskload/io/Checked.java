@@ -35,10 +35,9 @@ public final class Checked {
             throw ImageException.corrupt(f.path(), pos, field, "negative offset or length (" + pos + ", " + len + ")");
         }
         long end = add(f, pos, field, pos, len);
-        long size = f.size();
-        if (end > size) {
+        if (!f.reaches(end)) {
             throw ImageException.corrupt(f.path(), pos, field,
-                    "extends to " + end + ", past the end of the file (" + size + " bytes)");
+                    "extends to " + end + ", past the end of the file (" + f.size() + " bytes)");
         }
     }
 

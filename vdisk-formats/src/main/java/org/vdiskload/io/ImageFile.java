@@ -13,6 +13,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One open file of an image. Only positional I/O, so any number of threads may read at once;
@@ -25,6 +26,12 @@ public final class ImageFile implements Closeable {
     private final boolean writable;
     /** False: {@link #force} does nothing (qemu's cache=unsafe, for convert's new output). */
     private final boolean flush;
+    /**
+     * A length the file is known to have at least: the largest {@link #size} seen or end of a write made
+     * here. Files only grow under an open image except through {@link #truncate} (which resets it), so
+     * bounds checks inside it need no fstat: a writer checking every cluster it touches made two per write.
+     */
+    private final AtomicLong knownEnd = new AtomicLong();
 
     private ImageFile(Path path, FileChannel channel, boolean writable, boolean flush) {
         this.path = path;
@@ -119,7 +126,24 @@ public final class ImageFile implements Closeable {
     public long size() throws IOException {
         long s = channel.size();
         if (s == 0 && FileKinds.isBlockDevice(path)) s = FileKinds.blockDeviceSize(path);
+        knownEnd.accumulateAndGet(s, Math::max);
         return s;
+    }
+
+    /** Whether the file is at least {@code end} bytes long; asks the kernel only beyond the length known already. */
+    public boolean reaches(long end) throws IOException {
+        return end <= knownEnd.get() || end <= size();
+    }
+
+    /** Shortens the file to {@code length} bytes. */
+    public void truncate(long length) throws IOException {
+        channel.truncate(length);
+        knownEnd.set(0);
+    }
+
+    /** The file's length was changed other than through this object: forget the length known so far. */
+    public void lengthChanged() {
+        knownEnd.set(0);
     }
 
     /**
@@ -173,6 +197,7 @@ public final class ImageFile implements Closeable {
     public void writeFully(ByteBuffer src, long pos) throws IOException {
         long p = pos;
         while (src.hasRemaining()) p += channel.write(src, p);
+        knownEnd.accumulateAndGet(p, Math::max);
     }
 
     @Override

@@ -81,21 +81,29 @@ public final class Convert {
         }
     }
 
-    /** Writes {@code buf} at {@code pos}, leaving all-zero 4 KiB grains unwritten (or zeroed, on a reused image). */
+    /**
+     * Writes {@code buf} at {@code pos}, leaving all-zero grains unwritten (or zeroed, on a reused image).
+     * A grain is 4 KiB, or the output's allocation unit where that is larger: zeros inside a unit that
+     * holds data take space anyway, and writing them saves the writer a write per piece.
+     */
     private static void writeNonZero(ByteBuffer buf, DiskImage out, long pos, boolean reuse) throws IOException {
+        long grain = Math.max(ZERO_GRAIN, out.layers().get(0).allocationUnit());
         int len = buf.limit();
         int runStart = -1;
-        for (int g = 0; g < len + ZERO_GRAIN; g += ZERO_GRAIN) {
-            // The last pass (g >= len) ends the pending run, also when len is not a multiple of the grain.
-            boolean end = g >= len;
-            boolean zero = !end && Bytes.isZero(buf.duplicate().limit(Math.min(len, g + ZERO_GRAIN)).position(g));
-            if (!zero && !end && runStart < 0) runStart = g;
-            if ((zero || end) && runStart >= 0) {
-                out.write(buf.duplicate().limit(Math.min(len, g)).position(runStart), pos + runStart);
+        for (int g = 0; g < len; ) {
+            // Grains are aligned on the disk, so a unit is never split between two grains.
+            int gEnd = (int) Math.min(len, g + grain - Math.floorMod(pos + g, grain));
+            boolean zero = Bytes.isZero(buf.duplicate().limit(gEnd).position(g));
+            if (zero) {
+                if (runStart >= 0) out.write(buf.duplicate().limit(g).position(runStart), pos + runStart);
                 runStart = -1;
+                if (reuse) out.writeZeroes(pos + g, gEnd - g, true);
+            } else if (runStart < 0) {
+                runStart = g;
             }
-            if (zero && reuse) out.writeZeroes(pos + g, Math.min(ZERO_GRAIN, len - g), true);
+            g = gEnd;
         }
+        if (runStart >= 0) out.write(buf.duplicate().limit(len).position(runStart), pos + runStart);
     }
 
     /** convert -c: every non-zero unit (cluster) written compressed, in order. */

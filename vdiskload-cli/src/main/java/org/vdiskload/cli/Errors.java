@@ -3,6 +3,7 @@ package org.vdiskload.cli;
 import picocli.CommandLine;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
 
@@ -13,10 +14,16 @@ final class Errors {
     private Errors() {}
 
     static int onExecution(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
-        cl.getErr().println("vdiskload: " + describe(e));
-        if (System.getenv("VDISKLOAD_DEBUG") != null) e.printStackTrace(cl.getErr());
-        cl.getErr().flush();
+        report(e, cl.getErr());
         return cl.getCommand() instanceof CompareCommand ? CompareCommand.EXIT_ERROR : EXIT_ERROR;
+    }
+
+    /** Prints the line for a command's failure; returns {@link #EXIT_ERROR}. */
+    static int report(Exception e, PrintWriter err) {
+        err.println("vdiskload: " + describe(e));
+        if (System.getenv("VDISKLOAD_DEBUG") != null) e.printStackTrace(err);
+        err.flush();
+        return EXIT_ERROR;
     }
 
     static int onParameter(CommandLine.ParameterException e, String[] args) {

@@ -86,6 +86,11 @@ public final class Main implements Callable<Integer> {
 
     /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
+        Integer plain = ConvertCommand.runPlain(args, out, err);
+        if (plain != null) {
+            out.flush();
+            return plain;
+        }
         CommandLine cl = new CommandLine(new Main());
         for (Class<?> command : commandsFor(args)) {
             cl.addSubcommand(command);

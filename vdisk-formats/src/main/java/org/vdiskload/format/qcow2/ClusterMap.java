@@ -273,6 +273,13 @@ final class ClusterMap {
         l2Cache.put(offset, table);
     }
 
+    /** Changes standard (not extended) L2 entries {@code index ...} in memory, like {@link #setL2}. */
+    void setL2Run(long l2Offset, long[] table, int index, long[] entries) {
+        if (stride() != 1) throw new IllegalStateException("extended L2 entries are changed one at a time");
+        System.arraycopy(entries, 0, table, index, entries.length);
+        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index, index + entries.length);
+    }
+
     /**
      * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory;
      * {@link #writeUnwritten} writes it.

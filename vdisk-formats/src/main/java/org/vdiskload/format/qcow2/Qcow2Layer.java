@@ -179,6 +179,12 @@ final class Qcow2Layer implements ImageLayer {
     }
 
     @Override
+    public int allocationUnit() {
+        // With extended L2 entries only the subclusters written are allocated.
+        return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / ClusterMap.SUBCLUSTERS : header.clusterSize());
+    }
+
+    @Override
     public int compressionUnit() {
         return (int) header.clusterSize();
     }

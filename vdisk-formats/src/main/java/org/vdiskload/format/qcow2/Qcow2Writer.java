@@ -87,6 +87,14 @@ final class Qcow2Writer {
             if (run.inPlace()) {
                 n = (int) run.length();
                 file.writeFully(src.slice(src.position(), n), run.fileOffset());
+            } else if (units == 1 && run.status() == LayerRun.Status.UNALLOCATED && (pos & (cs - 1)) == 0
+                    && Math.min(run.length(), src.remaining()) >= cs) {
+                int whole = (int) (Math.min(run.length(), src.remaining()) / cs);
+                synchronized (lock) {
+                    beginWrite();
+                    n = writeNewClusters(src.slice(src.position(), whole * cs), pos, beneath);
+                    commitIfFull();
+                }
             } else {
                 n = (int) Math.min(src.remaining(), cs - (pos & (cs - 1)));
                 synchronized (lock) {
@@ -98,6 +106,33 @@ final class Qcow2Writer {
             src.position(src.position() + n);
             pos += n;
         }
+    }
+
+    /**
+     * Writes whole clusters at {@code pos} (cluster-aligned, inside one L2 table) that are still
+     * unallocated into as many new, contiguous clusters: one data write and one L2 write for the run
+     * instead of a cluster at a time (convert writes megabytes into a new image); the entries wait in
+     * memory like every other. Nothing beneath shows through a cluster written whole, so no backing
+     * data is read. Returns the bytes written: the run stops at the first cluster allocated meanwhile,
+     * which the caller writes the usual way.
+     */
+    private int writeNewClusters(ByteBuffer data, long pos, Beneath beneath) throws IOException {
+        Slot s = slot(pos);
+        int max = data.remaining() / cs;
+        int count = 0;
+        while (count < max && s.table[s.index + count] == 0) count++;
+        if (count == 0) {
+            int n = Math.min(cs, data.remaining());
+            writeCluster(data.slice(data.position(), n), pos, beneath);
+            return n;
+        }
+        long at = allocate(count);
+        file.writeFully(data.slice(data.position(), count * cs), at);
+        clusters.fileGrew(at + (long) count * cs);
+        long[] entries = new long[count];
+        for (int k = 0; k < count; k++) entries[k] = (at + (long) k * cs) | L2_COPIED;
+        clusters.setL2Run(s.l2Offset, s.table, s.index, entries);
+        return count * cs;
     }
 
     /** One entry of an L2 table that this layer may change (its L2 table has the copied flag). */
@@ -134,7 +169,7 @@ final class Qcow2Writer {
     }
 
     private void requireCluster(long offset, long at, String field) throws IOException {
-        if ((offset & (cs - 1)) != 0 || offset < cs || offset + cs > file.size()) {
+        if ((offset & (cs - 1)) != 0 || offset < cs || !file.reaches(offset + cs)) {
             throw ImageException.corrupt(file.path(), at, field, "points to " + offset
                     + ", which is unaligned, in the header or past the end of the file");
         }
@@ -192,7 +227,7 @@ final class Qcow2Writer {
     private long dataOffset(Slot s) throws IOException {
         long at = s.l2Offset + (long) s.index * h.l2EntryBytes();
         long offset = clusters.checkedOffset(s.entry, at);
-        if (offset != 0 && offset + 1 > file.size()) {
+        if (offset != 0 && !file.reaches(offset + 1)) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + offset + " is past the end of the file");
         }
         return offset;
@@ -246,7 +281,7 @@ final class Qcow2Writer {
 
     /** Keeps the file covering a whole allocated cluster, so no reference points past its end. */
     private void extendToCluster(long at) throws IOException {
-        if (file.size() < at + cs) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
+        if (!file.reaches(at + cs)) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
         clusters.fileGrew(at + cs);
     }
 

@@ -127,6 +127,7 @@ final class RawLayer implements ImageLayer {
         try (RandomAccessFile f = new RandomAccessFile(file.path().toFile(), "rw")) {
             f.setLength(newSize);
         }
+        file.lengthChanged();
         size = roundToSector(newSize);
     }
 

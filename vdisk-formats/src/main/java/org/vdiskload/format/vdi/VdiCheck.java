@@ -118,7 +118,7 @@ final class VdiCheck {
         writeInt(0x184, used);
         file.channel().force(false);
         long end = header.blockOffset(used);
-        if (file.size() > end) file.channel().truncate(end);
+        if (file.size() > end) file.truncate(end);
     }
 
     private void writeInt(long at, int value) throws IOException {

@@ -101,6 +101,12 @@ final class VdiLayer implements ImageLayer {
     }
 
     @Override
+    public int allocationUnit() {
+        // A dynamic image's new block is written whole; a static one's blocks all exist, as sparse as the file.
+        return writer != null && header.imageType() != VdiHeader.TYPE_STATIC ? VdiHeader.BLOCK_SIZE : 0;
+    }
+
+    @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
     }

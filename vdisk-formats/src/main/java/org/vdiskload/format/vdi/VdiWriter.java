@@ -63,13 +63,18 @@ final class VdiWriter {
                 file.writeFully(piece, dataOffset(e, inBlock));
                 return;
             }
-            ByteBuffer data = ByteBuffer.allocate(BLOCK);
-            long start = (long) block * BLOCK;
-            if (e == VdiBlockMap.UNALLOCATED && piece.remaining() < BLOCK) {
-                ByteBuffer guest = data.slice(0, (int) Math.min(BLOCK, header.virtualSize() - start));
-                beneath.read(guest, start);
+            ByteBuffer data;
+            if (piece.remaining() == BLOCK) {
+                data = piece; // the whole block: written as it is
+            } else {
+                data = ByteBuffer.allocate(BLOCK);
+                long start = (long) block * BLOCK;
+                if (e == VdiBlockMap.UNALLOCATED) {
+                    ByteBuffer guest = data.slice(0, (int) Math.min(BLOCK, header.virtualSize() - start));
+                    beneath.read(guest, start);
+                }
+                data.put(inBlock, piece, piece.position(), piece.remaining());
             }
-            data.put(inBlock, piece, piece.position(), piece.remaining());
             int index = (int) blocksAllocated;
             file.writeFully(data, header.blockOffset(index));
             writeMetadata(block, index, blocksAllocated + 1);
@@ -144,7 +149,7 @@ final class VdiWriter {
             writeMetadata(block, VdiBlockMap.ZERO, blocksAllocated - 1);
             blocksAllocated--;
             long slot = header.blockOffset(blocksAllocated);
-            if (file.size() > slot) file.channel().truncate(slot);
+            if (file.size() > slot) file.truncate(slot);
             return true;
         } finally {
             allocation.unlock();

@@ -55,7 +55,7 @@ final class VhdChecker {
         if (leaks > 0 && mode != RepairMode.NONE && writer != null) {
             writer.exclusive(tail -> {
                 file.writeFully(head.duplicate(), end);
-                file.channel().truncate(end + VhdFooter.SIZE);
+                file.truncate(end + VhdFooter.SIZE);
                 file.channel().force(true);
                 return end;
             });

@@ -13,6 +13,8 @@ import java.util.List;
  * do it: flush the data; name a new LogGuid in the header; write the entry and flush; apply it and flush;
  * clear the LogGuid. A crash before the entry is complete leaves a torn entry that replay ignores; after,
  * replay on the next open finishes the change. Callers hold {@link #lock()} around a change.
+ * The flushes are the file's ({@link ImageFile#force}): a new convert output, opened without flushes (qemu's
+ * cache=unsafe), skips them, as qemu does; its log entries are still written, so the file is a valid VHDX.
  */
 final class Journal {
     /** No VHDX file is larger: the largest disk's payload, with room for its metadata. */
@@ -70,7 +72,7 @@ final class Journal {
                 }
             });
             if (file.size() < replay.size()) file.writeFully(ByteBuffer.allocate(1), replay.size() - 1);
-            file.channel().force(true);
+            file.force(true);
         } catch (ImageException e) {
             throw e;
         } catch (IOException e) {
@@ -84,7 +86,7 @@ final class Journal {
 
     private static void write(ImageFile file, VhdxHeader h) throws IOException {
         file.writeFully(h.encode(), h.offset());
-        file.channel().force(true);
+        file.force(true);
     }
 
     /**
@@ -130,16 +132,16 @@ final class Journal {
     void commit(List<LogEntry.Sector> sectors) throws IOException {
         if (sectors.size() > maxSectors()) throw new IllegalArgumentException(sectors.size() + " sectors exceed the log");
         beginChange();
-        file.channel().force(true); // the data the change points at is durable first
+        file.force(true); // the data the change points at is durable first
         Guid logGuid = Guid.random();
         VhdxHeader withLog = header.successor(header.fileWriteGuid(), header.dataWriteGuid(), logGuid);
         write(file, withLog);
         header = withLog;
         ByteBuffer entry = LogEntry.encode(logGuid, sequence++, file.size(), sectors);
         file.writeFully(entry, header.logOffset());
-        file.channel().force(true);
+        file.force(true);
         for (LogEntry.Sector s : sectors) file.writeFully(ByteBuffer.wrap(s.data()), s.fileOffset());
-        file.channel().force(true);
+        file.force(true);
         VhdxHeader cleared = header.successor(header.fileWriteGuid(), header.dataWriteGuid(), Guid.ZERO);
         write(file, cleared);
         header = cleared;

@@ -230,9 +230,12 @@ final class VhdxLayer implements ImageLayer {
     }
 
     private void checkPlacement(long offset, long length, long entryAt, String what) throws IOException {
-        // Open for writing, the file grows as blocks are allocated (and has no log overlay).
-        long size = journal != null ? file().size() : view.size();
-        if (offset < VhdxHeader.MB || offset > size || length > size - offset) {
+        // Open for writing, the file grows as blocks are allocated (and has no log overlay): ask the file,
+        // which answers from the length it knows without an fstat per write.
+        boolean inside = offset >= VhdxHeader.MB && length <= Long.MAX_VALUE - offset
+                && (journal != null ? file().reaches(offset + length) : offset + length <= view.size());
+        if (!inside) {
+            long size = journal != null ? file().size() : view.size();
             throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
                     what + " at " + offset + "+" + length + " lies outside the file (" + size + " bytes) or in its header area");
         }
@@ -532,7 +535,7 @@ final class VhdxLayer implements ImageLayer {
 
     @Override
     public void flush() throws IOException {
-        if (journal != null) file().channel().force(true);
+        if (journal != null) file().force(true);
     }
 
     /**

@@ -113,6 +113,7 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public CheckReport check(RepairMode mode) throws IOException {
+        if (writer != null) writer.flush(); // the check reads the map from the file
         long allocated = writer != null ? writer.blocksAllocated() : header.blocksAllocated();
         return new VdiCheck(file, header, map).run(allocated, writer, mode);
     }

@@ -8,16 +8,20 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.BitSet;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Writes into a VDI image as qemu's block/vdi.c does: a new block goes to the next slot of the data
  * area (index {@code blocks_allocated}), written whole (data, the rest zeros) before the block map
- * entry and the header's {@code blocks_allocated} that make it part of the image. qemu-img check
- * counts a map that disagrees with {@code blocks_allocated} as corrupt, so the two change in one
- * write when they share the first 4 KiB page (maps of up to 896 blocks); otherwise the header goes
- * first, and a crash between leaves one unreferenced block that {@code check -r leaks} gives back.
- * Writes into allocated blocks go straight to the file without the allocation lock.
+ * entry and the header's {@code blocks_allocated} that make it part of the image. Those two wait in
+ * memory until {@link #flush} (or until many blocks wait), which forces the new blocks first and then
+ * writes them: one flush orders many allocations, and a power cut never leaves an entry naming a block
+ * that is not on the disk. qemu-img check counts a map that disagrees with {@code blocks_allocated} as
+ * corrupt, so the two change in one write when they share the first 4 KiB page (maps of up to 896
+ * blocks); otherwise the count goes first and a flush, and a crash between leaves unreferenced blocks
+ * that {@code check -r leaks} gives back. Writes into allocated blocks go straight to the file without
+ * the allocation lock.
  */
 final class VdiWriter {
     private static final int BLOCK = VdiHeader.BLOCK_SIZE;
@@ -31,12 +35,19 @@ final class VdiWriter {
     private final ReentrantLock allocation = new ReentrantLock();
     /** Guarded by {@link #allocation}. */
     private long blocksAllocated;
+    /** Blocks whose map entry changed in memory but not yet in the file; guarded by {@link #allocation}. */
+    private final BitSet unwritten = new BitSet();
+    /** {@code blocks_allocated} as the file has it; guarded by {@link #allocation}. */
+    private long writtenCount;
+    /** New blocks that may wait for their metadata before it is written anyway (1 GiB of data). */
+    private static final int MAX_UNWRITTEN = 1024;
 
     VdiWriter(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
         this.header = header;
         this.map = map;
         this.blocksAllocated = header.blocksAllocated();
+        this.writtenCount = blocksAllocated;
     }
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
@@ -77,38 +88,64 @@ final class VdiWriter {
             }
             int index = (int) blocksAllocated;
             file.writeFully(data, header.blockOffset(index));
-            writeMetadata(block, index, blocksAllocated + 1);
             blocksAllocated++;
             map.set(block, index);
+            unwritten.set(block);
+            if (unwritten.cardinality() >= MAX_UNWRITTEN) commit();
         } finally {
             allocation.unlock();
         }
     }
 
     /**
-     * Writes block map entry {@code block} and {@code blocks_allocated}, after what was written before
-     * (a new block's data) is made durable: in one write when both lie in the first page; otherwise the
-     * count first when it grows (a crash leaves a leaked block), the entry first when it shrinks
-     * (likewise), with a flush between them, as after a power cut the page cache may have written back
-     * either page without the other.
+     * Writes what waits in memory, after forcing the blocks it points to: the count with the entries in
+     * the header's first page in one write; then, after a flush (a power cut may keep either page without
+     * the other: the count alone is a leak, an entry alone a corruption), the entries past that page.
+     * Under the allocation lock.
      */
-    private void writeMetadata(int block, int entry, long newCount) throws IOException {
+    private void commit() throws IOException {
+        if (unwritten.isEmpty() && writtenCount == blocksAllocated) return;
+        file.force(false);
+        int firstPageEntries = (int) Math.max(0, (PAGE - header.offsetBmap()) / 4);
+        int lastInPage = unwritten.previousSetBit(firstPageEntries - 1);
+        if (lastInPage >= 0 || writtenCount != blocksAllocated) {
+            long end = lastInPage >= 0 ? header.offsetBmap() + 4L * (lastInPage + 1) : BLOCKS_ALLOCATED_AT + 4;
+            ByteBuffer b = file.readStruct(BLOCKS_ALLOCATED_AT, end - BLOCKS_ALLOCATED_AT, ByteOrder.LITTLE_ENDIAN, "VDI header and block map");
+            b.putInt(0, (int) blocksAllocated);
+            for (int k = unwritten.nextSetBit(0); k >= 0 && k <= lastInPage; k = unwritten.nextSetBit(k + 1)) {
+                b.putInt((int) (header.offsetBmap() + 4L * k - BLOCKS_ALLOCATED_AT), map.entry(k));
+            }
+            file.writeFully(b, BLOCKS_ALLOCATED_AT);
+            writtenCount = blocksAllocated;
+        }
+        int first = unwritten.nextSetBit(firstPageEntries);
+        if (first >= 0) {
+            file.force(false);
+            int last = unwritten.length() - 1;
+            ByteBuffer b = ByteBuffer.allocate(4 * (last - first + 1)).order(ByteOrder.LITTLE_ENDIAN);
+            for (int k = first; k <= last; k++) b.putInt(4 * (k - first), map.entry(k));
+            file.writeFully(b, header.offsetBmap() + 4L * first);
+        }
+        unwritten.clear();
+    }
+
+    /**
+     * Writes block map entry {@code block} and a lower {@code blocks_allocated} (a block given back),
+     * the entry first: a crash between leaves a leaked block.
+     */
+    private void writeReleased(int block, int entry, long newCount) throws IOException {
         long entryAt = header.offsetBmap() + 4L * block;
         if (entryAt + 4 <= PAGE) {
             int len = (int) (entryAt + 4 - BLOCKS_ALLOCATED_AT);
             ByteBuffer b = file.readStruct(BLOCKS_ALLOCATED_AT, len, ByteOrder.LITTLE_ENDIAN, "VDI header and block map");
             b.putInt(0, (int) newCount).putInt(len - 4, entry);
-            file.force(false);
             file.writeFully(b, BLOCKS_ALLOCATED_AT);
-        } else if (newCount > blocksAllocated) {
-            writeInt(BLOCKS_ALLOCATED_AT, (int) newCount); // with the new block's data: unreferenced until the entry
-            file.force(false);
-            writeInt(entryAt, entry);
         } else {
             writeInt(entryAt, entry);
             file.force(false);
             writeInt(BLOCKS_ALLOCATED_AT, (int) newCount);
         }
+        writtenCount = newCount;
     }
 
     private void writeInt(long at, int value) throws IOException {
@@ -145,8 +182,9 @@ final class VdiWriter {
             int e = map.entry(block);
             if (header.imageType() == VdiHeader.TYPE_STATIC) return false; // static images keep every block
             if (!VdiBlockMap.isData(e) || Integer.toUnsignedLong(e) != blocksAllocated - 1) return false;
+            commit(); // what waits first, so the count written next is the one in memory
             map.set(block, VdiBlockMap.ZERO);
-            writeMetadata(block, VdiBlockMap.ZERO, blocksAllocated - 1);
+            writeReleased(block, VdiBlockMap.ZERO, blocksAllocated - 1);
             blocksAllocated--;
             long slot = header.blockOffset(blocksAllocated);
             if (file.size() > slot) file.truncate(slot);
@@ -176,12 +214,19 @@ final class VdiWriter {
         allocation.lock();
         try {
             blocksAllocated = count;
+            writtenCount = count;
         } finally {
             allocation.unlock();
         }
     }
 
     void flush() throws IOException {
+        allocation.lock();
+        try {
+            commit();
+        } finally {
+            allocation.unlock();
+        }
         file.force(true);
     }
 }

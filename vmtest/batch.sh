@@ -50,6 +50,15 @@ while read -r check; do
     # shellcheck disable=SC2086 # the #! line is split into interpreter and its arguments on purpose
     (cd "$work" && TMPDIR="$work" exec $interp -e "$check") < /dev/null 2>&1
     rc=$?
+    # A JVM that crashed (the check's own, or a serving process it started there) leaves its fatal
+    # error report in its working directory, which goes with the check's: print its head (the signal,
+    # the problematic frame, the registers and instructions) and keep it under $VDL_OUT when there is one.
+    for f in "$work"/hs_err_pid*.log; do
+        [ -f "$f" ] || continue
+        echo "VDL-HS-ERR $name ${f##*/}"
+        head -n 120 "$f"
+        [ -z "${VDL_OUT:-}" ] || cp "$f" "$VDL_OUT/$name.${f##*/}"
+    done
     echo "VDL-CHECK-END $name rc=$rc"
     rm -rf "$work"
 done < "$run/checks"

@@ -30,8 +30,11 @@ import java.util.concurrent.TimeUnit;
  * phase on them straight away; {@link NbdServer#serveConnected} answers. The driver picks a free
  * /dev/nbdN and scans its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
  *
- * <p>Several connections (one per CPU, up to four) spread the driver's queues over server threads: safe,
- * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN).
+ * <p>Several connections (one per two CPUs, up to four) spread the driver's queues over server threads: safe,
+ * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN). Each
+ * connection brings its own reading thread and workers: on 2 CPUs, two connections' threads took turns on
+ * the CPUs and 4 KiB random reads at queue depth 16 ran at about half the rate of one connection
+ * (bench/README.md, nbd in the VM), so a machine with 2 CPUs or fewer gets one.
  *
  * <p><b>When this process dies</b> (SIGKILL, the OOM killer, a crash), the device stays: the driver sees
  * its sockets close and marks the connections dead, and {@code vdiskload --reconnect} starts a new serving
@@ -103,7 +106,7 @@ public final class NbdBackend implements Backend {
     static final String DEAD_CONN_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
     private static final long DEAD_CONN_MAX = 86_400;
     private static final long SETTLE_MILLIS = 20_000;
-    private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors()));
+    private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
 
     private final StateDir state;
     private NbdControl control;

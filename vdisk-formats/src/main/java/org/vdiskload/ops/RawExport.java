@@ -48,10 +48,18 @@ public final class RawExport {
         Targets.requireNotInChain(image, target);
         long size = image.size();
         boolean done = false;
-        try (RandomAccessFile out = new RandomAccessFile(target.toFile(), "rw")) {
-            out.setLength(0);
-            out.setLength(size);
-            new Copier(image, out.getChannel(), size, progress).run();
+        try {
+            // Emptied and sized through a descriptor of its own, closed before the copy, as qemu-img
+            // does: ext4 (auto_da_alloc) marks a file truncated to zero and, on the close of that
+            // descriptor, writes back everything written through it before close returns — 0.3 s
+            // for 256 MiB. Closing it while still empty spends the mark on nothing.
+            try (RandomAccessFile create = new RandomAccessFile(target.toFile(), "rw")) {
+                create.setLength(0);
+                create.setLength(size);
+            }
+            try (RandomAccessFile out = new RandomAccessFile(target.toFile(), "rw")) {
+                new Copier(image, out.getChannel(), size, progress).run();
+            }
             done = true;
         } catch (java.io.FileNotFoundException e) {
             throw ImageException.invalid(target, "cannot create: " + e.getMessage());

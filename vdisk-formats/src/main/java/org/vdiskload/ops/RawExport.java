@@ -94,7 +94,7 @@ public final class RawExport {
                 return t;
             });
             try {
-                for (int i = 0; i < BUFFERS; i++) buffers.add(ByteBuffer.allocateDirect(CopyUnit.MAX));
+                for (int i = 0; i < BUFFERS; i++) buffers.add(CopyUnit.newBuffer());
                 CopyUnit.plan(image, new CopyUnit.Visitor() {
                     @Override
                     public void unit(CopyUnit unit) throws IOException {

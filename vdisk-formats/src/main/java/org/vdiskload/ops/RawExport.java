@@ -21,6 +21,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Writes a disk's content to a raw file, sparsely: zero extents, and data blocks that turn out to be
@@ -79,6 +80,7 @@ public final class RawExport {
         private final ArrayDeque<Future<?>> inFlight = new ArrayDeque<>();
         /** Bytes whose fate is settled: zero extents walked past and chunks written. */
         private final AtomicLong settled = new AtomicLong();
+        private final ReentrantLock writing = new ReentrantLock();
 
         Copier(DiskImage image, FileChannel out, long size, Progress progress) {
             this.image = image;
@@ -129,7 +131,15 @@ public final class RawExport {
             inFlight.add(pool.submit(() -> {
                 try {
                     unit.read(image, buf);
-                    writeNonZero(buf, out, unit.start());
+                    // One unit's writes at a time: ext4 takes the file's lock for every write, and
+                    // two threads writing at once spin on it in the kernel, burning the CPU the
+                    // other thread's read needs. Waiting here parks instead; reads still overlap.
+                    writing.lock();
+                    try {
+                        writeNonZero(buf, out, unit.start());
+                    } finally {
+                        writing.unlock();
+                    }
                 } catch (IOException ex) {
                     throw new UncheckedIOException(ex);
                 } finally {

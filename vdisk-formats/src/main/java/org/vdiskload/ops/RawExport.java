@@ -52,8 +52,8 @@ public final class RawExport {
         try {
             // Emptied and sized through a descriptor of its own, closed before the copy, as qemu-img
             // does: ext4 (auto_da_alloc) marks a file truncated to zero and, on the close of that
-            // descriptor, writes back everything written through it before close returns — 0.3 s
-            // for 256 MiB. Closing it while still empty spends the mark on nothing.
+            // descriptor, allocates and starts writing back everything written through it inside
+            // close — 0.3 s for 256 MiB. Closing it while still empty spends the mark on nothing.
             try (RandomAccessFile create = new RandomAccessFile(target.toFile(), "rw")) {
                 create.setLength(0);
                 create.setLength(size);

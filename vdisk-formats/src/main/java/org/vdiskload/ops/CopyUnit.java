@@ -18,6 +18,7 @@ import java.util.List;
 final class CopyUnit {
     /** The largest unit: large enough for sequential speed, small enough to keep memory flat. */
     static final int MAX = 2 << 20;
+    private static final int PAGE = 4096;
 
     private final List<Extent> parts;
     private final long start;
@@ -27,6 +28,16 @@ final class CopyUnit {
         this.parts = parts;
         this.start = parts.get(0).start();
         this.length = Math.toIntExact(parts.get(parts.size() - 1).end() - start);
+    }
+
+    /**
+     * A buffer for one unit, starting on a page boundary. The kernel copies the page cache into it
+     * with a string move, which is several times slower into a destination off the page's alignment
+     * (allocateDirect's memory starts 16 bytes past one): reading 1 GiB to raw spent 0.36 s of system
+     * time there against qemu-img's 0.13 s.
+     */
+    static ByteBuffer newBuffer() {
+        return ByteBuffer.allocateDirect(MAX + PAGE - 1).alignedSlice(PAGE).slice(0, MAX);
     }
 
     long start() { return start; }

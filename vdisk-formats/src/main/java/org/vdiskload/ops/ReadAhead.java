@@ -32,7 +32,7 @@ final class ReadAhead implements AutoCloseable {
 
     ReadAhead(DiskImage image) {
         this.image = image;
-        for (int i = 0; i < DEPTH + 1; i++) free.add(ByteBuffer.allocateDirect(CopyUnit.MAX));
+        for (int i = 0; i < DEPTH + 1; i++) free.add(CopyUnit.newBuffer());
         this.thread = new Thread(this::run, "vdiskload-read-ahead");
         thread.setDaemon(true);
         thread.start();

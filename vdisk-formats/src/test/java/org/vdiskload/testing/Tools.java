@@ -1,6 +1,8 @@
 package org.vdiskload.testing;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,6 +73,28 @@ public final class Tools {
             Thread.sleep(100);
         }
         r.requireSuccess(cmd);
+    }
+
+    /** What libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
+    public static byte[] vhdimount(Path image, int depth) throws Exception {
+        return vhdimount(image, depth, -1);
+    }
+
+    /** The first {@code length} bytes (all of them if negative) vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
+    public static byte[] vhdimount(Path image, int depth, long length) throws Exception {
+        Path mnt = Files.createTempDirectory("vhdimount");
+        try {
+            check("vhdimount", image.toString(), mnt.toString());
+            try (FileChannel ch = FileChannel.open(mnt.resolve("vhdi" + depth))) {
+                ByteBuffer b = ByteBuffer.allocate((int) (length < 0 ? ch.size() : length));
+                while (b.hasRemaining() && ch.read(b, b.position()) >= 0) { }
+                return b.array();
+            } finally {
+                umount(mnt);
+            }
+        } finally {
+            Files.delete(mnt);
+        }
     }
 
     /**

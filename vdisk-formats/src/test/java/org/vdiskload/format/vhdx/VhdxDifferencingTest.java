@@ -100,7 +100,7 @@ class VhdxDifferencingTest {
         assertTrue(vhdi.contains("(" + 12 * MB + " bytes)"), vhdi);
         assertTrue(vhdi.contains("Parent identifier\t: " + header(parent).dataWriteGuid()), vhdi);
         assertTrue(vhdi.contains("Parent filename\t\t: " + parent.toString().replace('/', '\\')), vhdi);
-        assertArrayEquals(want, vhdimount(child, 2), "libvhdi reads the new child as the parent");
+        assertArrayEquals(want, Tools.vhdimount(child, 2), "libvhdi reads the new child as the parent");
         CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
         assertTrue(r.clean(), r.toString());
         // qemu 7.2 refuses differencing VHDX images outright; if a later qemu reads them, use it here too.
@@ -116,7 +116,7 @@ class VhdxDifferencingTest {
             CheckReport r = Check.check(image, format, RepairMode.NONE);
             assertTrue(r.clean(), r.toString());
             assertTrue(Tools.check("vhdiinfo", image.toString()).contains("Differential"));
-            assertTrue(Arrays.equals(model, vhdimount(image, 2)), "vhdimount reads the chain as the model");
+            assertTrue(Arrays.equals(model, Tools.vhdimount(image, 2)), "vhdimount reads the chain as the model");
         });
         byte[] before = qemuRaw(parent);
         try (DiskImage d = open(parent, false)) {
@@ -150,7 +150,7 @@ class VhdxDifferencingTest {
             assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(MB + 9 * 512, MB - 9 * 512).status());
             assertEquals(org.vdiskload.image.LayerRun.Status.UNALLOCATED, top.map(5 * MB, 8192).status());
         }
-        assertArrayEquals(want, vhdimount(child, 2), "libvhdi reads the partial blocks as we do");
+        assertArrayEquals(want, Tools.vhdimount(child, 2), "libvhdi reads the partial blocks as we do");
         CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
         assertTrue(r.clean(), r.toString());
     }
@@ -187,7 +187,7 @@ class VhdxDifferencingTest {
             assertArrayEquals(want, WriteTorture.readAll(d));
         }
         // libvhdi fails (EIO) reading a child past its parent's end; up to it, it must read as we do.
-        assertArrayEquals(Arrays.copyOf(want, 12 * (int) MB), vhdimount(child, 2, 12 * MB), "libvhdi reads the grown child as we do");
+        assertArrayEquals(Arrays.copyOf(want, 12 * (int) MB), Tools.vhdimount(child, 2, 12 * MB), "libvhdi reads the grown child as we do");
         CheckReport r = Check.check(child, "vhdx", RepairMode.NONE);
         assertTrue(r.clean(), r.toString());
     }
@@ -263,35 +263,4 @@ class VhdxDifferencingTest {
         assertEquals(size, Files.size(self), "the parent is not overwritten");
     }
 
-    /** The first {@code length} bytes libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
-    private static byte[] vhdimount(Path image, int depth, long length) throws Exception {
-        Path mnt = Files.createTempDirectory("vhdimount");
-        try {
-            Tools.check("vhdimount", image.toString(), mnt.toString());
-            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(mnt.resolve("vhdi" + depth))) {
-                ByteBuffer b = ByteBuffer.allocate((int) length);
-                while (b.hasRemaining() && ch.read(b, b.position()) >= 0) { }
-                return b.array();
-            } finally {
-                Tools.umount(mnt);
-            }
-        } finally {
-            Files.delete(mnt);
-        }
-    }
-
-    /** What libvhdi's vhdimount shows for {@code image}, the top of a chain of {@code depth} files. */
-    private static byte[] vhdimount(Path image, int depth) throws Exception {
-        Path mnt = Files.createTempDirectory("vhdimount");
-        try {
-            Tools.check("vhdimount", image.toString(), mnt.toString());
-            try {
-                return Files.readAllBytes(mnt.resolve("vhdi" + depth));
-            } finally {
-                Tools.umount(mnt);
-            }
-        } finally {
-            Files.delete(mnt);
-        }
-    }
 }

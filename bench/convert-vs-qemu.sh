@@ -160,7 +160,7 @@ done
 # ---- JMH ----------------------------------------------------------------------------------------
 if [ "$jmh" = 1 ] && [ -n "$readable" ]; then
     jar="$BENCH_DIR/target/benchmarks.jar"
-    if [ ! -f "$jar" ] || [ -n "$(find "$BENCH_DIR/src" "$BENCH_DIR/pom.xml" "$REPO/vdisk-formats/src" -newer "$jar" -type f 2>/dev/null | head -n 1)" ]; then
+    if [ ! -f "$jar" ] || [ -n "$(find "$BENCH_DIR/src" "$BENCH_DIR/pom.xml" "$REPO/vdisk-formats/src" -newer "$jar" -type f -print -quit 2>/dev/null)" ]; then
         log "building $jar"
         ( cd "$REPO" && mvn -q -B -ntp -Pbench package -DskipTests -pl bench -am ) >&2
     fi

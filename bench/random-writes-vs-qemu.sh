@@ -52,7 +52,7 @@ require_tools qemu-img qemu-io python3 java numfmt
 # RandomWrites runs from the shaded benchmarks jar (the library and its dependencies), with the JIT and
 # collector settings the launcher uses for one-shot commands; no CDS archive (the launcher has one).
 jar="$BENCH_DIR/target/benchmarks.jar"
-if [ ! -f "$jar" ] || [ -n "$(find "$BENCH_DIR/src" "$BENCH_DIR/pom.xml" "$REPO/vdisk-formats/src" -newer "$jar" -type f 2>/dev/null | head -n 1)" ]; then
+if [ ! -f "$jar" ] || [ -n "$(find "$BENCH_DIR/src" "$BENCH_DIR/pom.xml" "$REPO/vdisk-formats/src" -newer "$jar" -type f -print -quit 2>/dev/null)" ]; then
     log "building $jar"
     ( cd "$REPO" && mvn -q -B -ntp -Pbench package -DskipTests -pl bench -am ) >&2
 fi
@@ -77,7 +77,7 @@ check_image() {
     case "$rc" in
         0) echo ok ;;
         63) echo n/a ;;
-        *) echo "FAILED: qemu-img check: $(echo "$msg" | grep -v '^$' | head -n 3 | tr '\n' ' ')"; return 1 ;;
+        *) echo "FAILED: qemu-img check: $(echo "$msg" | awk 'NF && n++ < 3' | tr '\n' ' ')"; return 1 ;;
     esac
 }
 

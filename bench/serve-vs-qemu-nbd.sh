@@ -45,7 +45,7 @@ case "$fio_seconds" in ''|*[!0-9]*|0) die "--fio-seconds must be a positive numb
 parse_size
 "$REPO/scripts/deps.sh" build bench
 require_tools qemu-img qemu-nbd nbdcopy nbdinfo fio python3 java numfmt
-fio --enghelp 2>/dev/null | grep -qw nbd || die "this fio has no nbd engine"
+[[ "$(fio --enghelp 2>/dev/null)" =~ (^|[[:space:]])nbd($|[[:space:]]) ]] || die "this fio has no nbd engine"
 build_launcher
 source_image
 

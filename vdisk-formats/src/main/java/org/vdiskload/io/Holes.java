@@ -1,6 +1,5 @@
 package org.vdiskload.io;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
 
 import java.io.IOException;
@@ -21,40 +20,40 @@ public final class Holes {
     private static final int FALLOC_FL_KEEP_SIZE = 0x01;
     private static final int FALLOC_FL_PUNCH_HOLE = 0x02;
 
-    private interface LibC extends Library {
-        int open(String path, int flags);
-        int fallocate(int fd, int mode, long offset, long len);
-        int close(int fd);
-    }
+    /**
+     * The C functions, bound by JNA's direct mapping: plain native methods, where an interface proxy
+     * costs microseconds of reflection per call (serving a raw image asks twice per read request) and
+     * tens of milliseconds of proxy generation at the first use of a one-shot command.
+     */
+    private static final class LibC {
+        static final boolean BOUND = bind();
 
-    private static final class Lazy {
-        static final LibC LIBC = load();
+        static native int open(String path, int flags);
 
-        private static LibC load() {
-            return CLibrary.load(LibC.class);
+        static native int fallocate(int fd, int mode, long offset, long len);
+
+        static native long lseek(int fd, long offset, int whence);
+
+        static native int close(int fd);
+
+        private static boolean bind() {
+            try {
+                Native.register(LibC.class, CLibrary.instance());
+                return true;
+            } catch (UnsatisfiedLinkError | RuntimeException e) {
+                return false;
+            }
         }
     }
 
     /**
-     * lseek bound by JNA's direct mapping, a plain native method: a call through the {@link LibC} proxy
-     * costs microseconds of reflection, and serving a raw image asks twice per read request.
+     * Binds the C functions on a thread of its own, so that loading JNA (a tenth of a second of a
+     * one-shot command's start) overlaps the rest of the start-up instead of delaying the first probe.
      */
-    private static final class Seek {
-        static final boolean BOUND = bind();
-
-        static native long lseek(int fd, long offset, int whence);
-
-        private static boolean bind() {
-            for (String name : new String[] {"libc.so.6", "c"}) {
-                try {
-                    Native.register(Seek.class, name);
-                    return true;
-                } catch (UnsatisfiedLinkError | RuntimeException e) {
-                    // try the next name
-                }
-            }
-            return false;
-        }
+    public static void prepareInBackground() {
+        Thread t = new Thread(() -> { boolean ignored = LibC.BOUND; }, "holes-init");
+        t.setDaemon(true);
+        t.start();
     }
 
     private Holes() {}
@@ -70,28 +69,28 @@ public final class Holes {
          * before it. Files systems without hole support report everything as data.
          */
         public long nextData(long pos, long end) {
-            long r = Seek.lseek(fd, pos, SEEK_DATA);
+            long r = LibC.lseek(fd, pos, SEEK_DATA);
             if (r < 0) return Native.getLastError() == ENXIO ? end : pos;
             return Math.min(r, end);
         }
 
         /** The start of the first hole at or after {@code pos} (EOF counts as a hole), at most {@code end}. */
         public long nextHole(long pos, long end) {
-            long r = Seek.lseek(fd, pos, SEEK_HOLE);
+            long r = LibC.lseek(fd, pos, SEEK_HOLE);
             if (r < 0) return end;
             return Math.min(r, end);
         }
 
         @Override
         public void close() {
-            Lazy.LIBC.close(fd);
+            LibC.close(fd);
         }
     }
 
     /** Opens a hole probe on {@code path}, or returns null where the platform cannot tell. */
     public static Probe open(Path path) throws IOException {
-        if (Lazy.LIBC == null || !Seek.BOUND) return null;
-        int fd = Lazy.LIBC.open(path.toString(), O_RDONLY);
+        if (!LibC.BOUND) return null;
+        int fd = LibC.open(path.toString(), O_RDONLY);
         if (fd < 0) return null;
         return new Probe(fd);
     }
@@ -110,13 +109,13 @@ public final class Holes {
     }
 
     private static boolean fallocate(Path path, int mode, long offset, long length) {
-        if (Lazy.LIBC == null || length <= 0) return length <= 0;
-        int fd = Lazy.LIBC.open(path.toString(), O_WRONLY);
+        if (!LibC.BOUND || length <= 0) return length <= 0;
+        int fd = LibC.open(path.toString(), O_WRONLY);
         if (fd < 0) return false;
         try {
-            return Lazy.LIBC.fallocate(fd, mode, offset, length) == 0;
+            return LibC.fallocate(fd, mode, offset, length) == 0;
         } finally {
-            Lazy.LIBC.close(fd);
+            LibC.close(fd);
         }
     }
 

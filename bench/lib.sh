@@ -59,7 +59,9 @@ choose_cache_mode() {
 }
 # prepare_command FILE: the shell command run before every timed run that reads FILE
 prepare_command() {
-    if [ "$cache_mode" = cold ]; then echo "sync; echo 3 > /proc/sys/vm/drop_caches"; else echo "cat '$1' > /dev/null"; fi
+    # sync either way: the page cache must not hold the previous run's output still being written back
+    # (the first tool's last output would otherwise be written back while the second tool is timed).
+    if [ "$cache_mode" = cold ]; then echo "sync; echo 3 > /proc/sys/vm/drop_caches"; else echo "sync; cat '$1' > /dev/null"; fi
 }
 
 # median_seconds NAME PREPARE COMMAND: runs COMMAND $runs times after PREPARE (plus one warm-up),

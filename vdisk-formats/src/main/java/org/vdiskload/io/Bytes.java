@@ -22,9 +22,18 @@ public final class Bytes {
      * than a loop over longs, and this check runs over every byte convert copies.
      */
     public static boolean isZero(ByteBuffer b) {
-        int end = b.limit();
-        for (int i = b.position(); i < end; ) {
-            int n = Math.min(end - i, ZEROS.capacity());
+        return isZero(b, b.position(), b.limit());
+    }
+
+    /**
+     * True when bytes {@code [from, to)} of {@code b} are all zero, regardless of its position and limit.
+     * A range holding data usually shows it in its first eight bytes, which settles it without the
+     * views and the call into the comparison: convert asks this of every 4 KiB it copies.
+     */
+    public static boolean isZero(ByteBuffer b, int from, int to) {
+        if (to - from >= Long.BYTES && b.getLong(from) != 0) return false;
+        for (int i = from; i < to; ) {
+            int n = Math.min(to - i, ZEROS.capacity());
             if (b.slice(i, n).mismatch(ZEROS.slice(0, n)) >= 0) return false;
             i += n;
         }

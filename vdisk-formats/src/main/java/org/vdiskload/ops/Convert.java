@@ -93,7 +93,7 @@ public final class Convert {
         for (int g = 0; g < len; ) {
             // Grains are aligned on the disk, so a unit is never split between two grains.
             int gEnd = (int) Math.min(len, g + grain - Math.floorMod(pos + g, grain));
-            boolean zero = Bytes.isZero(buf.duplicate().limit(gEnd).position(g));
+            boolean zero = Bytes.isZero(buf, g, gEnd);
             if (zero) {
                 if (runStart >= 0) out.write(buf.duplicate().limit(g).position(runStart), pos + runStart);
                 runStart = -1;

@@ -184,7 +184,7 @@ public final class RawExport {
         int runStart = -1;
         for (int g = 0; g < len; g += ZERO_GRAIN) {
             int gEnd = Math.min(len, g + ZERO_GRAIN);
-            boolean zero = Bytes.isZero(buf.duplicate().limit(gEnd).position(g));
+            boolean zero = Bytes.isZero(buf, g, gEnd);
             if (!zero && runStart < 0) runStart = g;
             if (zero && runStart >= 0) {
                 write(buf, runStart, g, out, pos);

@@ -1,5 +1,6 @@
 package org.vdiskload.format.vdi;
 
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 
@@ -38,14 +39,17 @@ final class VdiBlockMap {
             int e = entries[i];
             if (e == UNALLOCATED || e == ZERO) continue;
             long index = Integer.toUnsignedLong(e);
-            long at = h.offsetBmap() + 4L * i;
-            String field = "block map entry " + i;
-            Checked.require(index < h.blocksAllocated(), file, at, field,
-                    "points to data block " + index + " but only " + h.blocksAllocated() + " are allocated");
+            // Messages only on failure: a string built per entry cost a 1 GiB convert ~30 ms of start-up.
+            if (index >= h.blocksAllocated()) {
+                throw ImageException.corrupt(file.path(), h.offsetBmap() + 4L * i, "block map entry " + i,
+                        "points to data block " + index + " but only " + h.blocksAllocated() + " are allocated");
+            }
             // A block's tail may lie past EOF (it reads as zeros, as in qemu); its start may not.
             long offset = h.blockOffset(index);
-            Checked.require(offset < fileSize, file, at, field,
-                    "points to data block " + index + " at " + offset + ", past the end of the file (" + fileSize + " bytes)");
+            if (offset >= fileSize) {
+                throw ImageException.corrupt(file.path(), h.offsetBmap() + 4L * i, "block map entry " + i,
+                        "points to data block " + index + " at " + offset + ", past the end of the file (" + fileSize + " bytes)");
+            }
         }
         return new VdiBlockMap(entries);
     }

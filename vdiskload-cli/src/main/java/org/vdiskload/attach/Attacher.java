@@ -39,17 +39,12 @@ public final class Attacher {
         this.timeout = timeout;
     }
 
-    /**
-     * The java command line that runs {@code mainClass} of this very installation (same JVM, same class
-     * path), compiled by C1 only, as the launcher runs {@code serve}: the serving loop is mostly system
-     * calls, and C2's compiling cost a fresh server more CPU than its code saved (bench/README, serving);
-     * in the VM under TCG the daemon on C1 read 1.05–2.9× qemu-nbd's figures against 0.93–2.1× on C2.
-     */
+    /** The java command line that runs {@code mainClass} of this very installation (same JVM, same class path). */
     public static List<String> thisJava(String mainClass) {
         String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> classPath = new ArrayList<>();
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) classPath.add(Path.of(entry).toAbsolutePath().toString());
-        return List.of(java, "-XX:+ExitOnOutOfMemoryError", "-XX:TieredStopAtLevel=1", "-cp", String.join(File.pathSeparator, classPath), mainClass);
+        return List.of(java, "-XX:+ExitOnOutOfMemoryError", "-cp", String.join(File.pathSeparator, classPath), mainClass);
     }
 
     public Attachment attach(Path file, String backend, boolean readOnly, boolean snapshot) throws IOException, InterruptedException {

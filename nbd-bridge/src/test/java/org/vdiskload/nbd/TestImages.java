@@ -3,6 +3,7 @@ package org.vdiskload.nbd;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ScriptedFormat;
 import org.vdiskload.testing.QemuOracle;
 import org.vdiskload.testing.Tools;
 
@@ -27,6 +28,10 @@ final class TestImages {
      * once its reader is on the branch: the tests then cover it with no other change.
      */
     static final List<String> SCRIPTS = List.of("raw.sh", "every-format.sh");
+
+    static {
+        Images.register(new ScriptedFormat());
+    }
 
     private TestImages() {}
 

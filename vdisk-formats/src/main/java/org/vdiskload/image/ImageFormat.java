@@ -6,8 +6,8 @@ import java.io.IOException;
 import java.util.List;
 
 /**
- * A disk-image format: found through {@link java.util.ServiceLoader}, so adding a format is adding
- * a package and a line in META-INF/services. Detection is by content only.
+ * A disk-image format: adding one is adding a package and a line in {@link Images}' list.
+ * Detection is by content only.
  */
 public interface ImageFormat {
     /** A probe score for a sure match by magic number. */

@@ -4,6 +4,7 @@ import com.sun.jna.Native;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Where a host file has data and where it has holes (lseek SEEK_DATA / SEEK_HOLE through JNA).
@@ -46,11 +47,16 @@ public final class Holes {
         }
     }
 
+    private static final AtomicBoolean PREPARING = new AtomicBoolean();
+
     /**
-     * Binds the C functions on a thread of its own, so that loading JNA (a tenth of a second of a
-     * one-shot command's start) overlaps the rest of the start-up instead of delaying the first probe.
+     * Binds the C functions on a thread of its own, so that loading JNA (40 ms, most of it
+     * java.util.logging's start, which JNA's logger sets off) overlaps the caller's work until its
+     * first hole query. Called where a file will be asked, not at every start: in the background
+     * it still costs a command that never asks (converting a VDI, say) some 15 ms of its start-up.
      */
     public static void prepareInBackground() {
+        if (!PREPARING.compareAndSet(false, true)) return;
         Thread t = new Thread(() -> { boolean ignored = LibC.BOUND; }, "holes-init");
         t.setDaemon(true);
         t.start();

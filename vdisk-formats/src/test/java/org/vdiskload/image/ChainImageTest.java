@@ -1,5 +1,6 @@
 package org.vdiskload.image;
 
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.error.ImageException;
@@ -19,6 +20,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The backing-chain logic every format shares, tested with {@link ScriptedFormat} layers over raw files. */
 class ChainImageTest {
+    @BeforeAll
+    static void registerScriptedFormat() {
+        Images.register(new ScriptedFormat());
+    }
+
     @TempDir
     Path dir;
 

@@ -1,6 +1,5 @@
 package org.vdiskload.cli;
 
-import org.vdiskload.io.Holes;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -77,9 +76,6 @@ public final class Main implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        // Most commands open a raw file somewhere (a source, a backing file, an export) and ask it for
-        // holes: let JNA load meanwhile, on the second core.
-        Holes.prepareInBackground();
         System.exit(run(args));
     }
 

@@ -31,6 +31,8 @@ final class RawLayer implements ImageLayer {
     RawLayer(ImageFile file) throws IOException {
         this.file = file;
         this.size = roundToSector(file.size());
+        // The first map asks for holes: bind them meanwhile.
+        Holes.prepareInBackground();
     }
 
     private static long roundToSector(long bytes) {

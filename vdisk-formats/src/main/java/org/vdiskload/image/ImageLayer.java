@@ -106,11 +106,30 @@ public interface ImageLayer extends Closeable {
     }
 
     /**
-     * Writes one whole, not yet allocated unit at {@code pos} (a multiple of {@link #compressionUnit()})
-     * compressed; used by {@code convert -c}. The last unit of a disk may be shorter.
+     * Whether every write is stored compressed (a stream-optimized VMDK): {@code convert} then writes
+     * whole compressed units, as with {@code -c}.
      */
-    default void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+    default boolean writesCompressed() {
+        return false;
+    }
+
+    /**
+     * Compresses one whole unit at {@code pos} (a multiple of {@link #compressionUnit()}; the last unit
+     * of a disk may be shorter) for {@link #writeCompressed(CompressedUnit)}. Computation only, safe on
+     * any thread: {@code convert -c} compresses units on every core and writes them in disk order.
+     */
+    default CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
         throw ImageException.unsupported(file().path(), formatName() + " images cannot hold compressed data");
+    }
+
+    /** Writes a unit {@link #compress} made into the not yet allocated place it covers. */
+    default void writeCompressed(CompressedUnit unit) throws IOException {
+        throw ImageException.unsupported(file().path(), formatName() + " images cannot hold compressed data");
+    }
+
+    /** Compresses and writes one unit: {@link #compress}, then {@link #writeCompressed(CompressedUnit)}. */
+    default void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+        writeCompressed(compress(unit, pos));
     }
 
     /** Changes the virtual size (qemu-img resize). Shrinking only with {@code allowShrink} and an unallocated tail. */

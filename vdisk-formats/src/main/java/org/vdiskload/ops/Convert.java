@@ -2,10 +2,8 @@ package org.vdiskload.ops;
 
 import org.vdiskload.image.CreateOptions;
 import org.vdiskload.image.DiskImage;
-import org.vdiskload.image.Extent;
 import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
-import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
@@ -53,7 +51,9 @@ public final class Convert {
                 if (out.size() < source.size()) {
                     throw ImageException.invalid(target.path(), "is smaller (" + out.size() + " bytes) than the source (" + source.size() + ")");
                 }
-                if (target.compress()) copyCompressed(source, out, progress);
+                // A new stream-optimized VMDK compresses every grain: as with -c, on every core.
+                boolean compressed = target.compress() || !target.reuse() && out.layers().get(0).writesCompressed();
+                if (compressed) CompressedCopy.copy(source, out, progress);
                 else copy(source, out, target.reuse(), progress);
                 out.flush();
             }
@@ -104,30 +104,5 @@ public final class Convert {
             g = gEnd;
         }
         if (runStart >= 0) out.write(buf.duplicate().limit(len).position(runStart), pos + runStart);
-    }
-
-    /** convert -c: every non-zero unit (cluster) written compressed, in order. */
-    private static void copyCompressed(DiskImage source, DiskImage out, Progress progress) throws IOException {
-        ImageLayer layer = out.layers().get(0);
-        int unit = layer.compressionUnit();
-        if (unit <= 0) {
-            throw ImageException.unsupported(out.path(), "compression is not supported for " + layer.formatName() + " images");
-        }
-        long size = source.size();
-        ByteBuffer buf = ByteBuffer.allocateDirect(unit);
-        for (long pos = 0; pos < size; pos += unit) {
-            int n = (int) Math.min(unit, size - pos);
-            if (allZero(source.map(pos, n))) continue;
-            buf.clear().limit(n);
-            source.read(buf, pos);
-            buf.flip();
-            if (!Bytes.isZero(buf)) layer.writeCompressed(buf, pos);
-            progress.update((double) (pos + n) / size);
-        }
-    }
-
-    private static boolean allZero(List<Extent> extents) {
-        for (Extent e : extents) if (e.kind() != Extent.Kind.ZERO) return false;
-        return true;
     }
 }

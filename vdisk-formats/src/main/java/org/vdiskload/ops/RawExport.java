@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -110,7 +109,7 @@ public final class RawExport {
                         progress.update((double) settled.get() / size);
                     }
                 });
-                while (!inFlight.isEmpty()) await(inFlight.poll());
+                while (!inFlight.isEmpty()) Futures.await(inFlight.poll());
             } finally {
                 // No interrupts: an interrupted FileChannel read closes the image's channel.
                 pool.shutdown();
@@ -120,7 +119,7 @@ public final class RawExport {
 
         /** Queues one unit, first reporting the failure of any unit that has finished. */
         private void submit(ExecutorService pool, CopyUnit unit) throws IOException {
-            while (!inFlight.isEmpty() && inFlight.peek().isDone()) await(inFlight.poll());
+            while (!inFlight.isEmpty() && inFlight.peek().isDone()) Futures.await(inFlight.poll());
             ByteBuffer buf;
             try {
                 buf = buffers.take();
@@ -148,21 +147,6 @@ public final class RawExport {
                 settled.addAndGet(unit.length());
                 return null;
             }));
-        }
-
-        private static void await(Future<?> f) throws IOException {
-            try {
-                f.get();
-            } catch (InterruptedException ie) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("export interrupted");
-            } catch (ExecutionException ee) {
-                Throwable c = ee.getCause();
-                if (c instanceof UncheckedIOException u) throw u.getCause();
-                if (c instanceof RuntimeException r) throw r;
-                if (c instanceof Error err) throw err;
-                throw new IOException(c);
-            }
         }
 
         private static void awaitQuietly(ExecutorService pool) {

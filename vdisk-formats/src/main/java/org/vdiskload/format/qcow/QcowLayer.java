@@ -2,6 +2,7 @@ package org.vdiskload.format.qcow;
 
 import org.vdiskload.image.BackingRef;
 import org.vdiskload.image.Beneath;
+import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
@@ -179,8 +180,13 @@ final class QcowLayer implements ImageLayer {
     }
 
     @Override
-    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
-        requireWriter().writeCompressed(unit, pos, NOTHING_BENEATH);
+    public CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
+        return requireWriter().compress(unit, pos);
+    }
+
+    @Override
+    public void writeCompressed(CompressedUnit unit) throws IOException {
+        requireWriter().writeCompressed(unit, NOTHING_BENEATH);
     }
 
     /** A compressed write covers whole clusters, so nothing is ever read from beneath it. */

@@ -1,6 +1,7 @@
 package org.vdiskload.format.qcow;
 
 import org.vdiskload.image.Beneath;
+import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
@@ -204,18 +205,26 @@ final class QcowWriter {
     }
 
     /**
-     * Writes one unallocated cluster compressed (raw deflate, as qemu: compressed bytes packed at
-     * the end of the file, unaligned). Data that does not shrink is written as a plain cluster.
+     * Compresses one cluster (raw deflate, as qemu); a cluster that does not shrink is kept to be
+     * written plainly.
      */
-    void writeCompressed(ByteBuffer unit, long pos, Beneath nothing) throws IOException {
+    CompressedUnit compress(ByteBuffer unit, long pos) {
         if ((pos & (clusterSize - 1)) != 0 || unit.remaining() > clusterSize || unit.remaining() < guestBytes(pos)) {
             throw new IllegalArgumentException("compressed write of " + unit.remaining() + " bytes at " + pos + " is not one cluster");
         }
         byte[] in = new byte[clusterSize];
-        unit.duplicate().get(in, 0, unit.remaining());
+        int n = unit.remaining();
+        unit.duplicate().get(in, 0, n);
         byte[] out = deflate(in);
+        return out != null ? CompressedUnit.packed(pos, out) : CompressedUnit.plain(pos, ByteBuffer.wrap(in, 0, n));
+    }
+
+    /** Writes one unallocated cluster compressed (packed at the end of the file, unaligned, as qemu does). */
+    void writeCompressed(CompressedUnit unit, Beneath nothing) throws IOException {
+        long pos = unit.pos();
+        byte[] out = unit.packed();
         if (out == null) {
-            write(unit, pos, nothing);
+            write(unit.plain().duplicate(), pos, nothing);
             return;
         }
         long c = pos >>> bits;
@@ -231,7 +240,6 @@ final class QcowWriter {
         } finally {
             allocation.unlock();
         }
-        unit.position(unit.limit());
     }
 
     /**

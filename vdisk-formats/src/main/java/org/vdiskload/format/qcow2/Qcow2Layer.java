@@ -3,6 +3,7 @@ package org.vdiskload.format.qcow2;
 import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
+import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
@@ -190,8 +191,13 @@ final class Qcow2Layer implements ImageLayer {
     }
 
     @Override
-    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
-        writer().writeCompressed(unit, pos);
+    public CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
+        return writer().compress(unit, pos);
+    }
+
+    @Override
+    public void writeCompressed(CompressedUnit unit) throws IOException {
+        writer().writeCompressed(unit);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.vdiskload.format.qcow2;
 
+import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.error.ImageException;
@@ -399,15 +400,22 @@ final class Qcow2Writer {
 
     // ---- Compressed clusters (convert -c) ----
 
-    void writeCompressed(ByteBuffer data, long pos) throws IOException {
+    /** Compresses one cluster (a short last one is compressed zero-padded, as qemu does). */
+    CompressedUnit compress(ByteBuffer data, long pos) {
         byte[] in = new byte[cs];
         int n = data.remaining();
-        data.get(in, 0, n);
+        data.duplicate().get(in, 0, n);
         byte[] packed = Compression.compress(h.compressionType(), in, cs - 1);
+        return packed != null ? CompressedUnit.packed(pos, packed) : CompressedUnit.plain(pos, ByteBuffer.wrap(in, 0, n));
+    }
+
+    void writeCompressed(CompressedUnit unit) throws IOException {
+        long pos = unit.pos();
+        byte[] packed = unit.packed();
         synchronized (lock) {
             beginWrite();
             if (packed == null) {
-                writeCluster(ByteBuffer.wrap(in, 0, n), pos, NothingBeneath.NONE);
+                writeCluster(unit.plain().duplicate(), pos, NothingBeneath.NONE);
                 commitIfFull();
                 return;
             }

@@ -524,20 +524,24 @@ final class SparseExtent implements VmdkExtent {
         }
     }
 
-    /** Compresses and appends the pending grain: marker (LBA, size) and zlib data, then its table entries. */
+    /** Compresses and appends the pending grain. */
     private void commitPending() throws IOException {
         long index = pendingGrain;
         if (index < 0) return;
-        byte[] compressed = deflate(pending);
+        appendGrain(index, deflate(pending));
+        pendingGrain = -1;
+        pending = null;
+        commitIfFull();
+    }
+
+    /** Appends one compressed grain: marker (LBA, size) and zlib data, then its table entry. */
+    private void appendGrain(long index, byte[] compressed) throws IOException {
         ByteBuffer out = ByteBuffer.allocate((int) roundUp(GRAIN_MARKER_SIZE + compressed.length, 512)).order(ByteOrder.LITTLE_ENDIAN);
         out.putLong(0, index * g.grainSize() / 512).putInt(8, compressed.length).put(GRAIN_MARKER_SIZE, compressed);
         long host = reserve(out.capacity());
         file.writeFully(out, host);
         fileSize = Math.max(fileSize, host + out.capacity());
         setEntry(index * g.grainSize(), host / 512);
-        pendingGrain = -1;
-        pending = null;
-        commitIfFull();
     }
 
     private static byte[] deflate(byte[] data) {
@@ -557,11 +561,28 @@ final class SparseExtent implements VmdkExtent {
         }
     }
 
-    /** streamOptimized: writes {@code unit} (one whole grain, or the last one) compressed at once. */
-    void writeCompressed(ByteBuffer unit, long pos, Beneath beneath, long base) throws IOException {
-        write(unit, pos, beneath, base);
+    /** streamOptimized: compresses {@code unit}, the whole grain at {@code pos} (or the last, shorter one). */
+    byte[] compressGrain(ByteBuffer unit, long pos) {
+        byte[] grain = new byte[grainLength(pos / g.grainSize())];
+        unit.duplicate().get(grain, 0, Math.min(unit.remaining(), grain.length));
+        return deflate(grain);
+    }
+
+    /** streamOptimized: appends the grain at {@code pos} that {@link #compressGrain} compressed. */
+    void appendCompressed(byte[] compressed, long pos) throws IOException {
+        requireWritable();
+        dirty = true;
+        long index = pos / g.grainSize();
         synchronized (lock) {
+            if (pendingGrain == index) {
+                pendingGrain = -1; // written whole: what was pending is replaced
+                pending = null;
+            } else if (kind(entryAt(loadTable(pos), pos)) != Kind.UNALLOCATED) {
+                throw appendOnly(pos);
+            }
             commitPending();
+            appendGrain(index, compressed);
+            commitIfFull();
         }
     }
 

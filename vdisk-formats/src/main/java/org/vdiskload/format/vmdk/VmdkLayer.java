@@ -4,6 +4,7 @@ import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
 import org.vdiskload.image.BackingRef;
 import org.vdiskload.image.Beneath;
+import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
@@ -236,28 +237,27 @@ final class VmdkLayer implements ImageLayer {
     }
 
     @Override
-    public void writeCompressed(ByteBuffer unit, long pos) throws IOException {
+    public boolean writesCompressed() {
+        return compressionUnit() > 0;
+    }
+
+    @Override
+    public CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
         requireWritable();
         int i = extentAt(pos);
         if (compressionUnit() == 0 || pos - starts[i] + unit.remaining() > extents.get(i).size()) {
             throw ImageException.unsupported(file.path(), "only stream-optimized VMDK images hold compressed grains");
         }
-        updateCid();
-        ((SparseExtent) extents.get(i)).writeCompressed(unit, pos - starts[i], NO_BACKING, starts[i]);
+        return CompressedUnit.packed(pos, ((SparseExtent) extents.get(i)).compressGrain(unit, pos - starts[i]));
     }
 
-    /** Compressed writes (convert -c) never copy from a backing file: they cover whole grains. */
-    private static final Beneath NO_BACKING = new Beneath() {
-        @Override
-        public void read(ByteBuffer dst, long pos) {
-            org.vdiskload.io.Bytes.fillZero(dst);
-        }
-
-        @Override
-        public boolean exists() {
-            return false;
-        }
-    };
+    @Override
+    public void writeCompressed(CompressedUnit unit) throws IOException {
+        requireWritable();
+        int i = extentAt(unit.pos());
+        updateCid();
+        ((SparseExtent) extents.get(i)).appendCompressed(unit.packed(), unit.pos() - starts[i]);
+    }
 
     @Override
     public void resize(long newSize, boolean allowShrink) throws ImageException {

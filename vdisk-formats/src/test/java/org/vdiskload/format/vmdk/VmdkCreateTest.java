@@ -125,6 +125,40 @@ class VmdkCreateTest {
         assertTrue(info.contains("Stream optimized") && info.contains("(3145728 bytes)"), info);
     }
 
+    /** Grains are compressed on several threads, but the stream holds them in disk order, as qemu writes it. */
+    @Test
+    void compressedConvertKeepsTheStreamInDiskOrder() throws Exception {
+        Path src = dir.resolve("random.raw");
+        byte[] data = new byte[4 << 20];
+        new java.util.Random(7).nextBytes(data);
+        java.util.Arrays.fill(data, 1 << 20, 2 << 20, (byte) 0); // a hole: grains 16-31 are not written
+        Files.write(src, data);
+        Path out = dir.resolve("ordered.vmdk");
+        try (DiskImage s = Images.open(src, OpenOptions.DEFAULTS.withFormat("raw"))) {
+            Convert.convert(s, new Convert.Target(out, new VmdkFormat(), Map.of("subformat", "streamOptimized"), true, false), f -> { });
+        }
+        Tools.check("qemu-img", "compare", "-q", "-F", "vmdk", src.toString(), out.toString());
+        // The stream after the header: grain markers {LBA, size > 0, data} and metadata markers
+        // {sectors, 0, type}, each padded to 512 bytes, up to the end of the file or of the stream (type 0).
+        java.nio.ByteBuffer f = java.nio.ByteBuffer.wrap(Files.readAllBytes(out)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        List<Long> grains = new ArrayList<>();
+        for (long at = f.getLong(64) * 512; at < f.limit(); ) {
+            long value = f.getLong((int) at);
+            int size = f.getInt((int) at + 8);
+            if (size > 0) {
+                grains.add(value / 128); // 64 KiB grains: 128 sectors each
+                at += (12 + size + 511) / 512 * 512;
+            } else if (f.getInt((int) at + 12) == 0) {
+                break;
+            } else {
+                at += 512 + value * 512;
+            }
+        }
+        List<Long> expected = new ArrayList<>();
+        for (long g = 0; g < 64; g++) if (g < 16 || g >= 32) expected.add(g);
+        assertEquals(expected, grains);
+    }
+
     @Test
     void backingFileMustBeVmdk() throws Exception {
         Path raw = dir.resolve("p.raw");

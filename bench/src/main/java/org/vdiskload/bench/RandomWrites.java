@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -43,12 +44,12 @@ public final class RandomWrites {
         try (DiskImage disk = Images.open(image, OpenOptions.DEFAULTS.withFormat(format).withWritable(true))) {
             Writes writes = new Writes(disk.size(), seed);
             ByteBuffer block = ByteBuffer.allocateDirect(BLOCK);
+            byte[] fill = new byte[BLOCK];
             for (int i = 0; i < count; i++) {
                 long offset = writes.nextOffset();
-                byte pattern = pattern(i);
-                block.clear();
-                while (block.hasRemaining()) block.put(pattern);
-                block.flip();
+                // One bulk copy, as qemu-io's memset: a put per byte was a fifth of the run under C1.
+                Arrays.fill(fill, pattern(i));
+                block.clear().put(fill).flip();
                 disk.write(block, offset);
             }
             disk.flush();

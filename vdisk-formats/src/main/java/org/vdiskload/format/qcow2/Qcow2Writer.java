@@ -264,20 +264,38 @@ final class Qcow2Writer {
         // A new cluster: copy what must survive from the old one (compressed, shared) or from beneath.
         long needed = units == 1 || compressed ? mask(0, units)
                 : offset != 0 ? touched | (s.bitmap & 0xffffffffL) : touched;
-        byte[] old = compressed ? decompress(s) : null;
-        ByteBuffer buf = ByteBuffer.allocate(cs);
         int lo = Long.numberOfTrailingZeros(needed), hi = 64 - Long.numberOfLeadingZeros(needed);
-        for (int u = lo; u < hi; u++) {
-            if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
-            fill(buf, u * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);
+        boolean zerosAround = !compressed && onlyZerosAround(s, needed, a, b, beneath);
+        long at = zerosAround ? allocate(1) : -1;
+        if (zerosAround && !file.reaches(at + 1)) {
+            // Past the end of the file the new cluster reads as zeros already: write the data alone
+            // (a random 4 KiB write into a 64 KiB cluster writes 4 KiB, not 64, as qemu's does).
+            file.writeFully(data.duplicate(), at + a);
+        } else {
+            byte[] old = compressed ? decompress(s) : null;
+            ByteBuffer buf = ByteBuffer.allocate(cs);
+            for (int u = lo; u < hi; u++) {
+                if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
+                fill(buf, u * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);
+            }
+            buf.put(a, data, data.position(), data.remaining());
+            if (at < 0) at = allocate(1);
+            file.writeFully(buf.slice(lo * unit, (hi - lo) * unit), at + (long) lo * unit);
         }
-        buf.put(a, data, data.position(), data.remaining());
-        long at = allocate(1);
-        file.writeFully(buf.slice(lo * unit, (hi - lo) * unit), at + (long) lo * unit);
         extendToCluster(at);
         long zeros = compressed ? 0 : (s.bitmap >>> 32) & ~needed;
         clusters.setL2(s.l2Offset, s.table, s.index, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
         release(s);
+    }
+
+    /** Whether every unit of {@code needed} that {@code [a, b)} does not cover whole reads as zeros. */
+    private boolean onlyZerosAround(Slot s, long needed, int a, int b, Beneath beneath) {
+        for (int u = Long.numberOfTrailingZeros(needed); u < 64 - Long.numberOfLeadingZeros(needed); u++) {
+            if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
+            Kind k = kind(s.entry, s.bitmap, u);
+            if (k != Kind.ZERO && (k != Kind.UNALLOCATED || beneath.exists())) return false;
+        }
+        return true;
     }
 
     /** Keeps the file covering a whole allocated cluster, so no reference points past its end. */

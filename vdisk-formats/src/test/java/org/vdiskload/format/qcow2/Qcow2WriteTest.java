@@ -140,6 +140,40 @@ class Qcow2WriteTest {
         }
     }
 
+    /**
+     * A new cluster gets only its data written where it lies past the end of the file (a hole reads as
+     * zeros); one reused inside the file, still holding what was freed there, gets zeros around the data.
+     */
+    @Test
+    void aPartlyWrittenNewClusterReadsZerosAroundItsData() throws Exception {
+        Path p = create("partial.qcow2", 8 << 20, "");
+        byte[] block = new byte[4096];
+        Arrays.fill(block, (byte) 0x22);
+        long freed;
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withWritable(true))) {
+            byte[] old = new byte[64 << 10];
+            Arrays.fill(old, (byte) 0x11);
+            d.write(ByteBuffer.wrap(old), 0);
+            d.flush();
+            freed = d.map(0, 4096).get(0).fileOffset();
+            d.discard(0, 64 << 10);
+            d.flush();
+        }
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withWritable(true))) {
+            d.write(ByteBuffer.wrap(block), (1 << 20) + 8192);
+            assertEquals(freed + 8192, d.map((1 << 20) + 8192, 4096).get(0).fileOffset(), "the freed cluster is reused");
+            d.write(ByteBuffer.wrap(block), (2 << 20) + 8192);
+            assertTrue(d.map((2 << 20) + 8192, 4096).get(0).fileOffset() >= freed + (64 << 10), "a cluster past the old end");
+        }
+        byte[] expected = new byte[8 << 20];
+        System.arraycopy(block, 0, expected, (1 << 20) + 8192, 4096);
+        System.arraycopy(block, 0, expected, (2 << 20) + 8192, 4096);
+        Path raw = dir.resolve("partial.raw");
+        Files.write(raw, expected);
+        Tools.check("qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", raw.toString(), p.toString());
+        assertEquals(0, Tools.run(List.of("qemu-img", "check", p.toString()), null).exit());
+    }
+
     private static boolean inPlace(DiskImage d, long pos) throws Exception {
         List<Extent> m = d.map(pos, 4096);
         return m.stream().allMatch(Extent::inPlace);

@@ -13,7 +13,8 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Writes into a VDI image as qemu's block/vdi.c does: a new block goes to the next slot of the data
- * area (index {@code blocks_allocated}), written whole (data, the rest zeros) before the block map
+ * area (index {@code blocks_allocated}), written whole (data, the rest zeros; past the end of the
+ * file, where a hole reads as zeros, the data alone) before the block map
  * entry and the header's {@code blocks_allocated} that make it part of the image. Those two wait in
  * memory until {@link #flush} (or until many blocks wait), which forces the new blocks first and then
  * writes them: one flush orders many allocations, and a power cut never leaves an entry naming a block
@@ -76,9 +77,17 @@ final class VdiWriter {
                 file.writeFully(piece, dataOffset(e, inBlock));
                 return;
             }
-            ByteBuffer data = piece.remaining() == BLOCK ? piece : completed(block, inBlock, piece, e, beneath);
             int index = (int) blocksAllocated;
-            file.writeFully(data, header.blockOffset(index));
+            long at = header.blockOffset(index);
+            boolean zerosAround = e != VdiBlockMap.UNALLOCATED || !beneath.exists();
+            if (piece.remaining() < BLOCK && zerosAround && !file.reaches(at + 1)) {
+                // Past the end of the file the new block reads as zeros already: the piece alone, and the
+                // file made to reach the block's end (a random 4 KiB write writes 4 KiB, not 1 MiB).
+                file.writeFully(piece, at + inBlock);
+                if (!file.reaches(at + BLOCK)) file.writeFully(ByteBuffer.allocate(1), at + BLOCK - 1);
+            } else {
+                file.writeFully(piece.remaining() == BLOCK ? piece : completed(block, inBlock, piece, e, beneath), at);
+            }
             blocksAllocated++;
             map.set(block, index);
             unwritten.set(block);

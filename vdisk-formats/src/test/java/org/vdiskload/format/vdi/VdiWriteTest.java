@@ -91,6 +91,34 @@ class VdiWriteTest {
         }
     }
 
+    /**
+     * A new block past the end of the file gets only the data written (the hole reads as zeros, the file
+     * reaches the block's end); a slot inside the file, over old bytes, gets zeros around the data.
+     */
+    @Test
+    void aPartlyWrittenNewBlockReadsZerosAroundItsData() throws Exception {
+        Path p = create("partial.vdi", 8 * MB, Map.of());
+        byte[] block = new byte[4096];
+        Arrays.fill(block, (byte) 0x22);
+        try (DiskImage d = Images.open(p, RW)) {
+            d.write(ByteBuffer.wrap(block), 8192); // block 0, slot 0: past the end
+        }
+        assertEquals(slot(p, 1), Files.size(p), "the file reaches the end of slot 0");
+        byte[] stale = new byte[MB];
+        Arrays.fill(stale, (byte) 0x11);
+        Files.write(p, stale, java.nio.file.StandardOpenOption.APPEND); // old bytes where slot 1 will be
+        try (DiskImage d = Images.open(p, RW)) {
+            d.write(ByteBuffer.wrap(block), 3L * MB + 8192); // block 3, slot 1: inside the file
+        }
+        byte[] expected = new byte[8 * MB];
+        System.arraycopy(block, 0, expected, 8192, 4096);
+        System.arraycopy(block, 0, expected, 3 * MB + 8192, 4096);
+        Path raw = dir.resolve("partial.raw");
+        Files.write(raw, expected);
+        Tools.check("qemu-img", "compare", "-q", "-f", "raw", "-F", "vdi", raw.toString(), p.toString());
+        assertEquals(0, qemuCheck(p).exit());
+    }
+
     @Test
     void badOptionsAreRefusedAndLeaveNoFile() throws Exception {
         Path p = dir.resolve("bad.vdi");

@@ -5,11 +5,11 @@ import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.WindowedDeflate;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.zip.Deflater;
 
 /**
  * Writes into a qcow (version 1) image as qemu's block/qcow.c does: clusters and L2 tables are
@@ -20,8 +20,6 @@ import java.util.zip.Deflater;
  * Writes into allocated clusters go straight to the file without the allocation lock.
  */
 final class QcowWriter {
-    /** qemu inflates compressed clusters with a 4 KiB window (windowBits -12). */
-    private static final int DEFLATE_WINDOW = 4096;
     private static final int ZERO_CHUNK = 1 << 20;
 
     /** Decompresses one compressed cluster (the layer's cached decoder). */
@@ -215,7 +213,7 @@ final class QcowWriter {
         byte[] in = new byte[clusterSize];
         int n = unit.remaining();
         unit.duplicate().get(in, 0, n);
-        byte[] out = deflate(in);
+        byte[] out = WindowedDeflate.compress(in, clusterSize - 1);
         return out != null ? CompressedUnit.packed(pos, out) : CompressedUnit.plain(pos, ByteBuffer.wrap(in, 0, n));
     }
 
@@ -239,33 +237,6 @@ final class QcowWriter {
             publish((int) (pos >>> header.l1Shift()), c, new long[] {entry});
         } finally {
             allocation.unlock();
-        }
-    }
-
-    /**
-     * Raw deflate that qemu can inflate with its 4 KiB window: a full flush every 4 KiB of input keeps
-     * every back-reference inside the window. Null when the result is not smaller than a cluster
-     * (the size field cannot hold a whole cluster).
-     */
-    static byte[] deflate(byte[] in) {
-        Deflater d = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
-        try {
-            byte[] out = new byte[in.length];
-            int n = 0;
-            for (int off = 0; off < in.length; off += DEFLATE_WINDOW) {
-                d.setInput(in, off, Math.min(DEFLATE_WINDOW, in.length - off));
-                if (off + DEFLATE_WINDOW >= in.length) {
-                    d.finish();
-                    while (!d.finished() && n < out.length) n += d.deflate(out, n, out.length - n);
-                    if (!d.finished()) return null;
-                } else {
-                    n += d.deflate(out, n, out.length - n, Deflater.FULL_FLUSH);
-                }
-                if (n >= out.length) return null;
-            }
-            return java.util.Arrays.copyOf(out, n);
-        } finally {
-            d.end();
         }
     }
 

@@ -264,7 +264,6 @@ final class Qcow2Writer {
         // A new cluster: copy what must survive from the old one (compressed, shared) or from beneath.
         long needed = units == 1 || compressed ? mask(0, units)
                 : offset != 0 ? touched | (s.bitmap & 0xffffffffL) : touched;
-        int lo = Long.numberOfTrailingZeros(needed), hi = 64 - Long.numberOfLeadingZeros(needed);
         boolean zerosAround = !compressed && onlyZerosAround(s, needed, a, b, beneath);
         long at = zerosAround ? allocate(1) : -1;
         if (zerosAround && !file.reaches(at + 1)) {
@@ -274,6 +273,7 @@ final class Qcow2Writer {
         } else {
             byte[] old = compressed ? decompress(s) : null;
             ByteBuffer buf = ByteBuffer.allocate(cs);
+            int lo = Long.numberOfTrailingZeros(needed), hi = 64 - Long.numberOfLeadingZeros(needed);
             for (int u = lo; u < hi; u++) {
                 if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
                 fill(buf, u * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);

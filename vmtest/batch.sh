@@ -9,6 +9,7 @@
 run="$1"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 export VDL_KERNEL="$(cat "$run/kernel")"
+export VDL_KMOD="$(cat "$run/kmod")"
 cd /
 
 echo  # the BIOS leaves the console mid-line
@@ -38,6 +39,7 @@ while read -r check; do
     esac
 done < "$run/checks"
 
+kernel_problems='Oops|BUG:|WARNING:|kernel BUG|general protection|blocked for more than|Call Trace|UBSAN|list_(add|del) corruption|refcount_t:|Kernel panic|Objects remaining'
 while read -r check; do
     [ -n "$check" ] || continue
     name=$(basename "$check")
@@ -46,10 +48,18 @@ while read -r check; do
     first=$(head -n 1 "$check")
     case "$first" in '#!'*) interp="${first#\#!}" ;; esac
     work=$(mktemp -d "/tmp/$name.XXXXXX")
+    dmesg -C
     echo "VDL-CHECK-BEGIN $name"
     # shellcheck disable=SC2086 # the #! line is split into interpreter and its arguments on purpose
     (cd "$work" && TMPDIR="$work" exec $interp -e "$check") < /dev/null 2>&1
     rc=$?
+    # The kernel's own verdict: an oops, a warning, a BUG or a hung task fails the check whatever it said.
+    if dmesg | grep -E "$kernel_problems" > "$work/.dmesg-problems"; then
+        echo "VDL-DMESG $name"
+        echo "the kernel reported problems; its log during the check:"
+        dmesg | tail -n 80
+        [ $rc != 0 ] || rc=99
+    fi
     # A JVM that crashed (the check's own, or a serving process it started there) leaves its fatal
     # error report in its working directory, which goes with the check's: print its head (the signal,
     # the problematic frame, the registers and instructions) and keep it under $VDL_OUT when there is one.

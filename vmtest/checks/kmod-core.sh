@@ -1,0 +1,114 @@
+#!/bin/sh
+# vdisk.ko with its own test daemon (kmod/tests/vdisk-testd.c: a toy allocating format), apart from
+# vdiskload's Java side: the disk is a removable kernel disk named vtestN with partitions vtestNp1,
+# hdparm -i identifies it, a file system on it works, reads of allocated data stay in the kernel (the
+# upcall counter does not move), and fio's verified random writes with discards (blocks freed and
+# reused under the kernel's mapping) read back right. Then a second daemon takes over from a killed one,
+# an open disk refuses DEL, and the module unloads clean.
+set -e
+[ -n "$VDL_KMOD" ] || { echo "no VDL_KMOD: vmtest/run builds the module"; exit 1; }
+testd=$VDL_KMOD/vdisk-testd
+fail() { echo "FAILED: $*"; for f in testd*.out; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done; dmesg | tail -n 30; ps ax | grep -v grep | grep testd; cat /proc/$(pgrep -f vdisk-testd | head -1)/stack 2>/dev/null; exit 1; }
+wait_for() { # wait_for PATH: a device node appears (devtmpfs, no udev here)
+    i=0
+    while [ ! -e "$1" ]; do i=$((i + 1)); [ $i -le 100 ] || fail "$1 never appeared"; sleep 0.1; done
+}
+
+insmod "$VDL_KMOD/vdisk.ko"
+wait_for /dev/vdisk-control
+[ "$(stat -c %a /dev/vdisk-control)" = 600 ] || fail "/dev/vdisk-control is not root-only"
+modprobe ext4 2>/dev/null || true
+
+# --- a disk, its identity, a partition table, a file system ---
+"$testd" --size 96M --block 65536 --dead-timeout 120 --ready ready store > testd.out 2>&1 &
+pid=$!
+wait_for ready
+name=$(cat ready)
+[ "$name" = vtest0 ] || fail "first disk named $name, not vtest0"
+dev=/dev/$name
+wait_for $dev
+[ "$(cat /sys/block/$name/removable)" = 1 ] || fail "removable is not 1"
+[ "$(cat /sys/block/$name/size)" = $((96 * 2048)) ] || fail "size $(cat /sys/block/$name/size)"
+[ "$(cat /sys/block/$name/vdisk/format)" = testd ] || fail "vdisk/format"
+[ "$(cat /sys/block/$name/vdisk/image)" = "$PWD/store" ] || fail "vdisk/image: $(cat /sys/block/$name/vdisk/image)"
+[ "$(cat /sys/block/$name/vdisk/daemon_pid)" = $pid ] || fail "vdisk/daemon_pid"
+[ "$(cat /sys/block/$name/vdisk/state)" = live ] || fail "vdisk/state"
+[ "$(cat /sys/block/$name/device/model)" = "vdiskload testd" ] || fail "device/model"
+[ "$(lsblk -dno MODEL $dev)" = "vdiskload testd" ] || fail "lsblk MODEL: '$(lsblk -dno MODEL $dev)'"
+hdparm -i $dev > hdparm.out 2>&1 || { cat hdparm.out; fail "hdparm -i"; }
+grep -q "Model=vdiskload testd, FwRev=0.1, SerialNo=TESTD-$pid" hdparm.out || { cat hdparm.out; fail "hdparm -i identity"; }
+grep -q "Removable" hdparm.out || { cat hdparm.out; fail "hdparm -i: not removable"; }
+if grep -qi "failed" hdparm.out; then cat hdparm.out; fail "hdparm -i printed an error"; fi
+echo "$dev: removable, identified (hdparm -i, lsblk MODEL), sysfs vdisk/ attributes"
+
+sgdisk -n 1:2048:+80M -t 1:8300 $dev > /dev/null
+wait_for ${dev}p1
+mkfs.ext4 -q ${dev}p1
+mkdir mnt
+mount ${dev}p1 mnt
+head -c 20M /dev/urandom > data.bin
+cp data.bin mnt/
+sync
+sum=$(sha256sum < data.bin)
+umount mnt
+mount -o ro ${dev}p1 mnt  # (read-write, the mount itself writes and flushes: those upcalls are not reads)
+echo 3 > /proc/sys/vm/drop_caches
+up_before=$(cat /sys/block/$name/vdisk/upcalls)
+reads_before=$(cat /sys/block/$name/vdisk/kernel_reads)
+[ "$(sha256sum < mnt/data.bin)" = "$sum" ] || fail "data.bin differs after remount"
+up_after=$(cat /sys/block/$name/vdisk/upcalls)
+reads_after=$(cat /sys/block/$name/vdisk/kernel_reads)
+[ "$up_after" = "$up_before" ] || fail "reading allocated data made $((up_after - up_before)) upcalls"
+[ "$reads_after" -gt "$reads_before" ] || fail "kernel_reads did not move"
+echo "ext4 on ${dev}p1: 20 MiB written and read back; the reads made no upcalls ($((reads_after - reads_before)) in-kernel reads)"
+umount mnt
+mount ${dev}p1 mnt
+
+# --- verified random writes with concurrent discards: blocks freed and reused under the mapping ---
+fio --name=verify --filename=mnt/fio.dat --size=24M --bs=4k --rw=randwrite --verify=crc32c \
+    --do_verify=1 --direct=1 --iodepth=8 --ioengine=psync --numjobs=1 --randseed=7 \
+    --trim_percentage=30 --trim_verify_zero=0 --trim_backlog=16 > fio1.out 2>&1 \
+    || { tail -n 30 fio1.out; fail "fio verify on ext4"; }
+fio --name=raw --filename=$dev --offset=88M --size=8M --bs=16k --rw=randtrim --iodepth=4 \
+    --ioengine=psync --direct=1 > fio2.out 2>&1 || { tail -n 20 fio2.out; fail "fio trim on the disk"; }
+fio --name=rawv --filename=$dev --offset=88M --size=8M --bs=8k --rw=randwrite --verify=crc32c \
+    --do_verify=1 --direct=1 --ioengine=psync > fio3.out 2>&1 || { tail -n 20 fio3.out; fail "fio verify after trims"; }
+umount mnt
+fsck.ext4 -fn ${dev}p1 > fsck.out 2>&1 || { cat fsck.out; fail "fsck after fio"; }
+echo "fio: verified random writes with trims on ext4 and on the raw disk; fsck clean"
+
+# --- the daemon dies: in-kernel reads go on, a second daemon takes over ---
+mount ${dev}p1 mnt
+kill -9 $pid
+wait $pid 2>/dev/null || true
+i=0
+while [ "$(cat /sys/block/$name/vdisk/state)" = live ]; do i=$((i + 1)); [ $i -le 50 ] || fail "state stays live"; sleep 0.1; done
+[ "$(cat /sys/block/$name/vdisk/state)" = no-daemon ] || fail "state $(cat /sys/block/$name/vdisk/state) after kill"
+echo 3 > /proc/sys/vm/drop_caches
+[ "$(sha256sum < mnt/data.bin)" = "$sum" ] || fail "data.bin unreadable with the daemon dead"
+( head -c 4M /dev/urandom > new.bin; cp new.bin mnt/new.bin; sync ) &
+writer=$!
+sleep 2
+"$testd" --size 96M --block 65536 --recover $name store > testd2.out 2>&1 &
+pid=$!
+wait $writer || fail "writes during the outage failed"
+[ "$(cat /sys/block/$name/vdisk/state)" = live ] || fail "not live after recover"
+cmp new.bin mnt/new.bin || fail "new.bin differs"
+umount mnt
+fsck.ext4 -fn ${dev}p1 > fsck.out 2>&1 || { cat fsck.out; fail "fsck after recovery"; }
+echo "daemon killed: allocated data still read; writes waited and completed on the new daemon; fsck clean"
+
+# --- DEL refuses an open disk, then removes it ---
+exec 3< $dev
+kill -TERM $pid
+i=0
+until grep -q '^busy' testd2.out; do i=$((i + 1)); [ $i -le 100 ] || fail "DEL of an open disk did not say busy"; sleep 0.1; done
+exec 3<&-
+kill -TERM $pid
+wait $pid || fail "the daemon's DEL failed"
+[ ! -e $dev ] || fail "$dev still there after DEL"
+[ ! -e /sys/block/$name ] || fail "/sys/block/$name still there after DEL"
+echo "DEL refused while open (EBUSY), removed the disk once closed"
+rmmod vdisk || fail "rmmod"
+[ ! -e /dev/vdisk-control ] || fail "/dev/vdisk-control left after rmmod"
+echo "module unloaded"

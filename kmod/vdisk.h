@@ -176,6 +176,7 @@ struct vdisk_conn {
 };
 
 /* vdisk_main.c */
+extern struct kmem_cache *vdisk_dev_cache;
 extern struct mutex vdisk_ctl_mutex;
 extern struct list_head vdisk_devices;
 extern struct miscdevice vdisk_misc;

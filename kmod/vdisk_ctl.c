@@ -108,7 +108,7 @@ static void vdisk_dev_release(struct kref *kref)
 
 	kfree(dev->image);
 	kfree(dev->backing);
-	kfree(dev);
+	kmem_cache_free(vdisk_dev_cache, dev);
 	module_put(THIS_MODULE);
 }
 

@@ -18,7 +18,7 @@
 
 struct vdisk_dev *vdisk_dev_alloc(void)
 {
-	struct vdisk_dev *dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	struct vdisk_dev *dev = kmem_cache_zalloc(vdisk_dev_cache, GFP_KERNEL);
 
 	if (!dev)
 		return NULL;

@@ -17,6 +17,8 @@ unsigned int vdisk_max_extents = 1U << 20;
 module_param_named(max_extents, vdisk_max_extents, uint, 0644);
 MODULE_PARM_DESC(max_extents, "most extents one disk's table holds (more are served by upcalls)");
 
+/* Disks have a cache of their own: /proc/slabinfo then tells whether any is leaked. */
+struct kmem_cache *vdisk_dev_cache;
 DEFINE_MUTEX(vdisk_ctl_mutex);
 LIST_HEAD(vdisk_devices);
 
@@ -94,9 +96,12 @@ static int __init vdisk_init(void)
 {
 	int ret;
 
+	vdisk_dev_cache = KMEM_CACHE(vdisk_dev, 0);
+	if (!vdisk_dev_cache)
+		return -ENOMEM;
 	ret = vdisk_map_init();
 	if (ret)
-		return ret;
+		goto err_dev;
 	ret = misc_register(&vdisk_misc);
 	if (ret)
 		goto err_map;
@@ -105,6 +110,8 @@ static int __init vdisk_init(void)
 
 err_map:
 	vdisk_map_exit();
+err_dev:
+	kmem_cache_destroy(vdisk_dev_cache);
 	return ret;
 }
 
@@ -113,6 +120,7 @@ static void __exit vdisk_exit(void)
 {
 	misc_deregister(&vdisk_misc);
 	vdisk_map_exit();
+	kmem_cache_destroy(vdisk_dev_cache);
 }
 
 module_init(vdisk_init);

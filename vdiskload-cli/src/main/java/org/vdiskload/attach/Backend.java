@@ -49,7 +49,9 @@ public interface Backend {
     }
 
     static Kind kind(String name) throws IOException {
-        for (Kind k : List.<Kind>of(FuseBackend.KIND, org.vdiskload.attach.nbd.NbdBackend.KIND)) if (k.name().equals(name)) return k;
-        throw new IOException("no backend named '" + name + "' (built: fuse, nbd)");
+        for (Kind k : List.<Kind>of(FuseBackend.KIND, org.vdiskload.attach.nbd.NbdBackend.KIND, org.vdiskload.attach.kmod.KmodBackend.KIND)) {
+            if (k.name().equals(name)) return k;
+        }
+        throw new IOException("no backend named '" + name + "' (built: fuse, nbd, kmod)");
     }
 }

@@ -5,6 +5,7 @@ import org.vdiskload.attach.Attacher;
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Detacher;
 import org.vdiskload.attach.StateDir;
+import org.vdiskload.attach.kmod.KmodBackend;
 import org.vdiskload.attach.nbd.NbdBackend;
 import picocli.CommandLine;
 
@@ -60,9 +61,9 @@ final class Losetup {
     private int attach(Path file) throws IOException, InterruptedException {
         if (m.snapshot && m.readOnly) throw usage("--snapshot and --read-only exclude each other");
         String backend = switch (m.backend) {
-            case "auto" -> NbdBackend.available() ? "nbd" : "fuse";
-            case "fuse", "nbd" -> m.backend;
-            default -> throw usage("--backend " + m.backend + ": choose auto, fuse or nbd");
+            case "auto" -> KmodBackend.available() ? "kmod" : NbdBackend.available() ? "nbd" : "fuse";
+            case "kmod", "nbd", "fuse" -> m.backend;
+            default -> throw usage("--backend " + m.backend + ": choose auto, kmod, nbd or fuse");
         };
         if (!Files.exists(file)) {
             // "vdiskload infoo disk.qcow2" lands here too: a bare word may have been meant as a command

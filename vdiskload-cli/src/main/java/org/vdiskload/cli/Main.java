@@ -46,7 +46,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--show", description = "Print the device names, the whole disk's last.")
     boolean show;
 
-    @Option(names = "--backend", paramLabel = "auto|fuse|nbd", defaultValue = "auto", description = "How the kernel gets the image: nbd (the kernel's nbd driver), fuse (FUSE and loop devices); auto: nbd where the kernel has it (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", paramLabel = "auto|kmod|nbd|fuse", defaultValue = "auto", description = "How the kernel gets the image: kmod (vdisk.ko serves it in the kernel), nbd (the kernel's nbd driver), fuse (FUSE and loop devices); auto: the first the kernel has, in that order (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = {"-l", "--list"}, description = "List attached images.")

@@ -124,7 +124,8 @@ public final class Images {
     /**
      * Opens the first of {@code ref}'s names that leads to a regular file {@code refs} allows (a VHD or VHDX
      * differencing disk names its parent several ways). When none does, the first refusal if one was
-     * refused (it says how to allow the file), else why the first name failed.
+     * refused (it says how to allow the file), else why the first name leading to something failed (a
+     * device...), else that the first is missing; the other names follow.
      */
     private static ImageFile openBackingFile(Path childPath, BackingRef ref, ReferencePolicy refs) throws IOException {
         RefusedReference refused = null;
@@ -137,14 +138,22 @@ public final class Images {
                 if (refused == null) refused = e;
             } catch (ImageException e) {
                 if (e.kind() == ImageException.Kind.CORRUPT) throw e; // the name itself is invalid
-                if (failed == null) failed = e;
-                else tried.add(e.path());
+                if (failed == null || missing(failed) && !missing(e)) { // a name that leads somewhere says more
+                    if (failed != null) tried.add(failed.path());
+                    failed = e;
+                } else {
+                    tried.add(e.path());
+                }
             }
         }
         if (refused != null) throw refused;
         throw new ImageException(failed.kind(), childPath, ImageException.NO_OFFSET, null, "cannot open backing file "
                 + ReferencePolicy.printable(failed.path().toString()) + ": " + failed.problem()
                 + (tried.isEmpty() ? "" : " (nor at the other names the image gives it: " + ReferencePolicy.printable(tried.toString()) + ")"));
+    }
+
+    private static boolean missing(ImageException e) {
+        return e.problem().equals("no such file");
     }
 
     /** How to record the backing format in the image itself, where its format can (qcow v1 cannot). */

@@ -91,8 +91,19 @@ public final class LayoutFormat implements ImageFormat {
     private static PartitionSource openSource(Path layout, JsonLines lines, LayoutSpec.Part p, int sectorSize, OpenContext context)
             throws IOException {
         ReferencePolicy.Target target = ReferencePolicy.resolve(layout, p.source(), "source");
-        if (target.real() != null) context.refs().requireAllowed(layout, p.source(), lines.locate(p.path() + ".source"), target);
         Path path = target.path();
+        if (target.real() != null) {
+            // A device or fifo is refused before the rule, whatever it allows; a directory is a source here.
+            if (!Files.isDirectory(target.real())) {
+                try {
+                    ImageFile.requireReferenceable(path, target.real());
+                } catch (ImageException e) {
+                    throw new ImageException(e.kind(), layout, ImageException.NO_OFFSET, null,
+                            lines.locate(p.path() + ".source") + ": " + e.getMessage(), e);
+                }
+            }
+            context.refs().requireAllowed(layout, p.source(), lines.locate(p.path() + ".source"), target);
+        }
         boolean writable = context.writable();
         if (Files.isDirectory(path) && p.size() == null) {
             throw ImageException.invalid(layout, lines.locate(p.path()) + ": a directory source needs a size (the file system's)");

@@ -3,6 +3,7 @@ package org.vdiskload.cli;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.nbd.BlockSizes;
 import org.vdiskload.nbd.Export;
@@ -12,6 +13,7 @@ import org.vdiskload.nbd.SnapshotOverlay;
 import org.vdiskload.nbd.TlsCredentials;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -98,6 +100,8 @@ final class ServeCommand implements Callable<Integer> {
             description = "Require TLS with DIR/server-cert.pem and DIR/server-key.pem (the layout of qemu's tls-creds-x509 dir).")
     Path tlsCreds;
 
+    @Mixin AllowRefs allowRefs;
+
     @Override
     public Integer call() throws Exception {
         if (name != null && files.size() > 1) throw new CommandLine.ParameterException(spec.commandLine(), "--name needs exactly one FILE");
@@ -106,6 +110,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--socket and --bind/--port exclude each other");
         }
         if (snapshot && readOnly) throw new CommandLine.ParameterException(spec.commandLine(), "--snapshot and --read-only exclude each other");
+        ReferencePolicy refs = allowRefs.policy();
         TlsCredentials tls = tls();
         SocketAddress address = address();
         List<String> names = new ArrayList<>();
@@ -120,7 +125,7 @@ final class ServeCommand implements Callable<Integer> {
         try {
             List<Export> exports = new ArrayList<>();
             for (int i = 0; i < files.size(); i++) {
-                DiskImage d = open(files.get(i), locks);
+                DiskImage d = open(files.get(i), refs, locks);
                 disks.add(d);
                 String what = d.formatName() + " image " + d.path() + (snapshot ? " (snapshot: writes are discarded at exit)" : "");
                 exports.add(new Export(names.get(i), what, d, BlockSizes.DEFAULT));
@@ -174,10 +179,10 @@ final class ServeCommand implements Callable<Integer> {
      * Opens one image as it will be served: read-write (and locked), read-only, or read-only beneath a
      * throwaway overlay (locked for reading, so nobody changes it underneath).
      */
-    private DiskImage open(Path file, List<ImageLock> locks) throws IOException {
+    private DiskImage open(Path file, ReferencePolicy refs, List<ImageLock> locks) throws IOException {
         boolean readOnlyImage = readOnly || snapshot || internalSnapshot != null;
         OpenOptions o = OpenOptions.DEFAULTS.withFormat(format).withBackingFormat(backingFormat).withSnapshot(internalSnapshot)
-                .withWritable(!readOnlyImage);
+                .withWritable(!readOnlyImage).withRefs(refs);
         DiskImage d = Images.open(file, o);
         try {
             if (!readOnlyImage && !d.isWritable()) {

@@ -4,6 +4,7 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageLock;
 import org.vdiskload.nbd.SnapshotOverlay;
@@ -86,11 +87,13 @@ public final class AttachDaemon {
 
     /**
      * Opens the image as attached: read-write and locked against other writers; read-only (others may
-     * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot.
+     * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot. Its
+     * references lead where the record allows (the directories allowed when it was attached).
      */
     private DiskImage open(Path image) throws IOException {
         boolean writable = !reserved.readOnly() && !reserved.snapshot();
-        DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withWritable(writable));
+        ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
+        DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withWritable(writable).withRefs(refs));
         try {
             if (writable && !d.isWritable()) {
                 throw ImageException.unsupported(image, "vdiskload cannot write " + d.formatName()

@@ -3,6 +3,7 @@ package org.vdiskload.attach;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 
 import java.io.File;
 import java.io.IOException;
@@ -58,18 +59,25 @@ public final class Attacher {
         return command;
     }
 
-    public Attachment attach(Path file, String backend, boolean readOnly, boolean snapshot) throws IOException, InterruptedException {
+    /**
+     * Attaches {@code file}; its references are followed where {@code refs} allows, by this command and by
+     * the serving process (and any later one {@code --reconnect} starts: the record keeps the directories).
+     */
+    public Attachment attach(Path file, String backend, boolean readOnly, boolean snapshot, ReferencePolicy refs)
+            throws IOException, InterruptedException {
         Backend.Kind kind = Backend.kind(backend);
         Path image = file.toAbsolutePath().normalize();
         String format;
-        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS)) {
+        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withRefs(refs))) {
             format = d.formatName(); // and the image (with its backing chain) opens: a broken one stops here
         }
+        List<String> allowRefs = refs.allowed().stream().map(Path::toString).toList();
         Attachment reserved = state.locked(() -> {
             Set<String> taken = new HashSet<>();
             for (Attachment a : state.list()) taken.add(a.name());
             String n = DeviceNames.lowestFree(DeviceNames.family(format), taken, Path.of(DeviceNames.DEV));
-            Attachment a = Attachment.starting(n, kind.name(), ProcessHandle.current().pid(), image.toString(), format, readOnly, snapshot);
+            Attachment a = Attachment.starting(n, kind.name(), ProcessHandle.current().pid(), image.toString(), format, readOnly, snapshot,
+                    allowRefs);
             state.write(a);
             return a;
         });

@@ -34,6 +34,9 @@ final class Losetup {
     int run() throws IOException, InterruptedException {
         int actions = (m.list ? 1 : 0) + (m.associated != null ? 1 : 0) + (m.detach ? 1 : 0) + (m.detachAll ? 1 : 0) + (m.reconnect ? 1 : 0);
         if (actions > 1) throw usage("-l, -j, -d, -D and --reconnect exclude each other");
+        if (actions > 0 && !m.allowRefs.directories.isEmpty()) {
+            throw usage("--allow-refs is for attaching a FILE (--reconnect uses the directories allowed when it was attached)");
+        }
         if (m.list || m.associated != null) {
             if (!m.args.isEmpty()) throw usage("unexpected argument: " + m.args.get(0));
             return list();
@@ -71,7 +74,7 @@ final class Losetup {
         }
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attachment a = new Attacher(state, daemon, TIMEOUT).attach(file, backend, m.readOnly, m.snapshot);
+        Attachment a = new Attacher(state, daemon, TIMEOUT).attach(file, backend, m.readOnly, m.snapshot, m.allowRefs.policy());
         if (m.show) {
             for (Attachment.PartitionDevice p : a.partitions()) out.println("/dev/" + p.name());
             out.println(a.path());

@@ -137,8 +137,7 @@ public final class ReferencePolicy {
             Target t = resolve(image, name, "backing file");
             if (first == null) first = new Judged(name, t.path(), null);
             if (t.real() == null) continue;
-            String why = Files.isRegularFile(t.real()) ? refusal(image, t.real())
-                    : "is not a regular file; references to devices, fifos or directories are refused";
+            String why = Files.isRegularFile(t.real()) ? refusal(image, t.real()) : ImageFile.NOT_REFERENCEABLE;
             if (why == null) return new Judged(name, t.path(), null);
             if (refused == null) refused = new Judged(name, t.path(), why);
         }

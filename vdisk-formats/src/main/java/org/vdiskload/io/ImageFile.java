@@ -80,12 +80,13 @@ public final class ImageFile implements Closeable {
         return openChecked(path, real, writable, flush);
     }
 
+    /** Why a reference to something other than a regular file is refused. */
+    public static final String NOT_REFERENCEABLE = "is not a regular file; references to devices, fifos or directories are refused";
+
     /** Refuses what no reference may lead to: a missing file, a device, fifo, socket or directory. */
     public static void requireReferenceable(Path path, Path real) throws ImageException {
         if (!Files.exists(real)) throw ImageException.invalid(path, "no such file");
-        if (!Files.isRegularFile(real)) {
-            throw ImageException.invalid(path, "is not a regular file; references to devices, fifos or directories are refused");
-        }
+        if (!Files.isRegularFile(real)) throw ImageException.invalid(path, NOT_REFERENCEABLE);
     }
 
     /** How an image file's channel is opened; see {@link #channelOpener}. */

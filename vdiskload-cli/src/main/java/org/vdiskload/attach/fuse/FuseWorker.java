@@ -90,7 +90,7 @@ final class FuseWorker implements Runnable {
             errno = e.errno;
         } catch (IOException | RuntimeException e) {
             LOG.warning("vdiskload fuse: opcode " + request.opcode + " on node " + request.nodeid + ": " + e.getMessage());
-            errno = EIO;
+            errno = org.vdiskload.sys.Errno.EIO;
         }
         if (request.unique == 0) return; // nothing we could answer to
         send(errno, payload);

@@ -1,5 +1,7 @@
 package org.vdiskload.attach.nbd;
 
+import org.vdiskload.sys.Libc;
+
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -72,10 +74,10 @@ final class NbdDevices {
 
     /** Opens and closes {@code device}: the first open after a connect reads the partition table. */
     static void open(String device) throws IOException {
-        Libc libc = Libc.get();
-        int fd = libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw Libc.error("open " + device);
-        libc.close(fd);
+        Libc.require();
+        int fd = Libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure("open " + device);
+        Libc.close(fd);
     }
 
     /**
@@ -83,14 +85,14 @@ final class NbdDevices {
      * cache, fsync has the driver send NBD_CMD_FLUSH (the server flushes the image).
      */
     static void flush(String device) throws IOException {
-        Libc libc = Libc.get();
-        int fd = libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw Libc.error("open " + device);
+        Libc.require();
+        int fd = Libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure("open " + device);
         try {
-            if (libc.ioctl(fd, Libc.BLKFLSBUF, 0) != 0) throw Libc.error("BLKFLSBUF " + device);
-            if (libc.fsync(fd) != 0) throw Libc.error("fsync " + device);
+            if (Libc.ioctl(fd, Libc.BLKFLSBUF, 0) != 0) throw Libc.failure("BLKFLSBUF " + device);
+            if (Libc.fsync(fd) != 0) throw Libc.failure("fsync " + device);
         } finally {
-            libc.close(fd);
+            Libc.close(fd);
         }
     }
 }

@@ -4,9 +4,10 @@ import java.io.IOException;
 
 /**
  * A system call that failed: which call (with what it was called on), and the errno it left, so that
- * callers act on the number ({@code EBUSY}: try the next device) instead of on a message.
+ * callers act on the number ({@code EBUSY}: try the next device) instead of on a message, and a server
+ * passes the number on ({@link Errno#of}).
  */
-public class SysCallException extends IOException {
+public class SysCallException extends IOException implements CarriesErrno {
     private final String call;
     private final int errno;
 
@@ -21,6 +22,7 @@ public class SysCallException extends IOException {
         return call;
     }
 
+    @Override
     public int errno() {
         return errno;
     }

@@ -2,13 +2,10 @@ package org.vdiskload.attach;
 
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
-import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.ReferencePolicy;
-import org.vdiskload.image.error.ImageException;
-import org.vdiskload.io.ImageLock;
-import org.vdiskload.nbd.SnapshotOverlay;
 import org.vdiskload.partition.PartitionTable;
+import org.vdiskload.serving.ServedImage;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -33,8 +30,7 @@ public final class AttachDaemon {
     private final PrintStream log;
     private final Backend backend;
     private final boolean reconnect;
-    private DiskImage disk;
-    private ImageLock lock;
+    private ServedImage served;
     private boolean ready;
     private boolean stopped;
 
@@ -69,7 +65,14 @@ public final class AttachDaemon {
 
     private void start() throws IOException {
         Path image = Path.of(reserved.image());
-        disk = open(image);
+        // Read-write and locked against other writers; read-only (others may read, none may write:
+        // qemu's rule); or read-only beneath a throwaway overlay for --snapshot. Its references lead
+        // where the record allows (the directories allowed when it was attached).
+        ServedImage.Access access = reserved.snapshot() ? ServedImage.Access.SNAPSHOT
+                : reserved.readOnly() ? ServedImage.Access.READ_ONLY : ServedImage.Access.READ_WRITE;
+        ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
+        served = ServedImage.open(image, OpenOptions.DEFAULTS.withRefs(refs), access, "attach");
+        DiskImage disk = served.disk();
         PartitionTable table = PartitionTable.read(disk);
         Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)
                 : backend.start(reserved.name(), disk, table, !reserved.readOnly());
@@ -83,28 +86,6 @@ public final class AttachDaemon {
         log.println("vdiskload: " + (reconnect ? "reconnected " : "attached ") + image + " (" + disk.formatName() + ") as " + done.path() + " on " + devices.disk()
                 + " with backend " + reserved.backend() + (devices.partitions().isEmpty() ? "" : ", " + devices.partitions().size() + " partition(s)"));
         log.flush();
-    }
-
-    /**
-     * Opens the image as attached: read-write and locked against other writers; read-only (others may
-     * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot. Its
-     * references lead where the record allows (the directories allowed when it was attached).
-     */
-    private DiskImage open(Path image) throws IOException {
-        boolean writable = !reserved.readOnly() && !reserved.snapshot();
-        ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
-        DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withWritable(writable).withRefs(refs));
-        try {
-            if (writable && !d.isWritable()) {
-                throw ImageException.unsupported(image, "vdiskload cannot write " + d.formatName()
-                        + " images in place; attach it read-only (-r) or with --snapshot");
-            }
-            lock = ImageLock.acquire(d, writable);
-            return reserved.snapshot() ? SnapshotOverlay.over(d, Path.of(System.getProperty("java.io.tmpdir"))) : d;
-        } catch (IOException | RuntimeException e) {
-            d.close();
-            throw e;
-        }
     }
 
     /**
@@ -122,11 +103,10 @@ public final class AttachDaemon {
             log.println("vdiskload: " + e.getMessage());
         }
         try {
-            if (disk != null) disk.close();
+            if (served != null) served.close();
         } catch (IOException e) {
-            log.println("vdiskload: " + disk.path() + ": " + e.getMessage());
+            log.println("vdiskload: " + served.disk().path() + ": " + e.getMessage());
         }
-        if (lock != null) lock.close();
         log.flush();
         if (!ready) return;
         try {

@@ -14,11 +14,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The serving process of an attachment. It opens and locks the image, reads its partition table, has
- * the backend make the devices, names them /dev/NAME and /dev/NAMEpN, and records the attachment as
- * ready. It then serves until it is told to stop (SIGTERM from {@code -d}, or the backend's kernel side
- * going away), when the backend removes the devices (their last writes reach the image), and the image
- * is flushed and closed, and the record removed.
+ * The serving process of an attachment. It opens and locks the image ({@link ServedImage}), reads its
+ * partition table, has the backend make the devices, names them /dev/NAME and /dev/NAMEpN
+ * ({@link DeviceLinks}), and records the attachment as ready. It then serves until it is told to stop
+ * (SIGTERM from {@code -d}, or the backend's kernel side going away), when the backend removes the
+ * devices (their last writes reach the image), the names go, the image is flushed and closed, and the
+ * record removed.
  *
  * <p>Started to reconnect ({@code vdiskload --reconnect}), it takes over the devices its record names from
  * a serving process that died, instead of making new ones ({@link Backend#reconnect}); a failure then
@@ -31,26 +32,27 @@ public final class AttachDaemon {
     private final Backend backend;
     private final boolean reconnect;
     private ServedImage served;
+    private boolean linked;
     private boolean ready;
     private boolean stopped;
 
-    private AttachDaemon(StateDir state, Attachment reserved, boolean reconnect, PrintStream log) throws IOException {
+    private AttachDaemon(StateDir state, Backend.Kind kind, Attachment reserved, boolean reconnect, PrintStream log) {
         this.state = state;
         this.reserved = reserved;
         this.reconnect = reconnect;
         this.log = log;
-        this.backend = Backend.kind(reserved.backend()).create(state);
+        this.backend = kind.create(state);
     }
 
     /**
      * Attaches the image {@code name}'s record names (or, with {@code reconnect}, takes over its recorded
      * devices) and serves it until stopped; returns when stopped.
      */
-    public static void run(StateDir state, String name, boolean reconnect, PrintStream log) throws IOException, InterruptedException {
+    public static void run(StateDir state, Backends backends, String name, boolean reconnect, PrintStream log) throws IOException, InterruptedException {
         Attachment reserved = state.find(name).filter(a -> Attachment.STARTING.equals(a.state()))
                 .orElseThrow(() -> new IOException(state.record(name) + ": no such attachment being started"));
         if (reconnect && reserved.device().isEmpty()) throw new IOException(state.record(name) + ": names no device to reconnect");
-        AttachDaemon daemon = new AttachDaemon(state, reserved, reconnect, log);
+        AttachDaemon daemon = new AttachDaemon(state, backends.named(reserved.backend()), reserved, reconnect, log);
         Thread hook = new Thread(daemon::stop, "vdiskload-detach");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
@@ -76,6 +78,8 @@ public final class AttachDaemon {
         PartitionTable table = PartitionTable.read(disk);
         Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)
                 : backend.start(reserved.name(), disk, table, !reserved.readOnly());
+        linked = true; // from here on, stop removes the names (a failed reconnect leaves the old ones alone)
+        DeviceLinks.SYSTEM.link(reserved.name(), devices);
         List<String> backing = new ArrayList<>();
         List<ImageLayer> layers = disk.layers();
         for (int i = 1; i < layers.size(); i++) backing.add(layers.get(i).files().get(0).path().toString());
@@ -99,6 +103,11 @@ public final class AttachDaemon {
         String name = reserved.name();
         try {
             backend.stop();
+        } catch (IOException e) {
+            log.println("vdiskload: " + e.getMessage());
+        }
+        try {
+            if (linked) DeviceLinks.SYSTEM.unlink(name);
         } catch (IOException e) {
             log.println("vdiskload: " + e.getMessage());
         }

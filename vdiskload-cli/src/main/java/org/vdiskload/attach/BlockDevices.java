@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Optional;
 
 /** What holds a block device: a mount, or anyone else with it open exclusively (swap, md, dm, a filesystem). */
-final class BlockDevices {
+public final class BlockDevices {
     private BlockDevices() {}
 
     /** Why {@code device} cannot go now (e.g. "mounted on /mnt"), or empty when nothing holds it. */
@@ -32,7 +32,7 @@ final class BlockDevices {
     static Optional<String> mountPoint(String device) throws IOException {
         String majorMinor;
         try {
-            majorMinor = Files.readString(Path.of("/sys/class/block", LoopDevices.kernelName(device), "dev")).strip();
+            majorMinor = Files.readString(Path.of("/sys/class/block", Path.of(device).getFileName().toString(), "dev")).strip();
         } catch (NoSuchFileException gone) {
             return Optional.empty();
         }
@@ -45,7 +45,7 @@ final class BlockDevices {
     }
 
     /** Whether {@code dir} is a mount point. */
-    static boolean isMounted(Path dir) throws IOException {
+    public static boolean isMounted(Path dir) throws IOException {
         String target = dir.toAbsolutePath().normalize().toString();
         for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
             String[] f = line.split(" ");

@@ -3,9 +3,9 @@ package org.vdiskload.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vdiskload.attach.Attacher;
 import org.vdiskload.attach.Attachment;
+import org.vdiskload.attach.Backends;
 import org.vdiskload.attach.Detacher;
 import org.vdiskload.attach.StateDir;
-import org.vdiskload.attach.nbd.NbdBackend;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -62,11 +62,12 @@ final class Losetup {
 
     private int attach(Path file) throws IOException, InterruptedException {
         if (m.snapshot && m.readOnly) throw usage("--snapshot and --read-only exclude each other");
-        String backend = switch (m.backend) {
-            case "auto" -> NbdBackend.available() ? "nbd" : "fuse";
-            case "fuse", "nbd" -> m.backend;
-            default -> throw usage("--backend " + m.backend + ": choose auto, fuse or nbd");
-        };
+        List<String> choices = new ArrayList<>(AttachBackends.ALL.names());
+        choices.sort(null);
+        choices.add(0, Backends.AUTO);
+        if (!choices.contains(m.backend)) {
+            throw usage("--backend " + m.backend + ": choose " + String.join(", ", choices.subList(0, choices.size() - 1)) + " or " + choices.get(choices.size() - 1));
+        }
         if (!Files.exists(file)) {
             // "vdiskload infoo disk.qcow2" lands here too: a bare word may have been meant as a command
             boolean word = !file.toString().contains("/") && !file.toString().contains(".");
@@ -74,7 +75,8 @@ final class Losetup {
         }
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attachment a = new Attacher(state, daemon, TIMEOUT).attach(file, backend, m.readOnly, m.snapshot, m.allowRefs.policy());
+        Attachment a = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT).attach(file, m.backend, m.readOnly, m.snapshot,
+                m.allowRefs.policy());
         if (m.show) {
             for (Attachment.PartitionDevice p : a.partitions()) out.println("/dev/" + p.name());
             out.println(a.path());
@@ -83,7 +85,7 @@ final class Losetup {
     }
 
     private int detach(List<String> devices) throws IOException, InterruptedException {
-        Detacher d = new Detacher(state, TIMEOUT);
+        Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         PrintWriter err = m.spec.commandLine().getErr();
         int code = 0;
         for (String dev : devices) {
@@ -101,10 +103,10 @@ final class Losetup {
     }
 
     private int reconnect(List<String> devices) throws IOException, InterruptedException {
-        Detacher d = new Detacher(state, TIMEOUT);
+        Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attacher attacher = new Attacher(state, daemon, TIMEOUT);
+        Attacher attacher = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT);
         PrintWriter err = m.spec.commandLine().getErr();
         int code = 0;
         for (String dev : devices) {

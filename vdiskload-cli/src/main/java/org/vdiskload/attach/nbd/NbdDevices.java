@@ -9,7 +9,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeMap;
 
 /**
  * The kernel's nbd devices as sysfs shows them. A device vdiskload connected carries the backend
@@ -53,31 +52,6 @@ final class NbdDevices {
             }
         }
         return found;
-    }
-
-    /** The partitions the kernel found on /dev/nbd{@code index} whose device node exists, by number. */
-    static TreeMap<Integer, String> partitions(int index) throws IOException {
-        String disk = "nbd" + index;
-        TreeMap<Integer, String> parts = new TreeMap<>();
-        Path dir = SYS_BLOCK.resolve(disk);
-        if (!Files.isDirectory(dir)) return parts;
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, disk + "p*")) {
-            for (Path p : s) {
-                String n = p.getFileName().toString().substring(disk.length() + 1);
-                if (n.isEmpty() || n.length() > 5 || !n.chars().allMatch(Character::isDigit)) continue;
-                Path node = Path.of(DEV, p.getFileName().toString());
-                if (Files.exists(node)) parts.put(Integer.parseInt(n), node.toString());
-            }
-        }
-        return parts;
-    }
-
-    /** Opens and closes {@code device}: the first open after a connect reads the partition table. */
-    static void open(String device) throws IOException {
-        Libc.require();
-        int fd = Libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw Libc.failure("open " + device);
-        Libc.close(fd);
     }
 
     /**

@@ -11,7 +11,7 @@ testd=$VDL_KMOD/vdisk-testd
 fail() { echo "FAILED: $*"; for f in testd*.out; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done; dmesg | tail -n 30; ps ax | grep -v grep | grep testd; cat /proc/$(pgrep -f vdisk-testd | head -1)/stack 2>/dev/null; exit 1; }
 wait_for() { # wait_for PATH: a device node appears (devtmpfs, no udev here)
     w=0
-    while [ ! -e "$1" ]; do w=$((w + 1)); [ $w -le 100 ] || fail "$1 never appeared"; sleep 0.1; done
+    while [ ! -e "$1" ]; do w=$((w + 1)); [ $w -le 600 ] || fail "$1 never appeared"; sleep 0.1; done
 }
 
 insmod "$VDL_KMOD/vdisk.ko"

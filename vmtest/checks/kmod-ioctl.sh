@@ -9,7 +9,7 @@ testd=$VDL_KMOD/vdisk-testd
 fail() { echo "FAILED: $*"; dmesg | tail -n 30; exit 1; }
 wait_for() {
     w=0
-    while [ ! -e "$1" ]; do w=$((w + 1)); [ $w -le 200 ] || fail "$1 never appeared"; sleep 0.1; done
+    while [ ! -e "$1" ]; do w=$((w + 1)); [ $w -le 600 ] || fail "$1 never appeared"; sleep 0.1; done
 }
 active() { awk -v c="$1" '$1 == c {print $2}' /proc/slabinfo; }
 

@@ -84,10 +84,12 @@ final class Nbd {
     // Errors
     static final int EPERM = 1;
     static final int EIO = 5;
+    static final int ENOMEM = 12;
     static final int EINVAL = 22;
     static final int ENOSPC = 28;
     static final int EOVERFLOW = 75;
     static final int ENOTSUP = 95;
+    static final int ESHUTDOWN = 108;
 
     // base:allocation
     static final String BASE_ALLOCATION = "base:allocation";
@@ -101,10 +103,12 @@ final class Nbd {
         return switch (error) {
             case EPERM -> "EPERM";
             case EIO -> "EIO";
+            case ENOMEM -> "ENOMEM";
             case EINVAL -> "EINVAL";
             case ENOSPC -> "ENOSPC";
             case EOVERFLOW -> "EOVERFLOW";
             case ENOTSUP -> "ENOTSUP";
+            case ESHUTDOWN -> "ESHUTDOWN";
             default -> "error " + error;
         };
     }

@@ -21,7 +21,8 @@ import java.util.function.Consumer;
  *
  * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
  * one the validator refuses them with EPERM before any handler runs. A handler that fails answers
- * with the error {@link ErrorCodes} picks (ENOSPC for a full host file system, else EIO).
+ * with the error {@link ErrorCodes} picks (ENOSPC for a full host file system, EPERM for a write the
+ * image refuses, EIO for what no one can name...).
  */
 final class Transmission {
     static final int WORKERS = 4;

@@ -1,6 +1,7 @@
 package org.vdiskload.nbd;
 
 import org.vdiskload.image.DiskImage;
+import org.vdiskload.serving.FastZeroing;
 
 import java.io.IOException;
 

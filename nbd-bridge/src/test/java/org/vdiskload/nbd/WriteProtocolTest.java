@@ -6,11 +6,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.sys.Errno;
 import org.vdiskload.testing.Tools;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -20,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -215,12 +221,22 @@ class WriteProtocolTest {
     }
 
     @Test
-    void noSpaceOnTheHostIsEnospcAndOtherFailuresEio() {
-        assertEquals(Nbd.ENOSPC, ErrorCodes.of(new java.io.IOException("No space left on device")));
-        assertEquals(Nbd.ENOSPC, ErrorCodes.of(new java.io.IOException("disk.raw: cannot write",
-                new java.io.IOException("Disk quota exceeded"))));
-        assertEquals(Nbd.ENOSPC, ErrorCodes.of(new java.io.IOException("File too large")));
-        assertEquals(Nbd.EIO, ErrorCodes.of(new java.io.IOException("Input/output error")));
+    void failuresAnswerTheNbdErrorOfTheirErrno() throws Exception {
+        // The JDK's own failure for ENOSPC: /dev/full refuses every write with it.
+        IOException full;
+        try (FileChannel ch = FileChannel.open(Path.of("/dev/full"), StandardOpenOption.WRITE)) {
+            full = assertThrows(IOException.class, () -> ch.write(ByteBuffer.allocate(512)));
+        }
+        assertEquals(Nbd.ENOSPC, ErrorCodes.of(full));
+        assertEquals(Nbd.ENOSPC, ErrorCodes.of(new ImageException(ImageException.Kind.IO, Path.of("disk.raw"), 0, null, "cannot write", full)));
+        assertEquals(Nbd.ENOSPC, ErrorCodes.ofErrno(Errno.EDQUOT));
+        assertEquals(Nbd.ENOSPC, ErrorCodes.ofErrno(Errno.EFBIG));
+        assertEquals(Nbd.EIO, ErrorCodes.of(new IOException("disk.raw: no space left on device, it seems")), "words in a message are no errno");
         assertEquals(Nbd.EIO, ErrorCodes.of(new IllegalStateException("bug")));
+        assertEquals(Nbd.EIO, ErrorCodes.of(ImageException.corrupt(Path.of("d.qcow2"), 4096, "L2 entry", "points past the end")));
+        assertEquals(Nbd.EPERM, ErrorCodes.of(ImageException.readOnly(Path.of("d.json"), "partition 1: its source is compressed")));
+        assertEquals(Nbd.EPERM, ErrorCodes.ofErrno(Errno.EROFS));
+        assertEquals(Nbd.ENOTSUP, ErrorCodes.ofErrno(Errno.EOPNOTSUPP));
+        assertEquals(Nbd.EIO, ErrorCodes.ofErrno(Errno.ENXIO), "no NBD equivalent");
     }
 }

@@ -9,6 +9,7 @@ import org.vdiskload.format.vhd.VhdFormat;
 import org.vdiskload.format.vhdx.VhdxFormat;
 import org.vdiskload.format.vmdk.VmdkFormat;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
@@ -70,7 +71,7 @@ public final class Images {
         try {
             ImageFile top = ImageFile.open(path, options.writable(), options.flush());
             ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
-            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush())));
+            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs())));
             Set<Path> seen = new HashSet<>();
             seen.add(identity(path));
             ImageLayer current = layers.get(0);
@@ -92,14 +93,8 @@ public final class Images {
 
     private static ImageLayer openBacking(ImageLayer child, BackingRef ref, Set<Path> seen, OpenOptions options) throws IOException {
         Path childPath = child.file().path();
-        Path path = OpenContext.resolve(childPath, ref.name(), "backing file name");
-        ImageFile file;
-        try {
-            file = ImageFile.openReferenced(path, false);
-        } catch (ImageException e) {
-            throw new ImageException(e.kind(), childPath, ImageException.NO_OFFSET, null,
-                    "cannot open backing file " + path + ": " + e.problem());
-        }
+        ImageFile file = openBackingFile(childPath, ref, options.refs());
+        Path path = file.path();
         try {
             if (!seen.add(identity(path))) {
                 throw ImageException.invalid(childPath, "backing chain has a cycle: " + path + " appears twice");
@@ -119,11 +114,46 @@ public final class Images {
                     }
                 }
             }
-            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false));
+            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false, true, options.refs()));
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
         }
+    }
+
+    /**
+     * Opens the first of {@code ref}'s names that leads to a regular file {@code refs} allows (a VHD or VHDX
+     * differencing disk names its parent several ways). When none does, the first refusal if one was
+     * refused (it says how to allow the file), else why the first name leading to something failed (a
+     * device...), else that the first is missing; the other names follow.
+     */
+    private static ImageFile openBackingFile(Path childPath, BackingRef ref, ReferencePolicy refs) throws IOException {
+        RefusedReference refused = null;
+        ImageException failed = null;
+        List<Path> tried = new ArrayList<>();
+        for (String name : ref.names()) {
+            try {
+                return refs.open(childPath, name, "backing file", false, true);
+            } catch (RefusedReference e) {
+                if (refused == null) refused = e;
+            } catch (ImageException e) {
+                if (e.kind() == ImageException.Kind.CORRUPT) throw e; // the name itself is invalid
+                if (failed == null || missing(failed) && !missing(e)) { // a name that leads somewhere says more
+                    if (failed != null) tried.add(failed.path());
+                    failed = e;
+                } else {
+                    tried.add(e.path());
+                }
+            }
+        }
+        if (refused != null) throw refused;
+        throw new ImageException(failed.kind(), childPath, ImageException.NO_OFFSET, null, "cannot open backing file "
+                + ReferencePolicy.printable(failed.path().toString()) + ": " + failed.problem()
+                + (tried.isEmpty() ? "" : " (nor at the other names the image gives it: " + ReferencePolicy.printable(tried.toString()) + ")"));
+    }
+
+    private static boolean missing(ImageException e) {
+        return e.problem().equals("no such file");
     }
 
     /** How to record the backing format in the image itself, where its format can (qcow v1 cannot). */

@@ -14,19 +14,20 @@ import java.nio.file.Path;
  * @param cacheBytes the metadata-cache budget for this layer
  * @param writable   whether the layer is opened for writing
  * @param flush      whether the files opened for it flush to the disk (see {@link OpenOptions#flush()})
+ * @param refs       which files the layer's references may lead to
  */
-public record OpenContext(String snapshot, long cacheBytes, boolean writable, boolean flush) {
+public record OpenContext(String snapshot, long cacheBytes, boolean writable, boolean flush, ReferencePolicy refs) {
 
     public OpenContext(String snapshot, long cacheBytes, boolean writable) {
-        this(snapshot, cacheBytes, writable, true);
+        this(snapshot, cacheBytes, writable, true, ReferencePolicy.IMAGE_DIRECTORY);
     }
 
     /**
-     * Opens a file named inside {@code from}: relative names resolve against {@code from}'s directory;
-     * only regular files are accepted. The caller (the layer) owns and closes the result.
+     * Opens a file named inside {@code from}, under {@link #refs}: relative names resolve against
+     * {@code from}'s directory; only regular files are accepted. The caller (the layer) owns and closes the result.
      */
     public ImageFile openReference(ImageFile from, String name, String field) throws IOException {
-        return ImageFile.openReferenced(resolve(from.path(), name, field), writable, flush);
+        return refs.open(from.path(), name, field, writable, flush);
     }
 
     /** Resolves a file name stored in the image at {@code image} against that image's directory. */
@@ -40,7 +41,7 @@ public record OpenContext(String snapshot, long cacheBytes, boolean writable, bo
             Path dir = image.toAbsolutePath().getParent();
             return dir == null ? p : dir.resolve(p).normalize();
         } catch (java.nio.file.InvalidPathException e) {
-            throw ImageException.corrupt(image, ImageException.NO_OFFSET, field, "invalid file name '" + name + "'");
+            throw ImageException.corrupt(image, ImageException.NO_OFFSET, field, "invalid file name '" + ReferencePolicy.printable(name) + "'");
         }
     }
 }

@@ -14,17 +14,21 @@ package org.vdiskload.image;
  * @param flush          let writers flush to the disk where their crash safety needs it (and on
  *                       {@code flush()}); false is qemu's cache=unsafe, only for an image nobody
  *                       relies on until the caller is done with it: convert's new output
+ * @param refs           which files the images' references may lead to (backing files, extents, parent
+ *                       locators, layout sources), throughout the chain
  */
 public record OpenOptions(String format, String snapshot, String backingFormat, long cacheBytes, boolean writable,
-                          boolean withBacking, boolean flush) {
+                          boolean withBacking, boolean flush, ReferencePolicy refs) {
 
-    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false, true, true);
+    public static final OpenOptions DEFAULTS = new OpenOptions(null, null, null, 32L << 20, false, true, true,
+            ReferencePolicy.IMAGE_DIRECTORY);
 
-    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable, withBacking, flush); }
-    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable, withBacking, flush); }
-    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable, withBacking, flush); }
-    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable, withBacking, flush); }
-    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w, withBacking, flush); }
-    public OpenOptions withBacking(boolean b) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, b, flush); }
-    public OpenOptions withFlush(boolean f) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, withBacking, f); }
+    public OpenOptions withFormat(String f) { return new OpenOptions(f, snapshot, backingFormat, cacheBytes, writable, withBacking, flush, refs); }
+    public OpenOptions withSnapshot(String s) { return new OpenOptions(format, s, backingFormat, cacheBytes, writable, withBacking, flush, refs); }
+    public OpenOptions withBackingFormat(String f) { return new OpenOptions(format, snapshot, f, cacheBytes, writable, withBacking, flush, refs); }
+    public OpenOptions withCacheBytes(long b) { return new OpenOptions(format, snapshot, backingFormat, b, writable, withBacking, flush, refs); }
+    public OpenOptions withWritable(boolean w) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, w, withBacking, flush, refs); }
+    public OpenOptions withBacking(boolean b) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, b, flush, refs); }
+    public OpenOptions withFlush(boolean f) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, withBacking, f, refs); }
+    public OpenOptions withRefs(ReferencePolicy r) { return new OpenOptions(format, snapshot, backingFormat, cacheBytes, writable, withBacking, flush, r); }
 }

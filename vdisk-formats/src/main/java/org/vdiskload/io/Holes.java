@@ -1,52 +1,18 @@
 package org.vdiskload.io;
 
-import com.sun.jna.Native;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Where a host file has data and where it has holes (lseek SEEK_DATA / SEEK_HOLE through JNA).
- * Used for raw images, whose holes qemu reports as zero, and for "disk size" figures.
+ * Where a host file has data and where it has holes (lseek SEEK_DATA / SEEK_HOLE through JNA,
+ * {@link Libc}). Used for raw images, whose holes qemu reports as zero, and for "disk size" figures.
  * Loaded lazily: JNA costs start-up time that most commands do not need.
  */
 public final class Holes {
-    private static final int O_RDONLY = 0;
-    private static final int SEEK_DATA = 3;
-    private static final int SEEK_HOLE = 4;
-    private static final int ENXIO = 6;
-
-    private static final int O_WRONLY = 1;
-    private static final int FALLOC_FL_KEEP_SIZE = 0x01;
-    private static final int FALLOC_FL_PUNCH_HOLE = 0x02;
-
-    /**
-     * The C functions, bound by JNA's direct mapping: plain native methods, where an interface proxy
-     * costs microseconds of reflection per call (serving a raw image asks twice per read request) and
-     * tens of milliseconds of proxy generation at the first use of a one-shot command.
-     */
-    private static final class LibC {
-        static final boolean BOUND = bind();
-
-        static native int open(String path, int flags);
-
-        static native int fallocate(int fd, int mode, long offset, long len);
-
-        static native long lseek(int fd, long offset, int whence);
-
-        static native int close(int fd);
-
-        private static boolean bind() {
-            try {
-                Native.register(LibC.class, CLibrary.instance());
-                return true;
-            } catch (UnsatisfiedLinkError | RuntimeException e) {
-                return false;
-            }
-        }
-    }
-
     private static final AtomicBoolean PREPARING = new AtomicBoolean();
 
     /**
@@ -57,7 +23,7 @@ public final class Holes {
      */
     public static void prepareInBackground() {
         if (!PREPARING.compareAndSet(false, true)) return;
-        Thread t = new Thread(() -> { boolean ignored = LibC.BOUND; }, "holes-init");
+        Thread t = new Thread(Libc::available, "holes-init");
         t.setDaemon(true);
         t.start();
     }
@@ -75,28 +41,28 @@ public final class Holes {
          * before it. Files systems without hole support report everything as data.
          */
         public long nextData(long pos, long end) {
-            long r = LibC.lseek(fd, pos, SEEK_DATA);
-            if (r < 0) return Native.getLastError() == ENXIO ? end : pos;
+            long r = Libc.lseek(fd, pos, Libc.SEEK_DATA);
+            if (r < 0) return Libc.errno() == Errno.ENXIO ? end : pos;
             return Math.min(r, end);
         }
 
         /** The start of the first hole at or after {@code pos} (EOF counts as a hole), at most {@code end}. */
         public long nextHole(long pos, long end) {
-            long r = LibC.lseek(fd, pos, SEEK_HOLE);
+            long r = Libc.lseek(fd, pos, Libc.SEEK_HOLE);
             if (r < 0) return end;
             return Math.min(r, end);
         }
 
         @Override
         public void close() {
-            LibC.close(fd);
+            Libc.close(fd);
         }
     }
 
     /** Opens a hole probe on {@code path}, or returns null where the platform cannot tell. */
     public static Probe open(Path path) throws IOException {
-        if (!LibC.BOUND) return null;
-        int fd = LibC.open(path.toString(), O_RDONLY);
+        if (!Libc.available()) return null;
+        int fd = Libc.open(path.toString(), Libc.O_RDONLY);
         if (fd < 0) return null;
         return new Probe(fd);
     }
@@ -106,7 +72,7 @@ public final class Holes {
      * PUNCH_HOLE). Returns false where the file system or platform cannot; the caller writes zeros.
      */
     public static boolean punchHole(Path path, long offset, long length) {
-        return fallocate(path, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+        return fallocate(path, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length);
     }
 
     /** Reserves space for {@code [offset, offset+length)} (fallocate mode 0); false where it cannot. */
@@ -115,13 +81,13 @@ public final class Holes {
     }
 
     private static boolean fallocate(Path path, int mode, long offset, long length) {
-        if (!LibC.BOUND || length <= 0) return length <= 0;
-        int fd = LibC.open(path.toString(), O_WRONLY);
+        if (!Libc.available() || length <= 0) return length <= 0;
+        int fd = Libc.open(path.toString(), Libc.O_WRONLY);
         if (fd < 0) return false;
         try {
-            return LibC.fallocate(fd, mode, offset, length) == 0;
+            return Libc.fallocate(fd, mode, offset, length) == 0;
         } finally {
-            LibC.close(fd);
+            Libc.close(fd);
         }
     }
 

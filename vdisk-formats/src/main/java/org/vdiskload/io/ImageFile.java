@@ -68,11 +68,25 @@ public final class ImageFile implements Closeable {
 
     /** {@link #openReferenced(Path, boolean)}; with {@code flush} false, {@link #force} is skipped. */
     public static ImageFile openReferenced(Path path, boolean writable, boolean flush) throws IOException {
-        if (!Files.exists(path)) throw ImageException.invalid(path, "no such file");
-        if (!Files.isRegularFile(path)) {
-            throw ImageException.invalid(path, "is not a regular file; references to devices, fifos or directories are refused");
-        }
-        return openChecked(path, writable, flush);
+        return openReferenced(path, path, writable, flush);
+    }
+
+    /**
+     * {@link #openReferenced(Path, boolean, boolean)} of {@code real}, the real path a reference was judged by
+     * (so a symbolic link changed since is not followed again), named {@code path} as the image names it.
+     */
+    public static ImageFile openReferenced(Path path, Path real, boolean writable, boolean flush) throws IOException {
+        requireReferenceable(path, real);
+        return openChecked(path, real, writable, flush);
+    }
+
+    /** Why a reference to something other than a regular file is refused. */
+    public static final String NOT_REFERENCEABLE = "is not a regular file; references to devices, fifos or directories are refused";
+
+    /** Refuses what no reference may lead to: a missing file, a device, fifo, socket or directory. */
+    public static void requireReferenceable(Path path, Path real) throws ImageException {
+        if (!Files.exists(real)) throw ImageException.invalid(path, "no such file");
+        if (!Files.isRegularFile(real)) throw ImageException.invalid(path, NOT_REFERENCEABLE);
     }
 
     /** How an image file's channel is opened; see {@link #channelOpener}. */
@@ -97,8 +111,12 @@ public final class ImageFile implements Closeable {
     }
 
     private static ImageFile openChecked(Path path, boolean writable, boolean flush) throws IOException {
+        return openChecked(path, path, writable, flush);
+    }
+
+    private static ImageFile openChecked(Path path, Path real, boolean writable, boolean flush) throws IOException {
         try {
-            FileChannel ch = opener.open(path, writable);
+            FileChannel ch = opener.open(real, writable);
             return new ImageFile(path, ch, writable, flush);
         } catch (NoSuchFileException e) {
             throw ImageException.invalid(path, "no such file");

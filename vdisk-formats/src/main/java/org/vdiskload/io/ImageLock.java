@@ -1,12 +1,10 @@
 package org.vdiskload.io;
 
-import com.sun.jna.Library;
 import com.sun.jna.Memory;
-import com.sun.jna.Native;
-import com.sun.jna.Pointer;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.sys.Libc;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -41,31 +39,11 @@ public final class ImageLock implements Closeable {
     /** What a process holding byte 100+i is doing. */
     private static final String[] DOING = {"reading", "writing", "writing", "resizing"};
 
-    private static final int O_RDONLY = 0;
-    private static final int O_CLOEXEC = 0x80000;
-    private static final int F_OFD_GETLK = 36;
-    private static final int F_OFD_SETLK = 37;
     private static final short F_RDLCK = 0;
     private static final short F_WRLCK = 1;
     private static final short F_UNLCK = 2;
     /** struct flock on 64-bit Linux: l_type, l_whence (shorts), l_start, l_len (longs at 8, 16), l_pid (int at 24). */
     private static final int FLOCK_SIZE = 32;
-
-    private interface LibC extends Library {
-        int open(String path, int flags);
-
-        int fcntl(int fd, int cmd, Pointer lock);
-
-        int close(int fd);
-    }
-
-    private static final class Lazy {
-        static final LibC LIBC = load();
-
-        private static LibC load() {
-            return CLibrary.load(LibC.class);
-        }
-    }
 
     private final List<Integer> fds;
 
@@ -80,7 +58,7 @@ public final class ImageLock implements Closeable {
      * @throws ImageException naming the file and who is in the way, if another process holds a lock that conflicts
      */
     public static ImageLock acquire(DiskImage disk, boolean write) throws IOException {
-        if (Lazy.LIBC == null) throw new IOException(disk.path() + ": cannot lock the image: the C library is not available");
+        if (!Libc.available()) throw new IOException(disk.path() + ": cannot lock the image: the C library is not available");
         List<Integer> fds = new ArrayList<>();
         ImageLock lock = new ImageLock(fds);
         try {
@@ -97,9 +75,8 @@ public final class ImageLock implements Closeable {
     }
 
     private static int lockFile(Path path, int[] perms) throws IOException {
-        LibC c = Lazy.LIBC;
-        int fd = c.open(path.toString(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw new IOException(path + ": cannot open to lock it (errno " + Native.getLastError() + ")");
+        int fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure(path + ": cannot open to lock it");
         try {
             for (int p : NOT_SHARED) {
                 if (heldByOthers(fd, path, PERM_BASE + p)) throw inUse(path, "is " + DOING[p] + " it");
@@ -111,7 +88,7 @@ public final class ImageLock implements Closeable {
             for (int p : NOT_SHARED) setLock(fd, path, SHARED_BASE + p);
             return fd;
         } catch (IOException | RuntimeException e) {
-            c.close(fd);
+            Libc.close(fd);
             throw e;
         }
     }
@@ -134,22 +111,22 @@ public final class ImageLock implements Closeable {
     /** Whether another descriptor (in any process, or this one) holds a lock on {@code offset} that a write lock would meet. */
     private static boolean heldByOthers(int fd, Path path, long offset) throws IOException {
         Memory m = flock(F_WRLCK, offset);
-        if (Lazy.LIBC.fcntl(fd, F_OFD_GETLK, m) != 0) throw lockFailed(path, offset);
+        if (Libc.fcntl(fd, Libc.F_OFD_GETLK, m) != 0) throw lockFailed(path, offset);
         return m.getShort(0) != F_UNLCK;
     }
 
     private static void setLock(int fd, Path path, long offset) throws IOException {
-        if (Lazy.LIBC.fcntl(fd, F_OFD_SETLK, flock(F_RDLCK, offset)) != 0) throw lockFailed(path, offset);
+        if (Libc.fcntl(fd, Libc.F_OFD_SETLK, flock(F_RDLCK, offset)) != 0) throw lockFailed(path, offset);
     }
 
     private static IOException lockFailed(Path path, long offset) {
-        return new IOException(path + ": cannot lock byte " + offset + " (errno " + Native.getLastError() + ")");
+        return Libc.failure(path + ": cannot lock byte " + offset);
     }
 
     /** Releases every lock (closing their descriptors). */
     @Override
     public void close() {
-        for (int fd : fds) Lazy.LIBC.close(fd);
+        for (int fd : fds) Libc.close(fd);
         fds.clear();
     }
 }

@@ -6,6 +6,7 @@ import org.vdiskload.image.ImageCreator;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 
@@ -28,8 +29,14 @@ public final class Convert {
      * @param options  the -o options
      * @param compress -c
      * @param reuse    -n: write into an existing image instead of creating one
+     * @param refs     where the output's own references may lead (those of an image -n writes into)
      */
-    public record Target(Path path, ImageFormat format, Map<String, String> options, boolean compress, boolean reuse) {}
+    public record Target(Path path, ImageFormat format, Map<String, String> options, boolean compress, boolean reuse,
+                         ReferencePolicy refs) {
+        public Target(Path path, ImageFormat format, Map<String, String> options, boolean compress, boolean reuse) {
+            this(path, format, options, compress, reuse, ReferencePolicy.IMAGE_DIRECTORY);
+        }
+    }
 
     private Convert() {}
 
@@ -47,7 +54,7 @@ public final class Convert {
             // returns nobody relies on it, and a crash leaves a file to discard. -n writes into an image
             // the user keeps: that one gets the writers' usual flushes.
             try (DiskImage out = Images.open(target.path(), OpenOptions.DEFAULTS.withFormat(target.format().name())
-                    .withWritable(true).withBacking(false).withFlush(target.reuse()))) {
+                    .withWritable(true).withBacking(false).withFlush(target.reuse()).withRefs(target.refs()))) {
                 if (out.size() < source.size()) {
                     throw ImageException.invalid(target.path(), "is smaller (" + out.size() + " bytes) than the source (" + source.size() + ")");
                 }

@@ -15,7 +15,7 @@ import java.util.Optional;
  * <pre>
  * VDLTEST
  * size=N
- * backing=NAME            (optional)
+ * backing=NAME            (optional; more than one: names tried in turn, as a VHD's parent locators)
  * backing-format=FMT      (optional)
  * data=START:LENGTH:FILEOFFSET   (any number: DATA runs stored in this file)
  * zero=START:LENGTH              (any number: ZERO runs)
@@ -42,7 +42,7 @@ public final class ScriptedFormat implements ImageFormat {
         String text = StandardCharsets.US_ASCII.decode(head).toString();
         text = text.substring(0, Math.max(0, text.indexOf("\n\n")) + 1);
         long size = 0;
-        String backing = null;
+        List<String> backing = new ArrayList<>();
         String backingFormat = null;
         List<long[]> runs = new ArrayList<>();
         for (String line : text.split("\n")) {
@@ -51,7 +51,7 @@ public final class ScriptedFormat implements ImageFormat {
             String[] v = kv[1].split(":");
             switch (kv[0]) {
                 case "size" -> size = Long.parseLong(kv[1]);
-                case "backing" -> backing = kv[1];
+                case "backing" -> backing.add(kv[1]);
                 case "backing-format" -> backingFormat = kv[1];
                 case "data" -> runs.add(new long[] {0, Long.parseLong(v[0]), Long.parseLong(v[1]), Long.parseLong(v[2])});
                 case "zero" -> runs.add(new long[] {1, Long.parseLong(v[0]), Long.parseLong(v[1]), 0});
@@ -59,7 +59,7 @@ public final class ScriptedFormat implements ImageFormat {
                 default -> { }
             }
         }
-        return new Layer(file, size, backing == null ? null : new BackingRef(backing, backingFormat), runs);
+        return new Layer(file, size, backing.isEmpty() ? null : new BackingRef(backing, backingFormat), runs);
     }
 
     private record Layer(ImageFile file, long size, BackingRef backingRef, List<long[]> runs) implements ImageLayer {

@@ -2,12 +2,10 @@ package org.vdiskload.attach;
 
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
-import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
-import org.vdiskload.image.error.ImageException;
-import org.vdiskload.io.ImageLock;
-import org.vdiskload.nbd.SnapshotOverlay;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.partition.PartitionTable;
+import org.vdiskload.serving.ServedImage;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -16,11 +14,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The serving process of an attachment. It opens and locks the image, reads its partition table, has
- * the backend make the devices, names them /dev/NAME and /dev/NAMEpN, and records the attachment as
- * ready. It then serves until it is told to stop (SIGTERM from {@code -d}, or the backend's kernel side
- * going away), when the backend removes the devices (their last writes reach the image), and the image
- * is flushed and closed, and the record removed.
+ * The serving process of an attachment. It opens and locks the image ({@link ServedImage}), reads its
+ * partition table, has the backend make the devices, names them /dev/NAME and /dev/NAMEpN
+ * ({@link DeviceLinks}), and records the attachment as ready. It then serves until it is told to stop
+ * (SIGTERM from {@code -d}, or the backend's kernel side going away), when the backend removes the
+ * devices (their last writes reach the image), the names go, the image is flushed and closed, and the
+ * record removed.
  *
  * <p>Started to reconnect ({@code vdiskload --reconnect}), it takes over the devices its record names from
  * a serving process that died, instead of making new ones ({@link Backend#reconnect}); a failure then
@@ -32,28 +31,28 @@ public final class AttachDaemon {
     private final PrintStream log;
     private final Backend backend;
     private final boolean reconnect;
-    private DiskImage disk;
-    private ImageLock lock;
+    private ServedImage served;
+    private boolean linked;
     private boolean ready;
     private boolean stopped;
 
-    private AttachDaemon(StateDir state, Attachment reserved, boolean reconnect, PrintStream log) throws IOException {
+    private AttachDaemon(StateDir state, Backend.Kind kind, Attachment reserved, boolean reconnect, PrintStream log) {
         this.state = state;
         this.reserved = reserved;
         this.reconnect = reconnect;
         this.log = log;
-        this.backend = Backend.kind(reserved.backend()).create(state);
+        this.backend = kind.create(state);
     }
 
     /**
      * Attaches the image {@code name}'s record names (or, with {@code reconnect}, takes over its recorded
      * devices) and serves it until stopped; returns when stopped.
      */
-    public static void run(StateDir state, String name, boolean reconnect, PrintStream log) throws IOException, InterruptedException {
+    public static void run(StateDir state, Backends backends, String name, boolean reconnect, PrintStream log) throws IOException, InterruptedException {
         Attachment reserved = state.find(name).filter(a -> Attachment.STARTING.equals(a.state()))
                 .orElseThrow(() -> new IOException(state.record(name) + ": no such attachment being started"));
         if (reconnect && reserved.device().isEmpty()) throw new IOException(state.record(name) + ": names no device to reconnect");
-        AttachDaemon daemon = new AttachDaemon(state, reserved, reconnect, log);
+        AttachDaemon daemon = new AttachDaemon(state, backends.named(reserved.backend()), reserved, reconnect, log);
         Thread hook = new Thread(daemon::stop, "vdiskload-detach");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
@@ -68,10 +67,19 @@ public final class AttachDaemon {
 
     private void start() throws IOException {
         Path image = Path.of(reserved.image());
-        disk = open(image);
+        // Read-write and locked against other writers; read-only (others may read, none may write:
+        // qemu's rule); or read-only beneath a throwaway overlay for --snapshot. Its references lead
+        // where the record allows (the directories allowed when it was attached).
+        ServedImage.Access access = reserved.snapshot() ? ServedImage.Access.SNAPSHOT
+                : reserved.readOnly() ? ServedImage.Access.READ_ONLY : ServedImage.Access.READ_WRITE;
+        ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
+        served = ServedImage.open(image, OpenOptions.DEFAULTS.withRefs(refs), access, "attach");
+        DiskImage disk = served.disk();
         PartitionTable table = PartitionTable.read(disk);
         Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)
                 : backend.start(reserved.name(), disk, table, !reserved.readOnly());
+        linked = true; // from here on, stop removes the names (a failed reconnect leaves the old ones alone)
+        DeviceLinks.SYSTEM.link(reserved.name(), devices);
         List<String> backing = new ArrayList<>();
         List<ImageLayer> layers = disk.layers();
         for (int i = 1; i < layers.size(); i++) backing.add(layers.get(i).files().get(0).path().toString());
@@ -82,26 +90,6 @@ public final class AttachDaemon {
         log.println("vdiskload: " + (reconnect ? "reconnected " : "attached ") + image + " (" + disk.formatName() + ") as " + done.path() + " on " + devices.disk()
                 + " with backend " + reserved.backend() + (devices.partitions().isEmpty() ? "" : ", " + devices.partitions().size() + " partition(s)"));
         log.flush();
-    }
-
-    /**
-     * Opens the image as attached: read-write and locked against other writers; read-only (others may
-     * read, none may write: qemu's rule); or read-only beneath a throwaway overlay for --snapshot.
-     */
-    private DiskImage open(Path image) throws IOException {
-        boolean writable = !reserved.readOnly() && !reserved.snapshot();
-        DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withWritable(writable));
-        try {
-            if (writable && !d.isWritable()) {
-                throw ImageException.unsupported(image, "vdiskload cannot write " + d.formatName()
-                        + " images in place; attach it read-only (-r) or with --snapshot");
-            }
-            lock = ImageLock.acquire(d, writable);
-            return reserved.snapshot() ? SnapshotOverlay.over(d, Path.of(System.getProperty("java.io.tmpdir"))) : d;
-        } catch (IOException | RuntimeException e) {
-            d.close();
-            throw e;
-        }
     }
 
     /**
@@ -119,11 +107,15 @@ public final class AttachDaemon {
             log.println("vdiskload: " + e.getMessage());
         }
         try {
-            if (disk != null) disk.close();
+            if (linked) DeviceLinks.SYSTEM.unlink(name);
         } catch (IOException e) {
-            log.println("vdiskload: " + disk.path() + ": " + e.getMessage());
+            log.println("vdiskload: " + e.getMessage());
         }
-        if (lock != null) lock.close();
+        try {
+            if (served != null) served.close();
+        } catch (IOException e) {
+            log.println("vdiskload: " + served.disk().path() + ": " + e.getMessage());
+        }
         log.flush();
         if (!ready) return;
         try {

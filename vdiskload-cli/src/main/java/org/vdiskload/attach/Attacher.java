@@ -3,6 +3,7 @@ package org.vdiskload.attach;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 
 import java.io.File;
 import java.io.IOException;
@@ -26,6 +27,7 @@ public final class Attacher {
     private static final long POLL_MILLIS = 20;
 
     private final StateDir state;
+    private final Backends backends;
     private final List<String> daemonCommand;
     private final Duration timeout;
 
@@ -33,8 +35,9 @@ public final class Attacher {
      * @param daemonCommand how to start the serving process: the command line up to (without) the
      *                      attachment's name, which is appended
      */
-    public Attacher(StateDir state, List<String> daemonCommand, Duration timeout) {
+    public Attacher(StateDir state, Backends backends, List<String> daemonCommand, Duration timeout) {
         this.state = state;
+        this.backends = backends;
         this.daemonCommand = List.copyOf(daemonCommand);
         this.timeout = timeout;
     }
@@ -58,18 +61,26 @@ public final class Attacher {
         return command;
     }
 
-    public Attachment attach(Path file, String backend, boolean readOnly, boolean snapshot) throws IOException, InterruptedException {
-        Backend.Kind kind = Backend.kind(backend);
+    /**
+     * Attaches {@code file} with the backend {@code --backend} names ({@link Backends#choose}: "auto" too);
+     * its references are followed where {@code refs} allows, by this command and by the serving process
+     * (and any later one {@code --reconnect} starts: the record keeps the directories).
+     */
+    public Attachment attach(Path file, String backend, boolean readOnly, boolean snapshot, ReferencePolicy refs)
+            throws IOException, InterruptedException {
+        Backend.Kind kind = backends.choose(backend);
         Path image = file.toAbsolutePath().normalize();
         String format;
-        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS)) {
+        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withRefs(refs))) {
             format = d.formatName(); // and the image (with its backing chain) opens: a broken one stops here
         }
+        List<String> allowRefs = refs.allowed().stream().map(Path::toString).toList();
         Attachment reserved = state.locked(() -> {
             Set<String> taken = new HashSet<>();
             for (Attachment a : state.list()) taken.add(a.name());
             String n = DeviceNames.lowestFree(DeviceNames.family(format), taken, Path.of(DeviceNames.DEV));
-            Attachment a = Attachment.starting(n, kind.name(), ProcessHandle.current().pid(), image.toString(), format, readOnly, snapshot);
+            Attachment a = Attachment.starting(n, kind.name(), ProcessHandle.current().pid(), image.toString(), format, readOnly, snapshot,
+                    allowRefs);
             state.write(a);
             return a;
         });
@@ -78,7 +89,7 @@ public final class Attacher {
             daemon = spawn(reserved.name(), List.of());
             return awaitReady(reserved.name(), image.toString(), daemon, 0);
         } catch (IOException | InterruptedException | RuntimeException e) {
-            abandon(reserved, kind, daemon);
+            abandon(reserved, daemon);
             throw e;
         }
     }
@@ -89,7 +100,7 @@ public final class Attacher {
      * they were (another try, or {@code -d}, follows).
      */
     public Attachment reconnect(Attachment a) throws IOException, InterruptedException {
-        Backend.Kind kind = Backend.kind(a.backend());
+        Backend.Kind kind = backends.named(a.backend());
         if (!kind.reconnects()) throw new IOException(a.path() + ": backend " + kind.name() + " cannot reconnect; detach it (-d) and attach the image again");
         if (a.snapshot()) throw new IOException(a.path() + ": attached with --snapshot, whose overlay died with its serving process; detach it (-d)");
         Attachment[] before = new Attachment[1];
@@ -153,10 +164,10 @@ public final class Attacher {
     }
 
     /** Stops a serving process that failed to start and removes all it left. */
-    private void abandon(Attachment a, Backend.Kind kind, Process daemon) throws IOException, InterruptedException {
+    private void abandon(Attachment a, Process daemon) throws IOException, InterruptedException {
         stop(daemon);
         state.locked(() -> {
-            kind.releaseOrphan(a, state);
+            backends.releaseOrphan(a, state);
             state.remove(a.name());
             return null;
         });

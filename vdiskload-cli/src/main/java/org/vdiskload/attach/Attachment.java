@@ -19,10 +19,13 @@ import java.util.List;
  * @param mountPoint where the backend keeps the files its loop devices sit on ("" if none)
  * @param device     the kernel's device for the whole disk, e.g. {@code /dev/loop3}
  * @param partitions one device per partition, by number
+ * @param allowRefs  the directories the image's references may lead to beyond its own (--allow-refs and
+ *                   VDISKLOAD_ALLOW_REFS when it was attached, real paths): the serving process, and one
+ *                   started by --reconnect, open the image under them
  */
 public record Attachment(String name, String backend, String state, long pid, String image, String format,
                          List<String> backing, long size, boolean readOnly, boolean snapshot, String mountPoint,
-                         String device, List<PartitionDevice> partitions) {
+                         String device, List<PartitionDevice> partitions, List<String> allowRefs) {
     public static final String STARTING = "starting";
     public static final String READY = "ready";
 
@@ -32,24 +35,29 @@ public record Attachment(String name, String backend, String state, long pid, St
     public Attachment {
         backing = List.copyOf(backing);
         partitions = List.copyOf(partitions);
+        allowRefs = allowRefs == null ? List.of() : List.copyOf(allowRefs); // absent from records of older versions
     }
 
     /** The reservation the attaching command writes before it starts the serving process. */
-    static Attachment starting(String name, String backend, long pid, String image, String format, boolean readOnly, boolean snapshot) {
-        return new Attachment(name, backend, STARTING, pid, image, format, List.of(), 0, readOnly, snapshot, "", "", List.of());
+    static Attachment starting(String name, String backend, long pid, String image, String format, boolean readOnly, boolean snapshot,
+                               List<String> allowRefs) {
+        return new Attachment(name, backend, STARTING, pid, image, format, List.of(), 0, readOnly, snapshot, "", "", List.of(), allowRefs);
     }
 
     /** The record while the attaching command {@code pid} starts a new serving process for these devices. */
     Attachment reconnecting(long newPid) {
-        return new Attachment(name, backend, STARTING, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions);
+        return new Attachment(name, backend, STARTING, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions,
+                allowRefs);
     }
 
     Attachment withPid(long newPid) {
-        return new Attachment(name, backend, state, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions);
+        return new Attachment(name, backend, state, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions,
+                allowRefs);
     }
 
     Attachment ready(List<String> backingFiles, long virtualSize, String mount, String disk, List<PartitionDevice> parts) {
-        return new Attachment(name, backend, READY, pid, image, format, backingFiles, virtualSize, readOnly, snapshot, mount, disk, parts);
+        return new Attachment(name, backend, READY, pid, image, format, backingFiles, virtualSize, readOnly, snapshot, mount, disk, parts,
+                allowRefs);
     }
 
     /** Every kernel device this attachment holds: the whole disk's first, then its partitions'. */

@@ -9,10 +9,17 @@ import java.util.List;
 /**
  * How the kernel gets an image: block devices for the whole disk and its partitions, served by the
  * serving process. One instance per attachment, in that process; {@link Kind} also cleans up after a
- * serving process that died, from the detaching command.
+ * serving process that died, from the detaching command. Which backends there are, and auto's order,
+ * is {@link Backends}'. What every backend needs the same is done once outside it: the image opened
+ * and locked ({@link AttachDaemon}), the /dev names ({@link DeviceLinks}), the kernel's partitions
+ * matched with the table ({@link KernelPartitions}).
  */
 public interface Backend {
-    /** The devices a backend made: where it keeps its files ("" if nowhere), the whole disk's device, the partitions'. */
+    /**
+     * The devices a backend made: where it keeps its files ("" if nowhere), the kernel's device for the
+     * whole disk, its partitions'. /dev/NAME and /dev/NAMEpN are made to point at them, unless the kernel
+     * calls them so itself.
+     */
     record Devices(String mountPoint, String disk, List<Attachment.PartitionDevice> partitions) {}
 
     /** Makes the devices for {@code disk}; {@code name} is the attachment's (qcow0). Undone by {@link #stop}, even if it fails. */
@@ -30,12 +37,15 @@ public interface Backend {
     /** Blocks until the kernel side goes away by itself (its mount or connection gone). */
     void awaitEnd() throws InterruptedException;
 
-    /** Removes the devices (their pending writes reach the image first) and stops serving; safe to call twice. */
+    /** Removes the devices (their pending writes reach the image first) and stops serving; safe to call twice. The /dev names are not its business. */
     void stop() throws IOException;
 
     /** A backend by name, as {@code --backend} and the records call it. */
     interface Kind {
         String name();
+
+        /** Whether this kernel can run the backend now (its driver loaded, or loadable): what {@code --backend auto} asks. */
+        boolean available();
 
         Backend create(StateDir state);
 
@@ -44,14 +54,7 @@ public interface Backend {
             return false;
         }
 
-        /** Removes what a dead serving process of {@code a} left in the kernel (devices, mounts, names). */
+        /** Removes what a dead serving process of {@code a} left in the kernel (devices, mounts; not the /dev names). */
         void releaseOrphan(Attachment a, StateDir state) throws IOException;
-    }
-
-    static Kind kind(String name) throws IOException {
-        for (Kind k : List.<Kind>of(FuseBackend.KIND, org.vdiskload.attach.nbd.NbdBackend.KIND, org.vdiskload.attach.kmod.KmodBackend.KIND)) {
-            if (k.name().equals(name)) return k;
-        }
-        throw new IOException("no backend named '" + name + "' (built: fuse, nbd, kmod)");
     }
 }

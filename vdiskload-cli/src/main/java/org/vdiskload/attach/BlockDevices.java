@@ -1,8 +1,7 @@
 package org.vdiskload.attach;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
-import org.vdiskload.io.CLibrary;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,43 +11,28 @@ import java.util.List;
 import java.util.Optional;
 
 /** What holds a block device: a mount, or anyone else with it open exclusively (swap, md, dm, a filesystem). */
-final class BlockDevices {
-    private static final int O_RDONLY = 0;
-    private static final int O_EXCL = 0x80;
-    private static final int O_CLOEXEC = 0x80000;
-    private static final int EBUSY = 16;
-
-    private interface LibC extends Library {
-        int open(String path, int flags);
-
-        int close(int fd);
-    }
-
-    private static final class Lazy {
-        static final LibC LIBC = CLibrary.load(LibC.class);
-    }
-
+public final class BlockDevices {
     private BlockDevices() {}
 
     /** Why {@code device} cannot go now (e.g. "mounted on /mnt"), or empty when nothing holds it. */
     static Optional<String> holder(String device) throws IOException {
         Optional<String> mount = mountPoint(device);
         if (mount.isPresent()) return Optional.of("mounted on " + mount.get());
-        if (Lazy.LIBC == null) return Optional.empty();
+        if (!Libc.available()) return Optional.empty();
         // The kernel refuses an exclusive open while a filesystem, swap or a stacked device claims it.
-        int fd = Lazy.LIBC.open(device, O_RDONLY | O_EXCL | O_CLOEXEC);
+        int fd = Libc.open(device, Libc.O_RDONLY | Libc.O_EXCL | Libc.O_CLOEXEC);
         if (fd >= 0) {
-            Lazy.LIBC.close(fd);
+            Libc.close(fd);
             return Optional.empty();
         }
-        return Native.getLastError() == EBUSY ? Optional.of("in use") : Optional.empty();
+        return Libc.errno() == Errno.EBUSY ? Optional.of("in use") : Optional.empty();
     }
 
     /** Where {@code device} is mounted, from /proc/self/mountinfo's major:minor column. */
     static Optional<String> mountPoint(String device) throws IOException {
         String majorMinor;
         try {
-            majorMinor = Files.readString(Path.of("/sys/class/block", LoopDevices.kernelName(device), "dev")).strip();
+            majorMinor = Files.readString(Path.of("/sys/class/block", Path.of(device).getFileName().toString(), "dev")).strip();
         } catch (NoSuchFileException gone) {
             return Optional.empty();
         }
@@ -61,7 +45,7 @@ final class BlockDevices {
     }
 
     /** Whether {@code dir} is a mount point. */
-    static boolean isMounted(Path dir) throws IOException {
+    public static boolean isMounted(Path dir) throws IOException {
         String target = dir.toAbsolutePath().normalize().toString();
         for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
             String[] f = line.split(" ");

@@ -18,10 +18,12 @@ import java.util.concurrent.TimeoutException;
  */
 public final class Detacher {
     private final StateDir state;
+    private final Backends backends;
     private final Duration timeout;
 
-    public Detacher(StateDir state, Duration timeout) {
+    public Detacher(StateDir state, Backends backends, Duration timeout) {
         this.state = state;
+        this.backends = backends;
         this.timeout = timeout;
     }
 
@@ -49,7 +51,7 @@ public final class Detacher {
             }
         }
         state.locked(() -> {
-            Backend.kind(a.backend()).releaseOrphan(a, state);
+            backends.releaseOrphan(a, state);
             state.remove(a.name());
             return null;
         });

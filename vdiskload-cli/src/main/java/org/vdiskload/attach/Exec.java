@@ -6,13 +6,13 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Runs a system tool (losetup, umount) and turns its failure into one line naming the command. */
-final class Exec {
+public final class Exec {
     private static final long TIMEOUT_SECONDS = 60;
 
     private Exec() {}
 
     /** Runs {@code command}; returns its standard output, trimmed. */
-    static String run(List<String> command) throws IOException {
+    public static String run(List<String> command) throws IOException {
         Process p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         try {
             byte[] out = p.getInputStream().readAllBytes();

@@ -19,7 +19,7 @@ final class AttachDaemonCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        AttachDaemon.run(StateDir.system(), name, reconnect, System.err);
+        AttachDaemon.run(StateDir.system(), AttachBackends.ALL, name, reconnect, System.err);
         return 0;
     }
 }

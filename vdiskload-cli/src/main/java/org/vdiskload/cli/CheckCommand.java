@@ -6,6 +6,7 @@ import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
 import org.vdiskload.ops.Check;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -38,6 +39,8 @@ final class CheckCommand implements Callable<Integer> {
     @Parameters(paramLabel = "FILE")
     Path file;
 
+    @Mixin AllowRefs allowRefs;
+
     @Override
     public Integer call() throws IOException {
         RepairMode mode = switch (repair == null ? "" : repair) {
@@ -48,7 +51,7 @@ final class CheckCommand implements Callable<Integer> {
         };
         CheckReport r;
         try {
-            r = Check.check(file, format, mode);
+            r = Check.check(file, format, mode, allowRefs.policy());
         } catch (org.vdiskload.image.error.ImageException e) {
             if (e.kind() != org.vdiskload.image.error.ImageException.Kind.UNSUPPORTED || !e.problem().contains("does not support checks")) throw e;
             spec.commandLine().getErr().println("vdiskload: " + e.getMessage());

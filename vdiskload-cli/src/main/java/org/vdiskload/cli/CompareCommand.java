@@ -4,6 +4,7 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.ops.Compare;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -31,6 +32,8 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "-p", description = "Show progress.")
     boolean progress;
 
+    @Mixin AllowRefs allowRefs;
+
     @Parameters(index = "0", paramLabel = "FILE1")
     Path a;
 
@@ -42,8 +45,10 @@ final class CompareCommand implements Callable<Integer> {
         PrintWriter out = Main.out(spec);
         ImageOptions optsA = new ImageOptions();
         optsA.format = formatA;
+        optsA.allowRefs = allowRefs;
         ImageOptions optsB = new ImageOptions();
         optsB.format = formatB;
+        optsB.allowRefs = allowRefs;
         try (DiskImage da = optsA.open(a); DiskImage db = Images.open(b, optsB.toOpenOptions())) {
             Compare.Result r = Compare.compare(da, db, ProgressBar.of(progress, out));
             if (r.sizesDiffer()) out.println("Warning: Image size mismatch!");

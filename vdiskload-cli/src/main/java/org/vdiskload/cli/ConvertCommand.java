@@ -57,11 +57,12 @@ final class ConvertCommand implements Callable<Integer> {
 
     private int run(ImageFormat format, PrintWriter out) throws IOException {
         var opts = CreateOptions.parse(options, target);
-        try (DiskImage disk = image.open(source)) {
+        var open = image.toOpenOptions();
+        try (DiskImage disk = Images.open(source, open)) {
             var bar = ProgressBar.of(progress, out);
             // Plain raw output has its own sparse fast path; everything else goes through the format's writer.
             if (format.name().equals("raw") && opts.isEmpty() && !compress && !reuse) RawExport.export(disk, target, bar);
-            else Convert.convert(disk, new Convert.Target(target, format, opts, compress, reuse), bar);
+            else Convert.convert(disk, new Convert.Target(target, format, opts, compress, reuse, open.refs()), bar);
         }
         return 0;
     }
@@ -69,7 +70,8 @@ final class ConvertCommand implements Callable<Integer> {
     /**
      * Runs {@code convert} without picocli when {@code args} are in qemu-img's plain form: {@code convert},
      * then only {@code -f/--format, -O, -o, --snapshot, --backing-format} each with a separate value
-     * and at most once, {@code -c, -n, -p} on their own, and the two files. Building picocli's model
+     * and at most once, {@code --allow-refs} with a separate value any number of times, {@code -c, -n, -p}
+     * on their own, and the two files. Building picocli's model
      * is a tenth of a second of CPU, a tenth of what qemu-img takes for a whole 1 GiB convert. Anything
      * else (help, an unknown, repeated or combined option, a missing value, an unknown output format,
      * an @argument file) gives null: picocli then parses and reports it as usual.
@@ -99,6 +101,15 @@ final class ConvertCommand implements Callable<Integer> {
                 continue;
             }
             String key = a.equals("--format") ? "-f" : a;
+            if (key.equals("--allow-refs")) {
+                if (++i == args.length || args[i].startsWith("-") || args[i].startsWith("@")) return null;
+                try {
+                    c.image.allowRefs.directories.add(Path.of(args[i]));
+                } catch (InvalidPathException e) {
+                    return null;
+                }
+                continue;
+            }
             if (!seen.add(key)) return null;
             switch (key) {
                 case "-c" -> c.compress = true;

@@ -3,12 +3,14 @@ package org.vdiskload.cli;
 import org.vdiskload.image.CreateOptions;
 import org.vdiskload.ops.Create;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -35,13 +37,22 @@ final class CreateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FILE")
     Path file;
 
+    @Mixin AllowRefs allowRefs;
+
     @Parameters(index = "1", paramLabel = "SIZE", arity = "0..1", description = "Virtual size (k, M, G, T suffixes); defaults to the backing file's.")
     String size;
 
     @Override
     public Integer call() throws IOException {
         long bytes = size == null ? -1 : Formats.size(spec.commandLine(), size);
-        Create.create(file, Formats.require(spec.commandLine(), format), bytes, CreateOptions.parse(options, file), backing, backingFormat);
+        Create.create(file, Formats.require(spec.commandLine(), format), bytes, CreateOptions.parse(options, file), backing, backingFormat,
+                allowRefs.policy());
+        String outside = backing == null ? null : Create.outsideItsDirectory(file, backing);
+        if (outside != null) {
+            PrintWriter err = spec.commandLine().getErr();
+            err.println("vdiskload: warning: " + file + ": opening it will need its backing file allowed: " + outside);
+            err.flush();
+        }
         return 0;
     }
 }

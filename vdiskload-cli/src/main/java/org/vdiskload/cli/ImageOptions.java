@@ -3,6 +3,7 @@ package org.vdiskload.cli;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -20,8 +21,11 @@ final class ImageOptions {
             description = "Format of a backing file the image does not name a format for (old qcow2, qcow).")
     String backingFormat;
 
-    OpenOptions toOpenOptions() {
-        return OpenOptions.DEFAULTS.withFormat(format).withSnapshot(snapshot).withBackingFormat(backingFormat);
+    @Mixin AllowRefs allowRefs = new AllowRefs();
+
+    OpenOptions toOpenOptions() throws IOException {
+        return OpenOptions.DEFAULTS.withFormat(format).withSnapshot(snapshot).withBackingFormat(backingFormat)
+                .withRefs(allowRefs.policy());
     }
 
     DiskImage open(Path path) throws IOException {

@@ -6,7 +6,8 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.SnapshotInfo;
-import org.vdiskload.image.OpenContext;
+import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
 import picocli.CommandLine.Command;
@@ -46,10 +47,11 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         // Like qemu-img info, the backing chain is opened only when it is asked for.
-        try (DiskImage disk = org.vdiskload.image.Images.open(file, image.toOpenOptions().withBacking(backingChain))) {
+        OpenOptions options = image.toOpenOptions().withBacking(backingChain);
+        try (DiskImage disk = org.vdiskload.image.Images.open(file, options)) {
             List<Map<String, Object>> infos = new ArrayList<>();
             List<ImageLayer> layers = disk.layers();
-            for (int i = 0; i < (backingChain ? layers.size() : 1); i++) infos.add(describe(layers.get(i)));
+            for (int i = 0; i < (backingChain ? layers.size() : 1); i++) infos.add(describe(layers.get(i), options.refs()));
             PrintWriter out = Main.out(spec);
             if (output == OutputFormat.json) {
                 ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -65,8 +67,11 @@ final class InfoCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The qemu-img info JSON object for one layer. */
-    private static Map<String, Object> describe(ImageLayer layer) throws IOException {
+    /**
+     * The qemu-img info JSON object for one layer; a backing file {@code refs} would not let the chain follow
+     * is marked ({@code backing-filename-refused}, why), found without opening it.
+     */
+    private static Map<String, Object> describe(ImageLayer layer, ReferencePolicy refs) throws IOException {
         LayerInfo info = layer.info();
         Map<String, Object> m = new LinkedHashMap<>();
         if (!info.snapshots().isEmpty()) m.put("snapshots", snapshots(info.snapshots()));
@@ -79,10 +84,11 @@ final class InfoCommand implements Callable<Integer> {
             m.put("format-specific", Map.of("type", info.format(), "data", info.formatSpecific()));
         }
         if (layer.backing().isPresent()) {
-            String name = layer.backing().get().name();
-            m.put("backing-filename", name);
-            m.put("full-backing-filename", OpenContext.resolve(layer.file().path(), name, "backing file").toString());
+            ReferencePolicy.Judged backing = refs.judge(layer.file().path(), layer.backing().get());
+            m.put("backing-filename", ReferencePolicy.printable(backing.name()));
+            m.put("full-backing-filename", ReferencePolicy.printable(backing.path().toString()));
             if (layer.backing().get().format() != null) m.put("backing-filename-format", layer.backing().get().format());
+            if (backing.refusal() != null) m.put("backing-filename-refused", backing.refusal());
         }
         if (info.dirty() != null) m.put("dirty-flag", info.dirty());
         return m;
@@ -123,6 +129,7 @@ final class InfoCommand implements Callable<Integer> {
             out.println("backing file: " + m.get("backing-filename")
                     + (m.get("backing-filename").equals(m.get("full-backing-filename")) ? "" : " (actual path: " + m.get("full-backing-filename") + ")"));
             if (m.containsKey("backing-filename-format")) out.println("backing file format: " + m.get("backing-filename-format"));
+            if (m.containsKey("backing-filename-refused")) out.println("backing file refused: " + m.get("backing-filename-refused"));
         }
         if (m.containsKey("snapshots")) {
             out.println("Snapshot list:");

@@ -3,10 +3,9 @@ package org.vdiskload.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vdiskload.attach.Attacher;
 import org.vdiskload.attach.Attachment;
+import org.vdiskload.attach.Backends;
 import org.vdiskload.attach.Detacher;
 import org.vdiskload.attach.StateDir;
-import org.vdiskload.attach.kmod.KmodBackend;
-import org.vdiskload.attach.nbd.NbdBackend;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -35,6 +34,9 @@ final class Losetup {
     int run() throws IOException, InterruptedException {
         int actions = (m.list ? 1 : 0) + (m.associated != null ? 1 : 0) + (m.detach ? 1 : 0) + (m.detachAll ? 1 : 0) + (m.reconnect ? 1 : 0);
         if (actions > 1) throw usage("-l, -j, -d, -D and --reconnect exclude each other");
+        if (actions > 0 && !m.allowRefs.directories.isEmpty()) {
+            throw usage("--allow-refs is for attaching a FILE (--reconnect uses the directories allowed when it was attached)");
+        }
         if (m.list || m.associated != null) {
             if (!m.args.isEmpty()) throw usage("unexpected argument: " + m.args.get(0));
             return list();
@@ -60,11 +62,12 @@ final class Losetup {
 
     private int attach(Path file) throws IOException, InterruptedException {
         if (m.snapshot && m.readOnly) throw usage("--snapshot and --read-only exclude each other");
-        String backend = switch (m.backend) {
-            case "auto" -> KmodBackend.available() ? "kmod" : NbdBackend.available() ? "nbd" : "fuse";
-            case "kmod", "nbd", "fuse" -> m.backend;
-            default -> throw usage("--backend " + m.backend + ": choose auto, kmod, nbd or fuse");
-        };
+        List<String> choices = new ArrayList<>(AttachBackends.ALL.names());
+        choices.sort(null);
+        choices.add(0, Backends.AUTO);
+        if (!choices.contains(m.backend)) {
+            throw usage("--backend " + m.backend + ": choose " + String.join(", ", choices.subList(0, choices.size() - 1)) + " or " + choices.get(choices.size() - 1));
+        }
         if (!Files.exists(file)) {
             // "vdiskload infoo disk.qcow2" lands here too: a bare word may have been meant as a command
             boolean word = !file.toString().contains("/") && !file.toString().contains(".");
@@ -72,7 +75,8 @@ final class Losetup {
         }
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attachment a = new Attacher(state, daemon, TIMEOUT).attach(file, backend, m.readOnly, m.snapshot);
+        Attachment a = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT).attach(file, m.backend, m.readOnly, m.snapshot,
+                m.allowRefs.policy());
         if (m.show) {
             for (Attachment.PartitionDevice p : a.partitions()) out.println("/dev/" + p.name());
             out.println(a.path());
@@ -81,7 +85,7 @@ final class Losetup {
     }
 
     private int detach(List<String> devices) throws IOException, InterruptedException {
-        Detacher d = new Detacher(state, TIMEOUT);
+        Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         PrintWriter err = m.spec.commandLine().getErr();
         int code = 0;
         for (String dev : devices) {
@@ -99,10 +103,10 @@ final class Losetup {
     }
 
     private int reconnect(List<String> devices) throws IOException, InterruptedException {
-        Detacher d = new Detacher(state, TIMEOUT);
+        Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attacher attacher = new Attacher(state, daemon, TIMEOUT);
+        Attacher attacher = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT);
         PrintWriter err = m.spec.commandLine().getErr();
         int code = 0;
         for (String dev : devices) {

@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
         versionProvider = Main.Version.class,
         synopsisHeading = "Usage: ",
         customSynopsis = {
-                "vdiskload [-r | --snapshot] [--show] [--backend auto|fuse|nbd] FILE",
+                "vdiskload [-r | --snapshot] [--show] [--backend auto|kmod|nbd|fuse] [--allow-refs DIR]... FILE",
                 "       vdiskload -l [--json] | -j FILE | -d DEV... | -D | --reconnect DEV...",
                 "       vdiskload COMMAND [ARGS]"},
         description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."})
@@ -64,8 +64,11 @@ public final class Main implements Callable<Integer> {
     @Option(names = {"-D", "--detach-all"}, description = "Detach every attached image.")
     boolean detachAll;
 
-    @Option(names = "--reconnect", description = "Start a new serving process for the nbd devices given, whose serving process died: the same /dev/nbdN carries on, and I/O waiting for it resumes.")
+    @Option(names = "--reconnect", description = "Start a new serving process for the devices given (backends kmod and nbd), whose serving process died: the same device carries on, and I/O waiting for it resumes.")
     boolean reconnect;
+
+    @CommandLine.Mixin
+    AllowRefs allowRefs;
 
     @Parameters(paramLabel = "FILE|DEV", arity = "0..*", description = "The image to attach, or the devices for -d or --reconnect.")
     List<String> args = new ArrayList<>();

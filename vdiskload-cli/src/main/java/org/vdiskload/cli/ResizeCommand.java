@@ -3,8 +3,10 @@ package org.vdiskload.cli;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.ops.Resize;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -31,12 +33,15 @@ final class ResizeCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "SIZE")
     String size;
 
+    @Mixin AllowRefs allowRefs;
+
     @Override
     public Integer call() throws IOException {
+        ReferencePolicy refs = allowRefs.policy();
         long newSize;
         if (size.startsWith("+") || size.startsWith("-")) {
             long current;
-            try (DiskImage d = Images.open(file, OpenOptions.DEFAULTS.withFormat(format).withBacking(false))) {
+            try (DiskImage d = Images.open(file, OpenOptions.DEFAULTS.withFormat(format).withBacking(false).withRefs(refs))) {
                 current = d.size();
             }
             long delta = Formats.size(spec.commandLine(), size.substring(1));
@@ -45,7 +50,7 @@ final class ResizeCommand implements Callable<Integer> {
         } else {
             newSize = Formats.size(spec.commandLine(), size);
         }
-        Resize.resize(file, format, newSize, shrink);
+        Resize.resize(file, format, newSize, shrink, refs);
         Main.out(spec).println("Image resized.");
         return 0;
     }

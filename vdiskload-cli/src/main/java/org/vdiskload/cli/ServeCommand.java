@@ -1,17 +1,16 @@
 package org.vdiskload.cli;
 
-import org.vdiskload.image.DiskImage;
-import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
-import org.vdiskload.image.error.ImageException;
+import org.vdiskload.image.ReferencePolicy;
+import org.vdiskload.io.ImageLock;
 import org.vdiskload.nbd.BlockSizes;
 import org.vdiskload.nbd.Export;
-import org.vdiskload.io.ImageLock;
 import org.vdiskload.nbd.NbdServer;
-import org.vdiskload.nbd.SnapshotOverlay;
 import org.vdiskload.nbd.TlsCredentials;
+import org.vdiskload.serving.ServedImage;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -24,7 +23,6 @@ import java.net.SocketAddress;
 import java.net.URLEncoder;
 import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -98,6 +96,8 @@ final class ServeCommand implements Callable<Integer> {
             description = "Require TLS with DIR/server-cert.pem and DIR/server-key.pem (the layout of qemu's tls-creds-x509 dir).")
     Path tlsCreds;
 
+    @Mixin AllowRefs allowRefs;
+
     @Override
     public Integer call() throws Exception {
         if (name != null && files.size() > 1) throw new CommandLine.ParameterException(spec.commandLine(), "--name needs exactly one FILE");
@@ -106,6 +106,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--socket and --bind/--port exclude each other");
         }
         if (snapshot && readOnly) throw new CommandLine.ParameterException(spec.commandLine(), "--snapshot and --read-only exclude each other");
+        ReferencePolicy refs = allowRefs.policy();
         TlsCredentials tls = tls();
         SocketAddress address = address();
         List<String> names = new ArrayList<>();
@@ -115,15 +116,15 @@ final class ServeCommand implements Callable<Integer> {
             if (!seen.add(n)) throw new IOException("two exports are named '" + n + "'");
             names.add(n);
         }
-        List<DiskImage> disks = new ArrayList<>();
-        List<ImageLock> locks = new ArrayList<>();
+        List<ServedImage> served = new ArrayList<>();
         try {
             List<Export> exports = new ArrayList<>();
             for (int i = 0; i < files.size(); i++) {
-                DiskImage d = open(files.get(i), locks);
-                disks.add(d);
-                String what = d.formatName() + " image " + d.path() + (snapshot ? " (snapshot: writes are discarded at exit)" : "");
-                exports.add(new Export(names.get(i), what, d, BlockSizes.DEFAULT));
+                ServedImage s = ServedImage.open(files.get(i), OpenOptions.DEFAULTS.withFormat(format).withBackingFormat(backingFormat)
+                        .withSnapshot(internalSnapshot).withRefs(refs), access(), "serve");
+                served.add(s);
+                String what = s.disk().formatName() + " image " + s.disk().path() + (snapshot ? " (snapshot: writes are discarded at exit)" : "");
+                exports.add(new Export(names.get(i), what, s.disk(), BlockSizes.DEFAULT));
             }
             PrintWriter err = spec.commandLine().getErr();
             NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent).withTls(tls)
@@ -154,7 +155,7 @@ final class ServeCommand implements Callable<Integer> {
                 server.await();
             } finally {
                 try {
-                    closeAll(disks, locks, err);
+                    closeAll(served, err);
                 } finally {
                     cleaned.countDown();
                     try {
@@ -166,38 +167,18 @@ final class ServeCommand implements Callable<Integer> {
             }
             return 0;
         } finally {
-            closeAll(disks, locks, null);
+            closeAll(served, null);
         }
     }
 
     /**
-     * Opens one image as it will be served: read-write (and locked), read-only, or read-only beneath a
-     * throwaway overlay (locked for reading, so nobody changes it underneath).
+     * How the images are served: read-write (and locked), read-only (an internal snapshot too), or
+     * read-only beneath a throwaway overlay (locked for reading, so nobody changes it underneath).
+     * Read-only alone takes no lock, as before: others may write the image meanwhile.
      */
-    private DiskImage open(Path file, List<ImageLock> locks) throws IOException {
-        boolean readOnlyImage = readOnly || snapshot || internalSnapshot != null;
-        OpenOptions o = OpenOptions.DEFAULTS.withFormat(format).withBackingFormat(backingFormat).withSnapshot(internalSnapshot)
-                .withWritable(!readOnlyImage);
-        DiskImage d = Images.open(file, o);
-        try {
-            if (!readOnlyImage && !d.isWritable()) {
-                throw ImageException.unsupported(file, "vdiskload cannot write " + d.formatName()
-                        + " images yet; serve it read-only (-r) or with --snapshot");
-            }
-            if (!readOnlyImage || snapshot) locks.add(ImageLock.acquire(d, !readOnlyImage));
-            return snapshot ? SnapshotOverlay.over(d, tempDir()) : d;
-        } catch (IOException | RuntimeException e) {
-            d.close();
-            throw e;
-        }
-    }
-
-    /** Where the --snapshot overlay keeps its blocks: $TMPDIR, else /var/tmp (as qemu). */
-    private static Path tempDir() {
-        String dir = System.getenv("TMPDIR");
-        if (dir != null && !dir.isEmpty()) return Path.of(dir);
-        Path varTmp = Path.of("/var/tmp");
-        return Files.isDirectory(varTmp) ? varTmp : Path.of(System.getProperty("java.io.tmpdir"));
+    private ServedImage.Access access() {
+        if (snapshot) return ServedImage.Access.SNAPSHOT;
+        return readOnly || internalSnapshot != null ? ServedImage.Access.READ_ONLY_UNLOCKED : ServedImage.Access.READ_WRITE;
     }
 
     /** The TLS identity the options name, or null without TLS. */
@@ -233,27 +214,24 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /**
-     * Flushes and closes every image (the library flushes a writable one on close), then lets go of the
-     * locks: no other writer may start before the last write is durable. Says so for writable images
-     * on {@code log}, when given.
+     * Flushes and closes every image (the library flushes a writable one on close), each before letting
+     * go of its locks: no other writer may start before the last write is durable. Says so for images
+     * written in place on {@code log}, when given.
      */
-    private static void closeAll(List<DiskImage> disks, List<ImageLock> locks, PrintWriter log) throws IOException {
+    private static void closeAll(List<ServedImage> served, PrintWriter log) throws IOException {
         IOException first = null;
-        for (DiskImage d : disks) {
+        for (ServedImage s : served) {
             try {
-                boolean writable = d.isWritable() && !(d instanceof SnapshotOverlay);
-                d.close();
-                if (writable && log != null) {
-                    log.println("vdiskload serve: flushed and closed " + d.path());
+                s.close();
+                if (s.writesImage() && log != null) {
+                    log.println("vdiskload serve: flushed and closed " + s.disk().path());
                     log.flush();
                 }
             } catch (IOException e) {
                 if (first == null) first = e;
             }
         }
-        disks.clear();
-        locks.forEach(ImageLock::close);
-        locks.clear();
+        served.clear();
         if (first != null) throw first;
     }
 }

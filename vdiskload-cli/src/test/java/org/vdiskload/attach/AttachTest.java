@@ -1,5 +1,6 @@
 package org.vdiskload.attach;
 
+import org.vdiskload.attach.fuse.LoopDevices;
 import org.vdiskload.cli.CliRun;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.AfterEach;
@@ -198,9 +199,9 @@ class AttachTest {
         // The shipped udev helper names each kernel device as attach did.
         Attachment rec = StateDir.system().list().stream().filter(x -> x.path().equals(dev)).findFirst().orElseThrow();
         Path devname = Tools.repo().resolve("udev/vdiskload-devname");
-        assertEquals(rec.name(), Tools.check("sh", devname.toString(), LoopDevices.kernelName(rec.device())).strip());
+        assertEquals(rec.name(), Tools.check("sh", devname.toString(), Path.of(rec.device()).getFileName().toString()).strip());
         for (Attachment.PartitionDevice p : rec.partitions()) {
-            assertEquals(p.name(), Tools.check("sh", devname.toString(), LoopDevices.kernelName(p.device())).strip());
+            assertEquals(p.name(), Tools.check("sh", devname.toString(), Path.of(p.device()).getFileName().toString()).strip());
         }
         assertNotEquals(0, Tools.run(List.of("sh", devname.toString(), "sda"), null).exit(), "not ours");
 
@@ -292,7 +293,7 @@ class AttachTest {
         assertEquals(0, d.exit(), d.toString());
         assertFalse(Files.exists(Path.of(dev)));
         assertTrue(vdiskload("-j", image.toString()).out().isEmpty(), "no record left");
-        assertTrue(Teardown.loopsUnder(StateDir.system().mountPoint(rec.name())).isEmpty());
+        assertTrue(LoopDevices.under(StateDir.system().mountPoint(rec.name())).isEmpty());
         Tools.Result check = Tools.run(List.of("qemu-img", "check", "-r", "leaks", image.toString()), null);
         assertEquals(0, check.exit(), check.stdout() + check.stderr());
     }

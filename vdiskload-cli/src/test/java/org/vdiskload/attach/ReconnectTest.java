@@ -2,6 +2,8 @@ package org.vdiskload.attach;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdiskload.attach.fuse.FuseBackend;
+import org.vdiskload.attach.nbd.NbdBackend;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -22,7 +24,7 @@ class ReconnectTest {
 
     private static Attachment nbd(String state, long pid, boolean snapshot) {
         return new Attachment("qcow7", "nbd", state, pid, "/images/a.qcow2", "qcow2", List.of(), 1 << 20, false, snapshot,
-                "", "/dev/nbd3", List.of());
+                "", "/dev/nbd3", List.of(), List.of());
     }
 
     /** A pid no process has: one that ran and was reaped. */
@@ -33,7 +35,7 @@ class ReconnectTest {
     }
 
     private Attacher attacher(StateDir state, List<String> daemon) {
-        return new Attacher(state, daemon, Duration.ofSeconds(30));
+        return new Attacher(state, new Backends(List.of(NbdBackend.KIND, FuseBackend.KIND)), daemon, Duration.ofSeconds(30));
     }
 
     @Test

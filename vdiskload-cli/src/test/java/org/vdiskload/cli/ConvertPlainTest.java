@@ -20,8 +20,8 @@ class ConvertPlainTest {
     }
 
     private static List<Object> fields(ConvertCommand c) {
-        return Arrays.asList(c.image.format, c.image.snapshot, c.image.backingFormat, c.outputFormat, c.options,
-                c.compress, c.reuse, c.progress, c.source, c.target);
+        return Arrays.asList(c.image.format, c.image.snapshot, c.image.backingFormat, c.image.allowRefs.directories,
+                c.outputFormat, c.options, c.compress, c.reuse, c.progress, c.source, c.target);
     }
 
     private static void assertSameAsPicocli(String... args) {
@@ -38,6 +38,7 @@ class ConvertPlainTest {
         assertSameAsPicocli("convert", "-c", "-p", "-O", "qcow2", "-o", "compression_type=zstd", "a", "b");
         assertSameAsPicocli("convert", "a", "-n", "-O", "raw", "b");
         assertSameAsPicocli("convert", "--snapshot", "s1", "--backing-format", "raw", "-f", "qcow2", "a", "b");
+        assertSameAsPicocli("convert", "--allow-refs", "/srv/base", "-O", "qcow2", "--allow-refs", "../bases", "a", "b");
     }
 
     @Test
@@ -63,6 +64,9 @@ class ConvertPlainTest {
                 {"convert", "--", "a", "b"},
                 {"convert", "-", "b"},
                 {"convert", "a\0", "b"},
+                {"convert", "a", "b", "--allow-refs"},
+                {"convert", "--allow-refs", "-c", "a", "b"},
+                {"convert", "--allow-refs=/srv", "a", "b"},
         };
         for (String[] args : others) assertNull(ConvertCommand.parsePlain(args), String.join(" ", args));
     }

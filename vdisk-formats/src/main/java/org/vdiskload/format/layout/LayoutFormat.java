@@ -4,6 +4,7 @@ import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.ProbeData;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -71,7 +72,7 @@ public final class LayoutFormat implements ImageFormat {
         try {
             long[] sizes = new long[spec.partitions().size()];
             for (LayoutSpec.Part p : spec.partitions()) {
-                PartitionSource s = p.source() == null ? null : openSource(file.path(), parsed.lines(), p, spec.sectorSize(), context.writable());
+                PartitionSource s = p.source() == null ? null : openSource(file.path(), parsed.lines(), p, spec.sectorSize(), context);
                 sources.add(s);
                 sizes[sources.size() - 1] = s == null ? -1 : s.size();
             }
@@ -86,9 +87,24 @@ public final class LayoutFormat implements ImageFormat {
         }
     }
 
-    private static PartitionSource openSource(Path layout, JsonLines lines, LayoutSpec.Part p, int sectorSize, boolean writable)
+    /** Opens a partition's source: an image or a directory, where the context's reference policy allows. */
+    private static PartitionSource openSource(Path layout, JsonLines lines, LayoutSpec.Part p, int sectorSize, OpenContext context)
             throws IOException {
-        Path path = OpenContext.resolve(layout, p.source(), "source");
+        ReferencePolicy.Target target = ReferencePolicy.resolve(layout, p.source(), "source");
+        Path path = target.path();
+        if (target.real() != null) {
+            // A device or fifo is refused before the rule, whatever it allows; a directory is a source here.
+            if (!Files.isDirectory(target.real())) {
+                try {
+                    ImageFile.requireReferenceable(path, target.real());
+                } catch (ImageException e) {
+                    throw new ImageException(e.kind(), layout, ImageException.NO_OFFSET, null,
+                            lines.locate(p.path() + ".source") + ": " + e.getMessage(), e);
+                }
+            }
+            context.refs().requireAllowed(layout, p.source(), lines.locate(p.path() + ".source"), target);
+        }
+        boolean writable = context.writable();
         if (Files.isDirectory(path) && p.size() == null) {
             throw ImageException.invalid(layout, lines.locate(p.path()) + ": a directory source needs a size (the file system's)");
         }
@@ -97,7 +113,7 @@ public final class LayoutFormat implements ImageFormat {
         try {
             s = Files.isDirectory(path)
                     ? PartitionSource.built(DirectoryFileSystem.build(path, kind, p.size(), sectorSize), writable ? "is built from a directory" : null)
-                    : PartitionSource.open(path, writable, p.readOnly(), p.size(), kind, sectorSize);
+                    : PartitionSource.open(path, writable, p.readOnly(), p.size(), kind, sectorSize, context.refs());
         } catch (ImageException e) {
             throw new ImageException(e.kind(), layout, ImageException.NO_OFFSET, null,
                     lines.locate(p.path() + ".source") + ": " + e.getMessage(), e);

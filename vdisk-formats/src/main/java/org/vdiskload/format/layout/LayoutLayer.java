@@ -203,7 +203,7 @@ final class LayoutLayer implements ImageLayer {
         Region r = p.region();
         if (toSource(p)) {
             String why = r.source().readOnlyReason;
-            if (why != null) throw ImageException.invalid(file.path(), "partition " + r.part().number() + ": its source " + r.part().spec().source() + " " + why);
+            if (why != null) throw ImageException.readOnly(file.path(), "partition " + r.part().number() + ": its source " + r.part().spec().source() + " " + why);
             return;
         }
         boolean fits;
@@ -218,7 +218,7 @@ final class LayoutLayer implements ImageLayer {
                     : r.table() != null ? "the partition table (change the layout file instead)"
                     : r.source() == null ? "partition " + r.part().number() + " (it has no source)"
                     : "partition " + r.part().number() + " past the end of its source";
-            throw ImageException.invalid(file.path(), "cannot write at offset " + p.pos() + ": " + what + " holds fixed bytes");
+            throw ImageException.readOnly(file.path(), "cannot write at offset " + p.pos() + ": " + what + " holds fixed bytes");
         }
     }
 

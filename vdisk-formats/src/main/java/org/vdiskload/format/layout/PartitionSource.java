@@ -7,6 +7,7 @@ import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.io.ImageFile;
 
 import java.io.Closeable;
@@ -50,10 +51,10 @@ final class PartitionSource implements Closeable {
     /**
      * Opens {@code path}: regular files only, any format but a layout; a compressed file through the cache; a
      * tar archive (plain or compressed) as the {@code kind} file system built from it, of {@code size} bytes.
-     * Writable only if asked and possible.
+     * Writable only if asked and possible. The image's own references are followed where {@code refs} allows.
      */
-    static PartitionSource open(Path path, boolean writable, boolean readOnlyInLayout, Long size, FileSystemKind kind, int sectorSize)
-            throws IOException {
+    static PartitionSource open(Path path, boolean writable, boolean readOnlyInLayout, Long size, FileSystemKind kind, int sectorSize,
+                                ReferencePolicy refs) throws IOException {
         ImageFile f = ImageFile.openReferenced(path, false);
         try {
             ImageFormat format = Images.detect(f);
@@ -68,12 +69,12 @@ final class PartitionSource implements Closeable {
                         writable ? "is built from a tar archive" : null, true);
             }
             if (compression != null) {
-                DiskImage image = Images.open(content, OpenOptions.DEFAULTS.withFormat(refuseLayout(detect(content), path)));
+                DiskImage image = Images.open(content, OpenOptions.DEFAULTS.withFormat(refuseLayout(detect(content), path)).withRefs(refs));
                 return new PartitionSource(image, f, writable ? "is compressed (" + compression + "); its partition takes no writes" : null, false);
             }
             f.close();
             boolean w = writable && !readOnlyInLayout;
-            DiskImage image = Images.open(path, OpenOptions.DEFAULTS.withFormat(refuseLayout(format.name(), path)).withWritable(w));
+            DiskImage image = Images.open(path, OpenOptions.DEFAULTS.withFormat(refuseLayout(format.name(), path)).withWritable(w).withRefs(refs));
             return new PartitionSource(image, null, writable && readOnlyInLayout ? "is read-only in the layout" : null, false);
         } catch (IOException | RuntimeException e) {
             f.close();

@@ -2,7 +2,7 @@ package org.vdiskload.format.qcow2;
 
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
-import org.vdiskload.io.CLibrary;
+import org.vdiskload.sys.CLibrary;
 
 /**
  * Raw deflate decoding with libdeflate (Debian's libdeflate0), through JNA's direct mapping: a whole

@@ -103,12 +103,12 @@ public final class VhdFormat implements ImageFormat {
         ByteBuffer hb = file.readStruct(at, VhdDynamicHeader.SIZE, ByteOrder.BIG_ENDIAN, "dynamic header");
         VhdDynamicHeader header = VhdDynamicHeader.parse(file, at, hb);
         VhdBat bat = VhdBat.load(file, header, footer.virtualSize());
-        String parent = footer.diskType() == VhdFooter.TYPE_DIFFERENCING ? VhdParent.fileName(file, header) : null;
+        List<String> parents = footer.diskType() == VhdFooter.TYPE_DIFFERENCING ? VhdParent.fileNames(file, header) : null;
         boolean writable = writable(file, context);
         VhdBlockMap blocks = new VhdBlockMap(file, bat, context.cacheBytes(), writable);
         VhdWriter writer = writable
                 ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()))
                 : null;
-        return new VhdLayer(file, footer, header, blocks, writer, parent);
+        return new VhdLayer(file, footer, header, blocks, writer, parents);
     }
 }

@@ -39,20 +39,20 @@ final class VhdLayer implements ImageLayer {
         this(file, footer, null, null, null, null, writable);
     }
 
-    /** A dynamic disk ({@code parent} null) or a differencing disk; {@code writer} null when read-only. */
+    /** A dynamic disk ({@code parents} null) or a differencing disk; {@code writer} null when read-only. */
     VhdLayer(ImageFile file, VhdFooter footer, VhdDynamicHeader header, VhdBlockMap blocks, VhdWriter writer,
-             String parent) {
-        this(file, footer, header, blocks, writer, parent, writer != null);
+             List<String> parents) {
+        this(file, footer, header, blocks, writer, parents, writer != null);
     }
 
     private VhdLayer(ImageFile file, VhdFooter footer, VhdDynamicHeader header, VhdBlockMap blocks, VhdWriter writer,
-                     String parent, boolean writable) {
+                     List<String> parents, boolean writable) {
         this.file = file;
         this.footer = footer;
         this.header = header;
         this.blocks = blocks;
         this.writer = writer;
-        this.backing = parent == null ? null : new BackingRef(parent, "vpc");
+        this.backing = parents == null ? null : new BackingRef(parents, "vpc");
         this.writable = writable;
         this.size = footer.virtualSize();
     }

@@ -6,15 +6,17 @@ import org.vdiskload.io.ImageFile;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * Finds a differencing disk's parent file name among its parent locators. Like Hyper-V and libvhdi,
- * the relative Windows path (W2ru) is preferred, then the absolute one (W2ku), then the Mac OS X URL
- * (MacX); a locator that cannot name a file on this host (a Windows drive path) is passed over. If no
- * locator is usable, the parent name of the header (a bare file name) is looked for beside the child.
- * Every present W2ru/W2ku/MacX locator is validated, used or not.
+ * Finds a differencing disk's parent file names among its parent locators, in the order Hyper-V tries them:
+ * the relative Windows path (W2ru), then the absolute one (W2ku), then the Mac OS X URL (MacX). The chain
+ * tries each in turn ({@link org.vdiskload.image.BackingRef#names()}), so a child moved away from its
+ * parent still finds it by the absolute locator. A locator that cannot name a file on this host (a Windows
+ * drive path) is passed over. If no locator is usable, the parent name of the header (a bare file name) is
+ * looked for beside the child. Every present W2ru/W2ku/MacX locator is validated, used or not.
  */
 final class VhdParent {
     private static final Pattern DRIVE = Pattern.compile("^[A-Za-z]:.*");
@@ -22,7 +24,7 @@ final class VhdParent {
 
     private VhdParent() {}
 
-    static String fileName(ImageFile file, VhdDynamicHeader header) throws IOException {
+    static List<String> fileNames(ImageFile file, VhdDynamicHeader header) throws IOException {
         String[] byPlatform = new String[PREFERENCE.size()];
         for (VhdParentLocator loc : header.locators()) {
             int rank = PREFERENCE.indexOf(loc.platformCode());
@@ -31,14 +33,16 @@ final class VhdParent {
             String usable = rank == 2 ? fromMacUrl(file, loc, text) : fromWindowsPath(text, rank == 0);
             if (usable != null && byPlatform[rank] == null) byPlatform[rank] = usable;
         }
-        for (String name : byPlatform) if (name != null) return name;
+        List<String> names = new ArrayList<>();
+        for (String name : byPlatform) if (name != null && !names.contains(name)) names.add(name);
+        if (!names.isEmpty()) return names;
         String name = header.parentName().replace('\\', '/');
         name = name.substring(name.lastIndexOf('/') + 1);
         if (name.isEmpty() || DRIVE.matcher(name).matches()) {
             throw ImageException.corrupt(file.path(), header.at() + VhdDynamicHeader.PARENT_NAME_OFFSET, "parent name",
                     "differencing disk names no parent file usable on this host");
         }
-        return name;
+        return List.of(name);
     }
 
     /** A W2ru/W2ku path with '/' separators, or null if it names a Windows drive or share. */

@@ -6,7 +6,9 @@ import org.vdiskload.io.ImageFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -107,25 +109,30 @@ record ParentLocator(Map<String, String> entries) {
     }
 
     /**
-     * The parent's path for this host: relative_path with Windows separators turned around; failing that,
-     * the last component of absolute_win32_path or volume_path, looked for beside the child (those name
-     * Windows volumes this host cannot open; the linkage check guards against a wrong file). Null if none.
+     * The parent's paths for this host, in the order MS-VHDX lists the entries to try (relative_path,
+     * volume_path, absolute_win32_path), Windows separators turned around: relative_path; volume_path and
+     * absolute_win32_path where they name a path here (no drive letter or volume GUID, as this library's
+     * writer records them); then the last component of either, looked for beside the child (for paths on
+     * Windows volumes this host cannot open: the linkage check guards against a wrong file). Empty if none.
      */
-    String hostPath() {
+    List<String> hostPaths() {
+        List<String> paths = new ArrayList<>();
         String rel = entries.get("relative_path");
-        if (rel != null && !rel.isEmpty()) {
+        if (rel != null) {
             String p = rel.replace('\\', '/');
             while (p.startsWith("./")) p = p.substring(2);
-            return p;
+            if (!p.isEmpty()) paths.add(p);
         }
-        for (String key : new String[] {"absolute_win32_path", "volume_path"}) {
+        List<String> beside = new ArrayList<>();
+        for (String key : new String[] {"volume_path", "absolute_win32_path"}) {
             String abs = entries.get(key);
-            if (abs != null && !abs.isEmpty()) {
-                String p = abs.replace('\\', '/');
-                String name = p.substring(p.lastIndexOf('/') + 1);
-                if (!name.isEmpty()) return name;
-            }
+            if (abs == null || abs.isEmpty()) continue;
+            String p = abs.replace('\\', '/');
+            if (p.startsWith("/") && !p.startsWith("//")) paths.add(p);
+            String name = p.substring(p.lastIndexOf('/') + 1);
+            if (!name.isEmpty()) beside.add(name);
         }
-        return null;
+        for (String name : beside) if (!paths.contains(name)) paths.add(name);
+        return paths;
     }
 }

@@ -88,7 +88,7 @@ final class VhdxLayer implements ImageLayer {
             }
         }
         VhdxMetadata meta = VhdxMetadata.read(view, regions.metadata());
-        if (meta.hasParent() && meta.parent().hostPath() == null) {
+        if (meta.hasParent() && meta.parent().hostPaths().isEmpty()) {
             throw ImageException.corrupt(file.path(), regions.metadata().fileOffset(), "parent locator",
                     "differencing VHDX names no parent path (relative_path, absolute_win32_path or volume_path)");
         }
@@ -263,7 +263,7 @@ final class VhdxLayer implements ImageLayer {
     @Override
     public Optional<BackingRef> backing() {
         if (!meta.hasParent()) return Optional.empty();
-        return Optional.of(new BackingRef(meta.parent().hostPath(), "vhdx"));
+        return Optional.of(new BackingRef(meta.parent().hostPaths(), "vhdx"));
     }
 
     @Override

@@ -2,6 +2,7 @@ package org.vdiskload.format.vmdk;
 
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 
@@ -223,7 +224,9 @@ final class VmdkOpener {
         ImageFile f = opened.get(p);
         if (f != null) return f;
         try {
-            f = context.openReference(file, line.fileName(), "extent file name");
+            f = context.openReference(file, line.fileName(), "extent file (descriptor line " + line.line() + ")");
+        } catch (RefusedReference e) {
+            throw e;
         } catch (ImageException e) {
             throw new ImageException(e.kind(), file.path(), ImageException.NO_OFFSET, null,
                     "cannot open extent file " + p + " (descriptor line " + line.line() + "): " + e.problem());

@@ -1,13 +1,17 @@
 package org.vdiskload.image.error;
 
+import org.vdiskload.sys.CarriesErrno;
+import org.vdiskload.sys.Errno;
+
 import java.io.IOException;
 import java.nio.file.Path;
 
 /**
  * The one exception family for image problems. It carries what a user needs in a one-line message
- * (the file, and where possible the offset and the on-disk field) and a {@link Kind} callers can act on.
+ * (the file, and where possible the offset and the on-disk field) and a {@link Kind} callers can act on,
+ * which is also what a server answers ({@link #errno}).
  */
-public class ImageException extends IOException {
+public class ImageException extends IOException implements CarriesErrno {
 
     public enum Kind {
         /** The request or the user's input is wrong: bad option, out-of-range access, not a regular file. */
@@ -16,6 +20,8 @@ public class ImageException extends IOException {
         CORRUPT,
         /** A valid image uses something this library does not implement (encryption, unknown feature bits). */
         UNSUPPORTED,
+        /** The image, or the part of it written to, takes no writes (a layout's compressed source, its partition table). */
+        READ_ONLY,
         /** The operating system failed us. */
         IO
     }
@@ -53,6 +59,10 @@ public class ImageException extends IOException {
         return new ImageException(Kind.INVALID, path, NO_OFFSET, null, problem);
     }
 
+    public static ImageException readOnly(Path path, String problem) {
+        return new ImageException(Kind.READ_ONLY, path, NO_OFFSET, null, problem);
+    }
+
     private static String compose(Path path, long offset, String field, String problem) {
         StringBuilder sb = new StringBuilder();
         if (path != null) sb.append(path).append(": ");
@@ -71,4 +81,19 @@ public class ImageException extends IOException {
     public String field() { return field; }
     /** The problem alone, without path and location. */
     public String problem() { return problem; }
+
+    /**
+     * What a server answers for this failure: EINVAL, EIO for a corrupt image (as qemu), EOPNOTSUPP,
+     * EROFS; for the operating system's failure 0, as its cause knows ({@link Errno#of}).
+     */
+    @Override
+    public int errno() {
+        return switch (kind) {
+            case INVALID -> Errno.EINVAL;
+            case CORRUPT -> Errno.EIO;
+            case UNSUPPORTED -> Errno.EOPNOTSUPP;
+            case READ_ONLY -> Errno.EROFS;
+            case IO -> 0;
+        };
+    }
 }

@@ -280,6 +280,9 @@ class LayoutTest {
             assertTrue(gz.getMessage().contains("compressed"), gz.getMessage());
             ImageException ro = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(hello), 7 * MIB));
             assertTrue(ro.getMessage().contains("read-only in the layout"), ro.getMessage());
+            for (ImageException refused : List.of(t, tail, gz, ro)) {
+                assertEquals(ImageException.Kind.READ_ONLY, refused.kind(), "served, the refusal is EROFS: " + refused.getMessage());
+            }
         }
         byte[] ra = Files.readAllBytes(a);
         assertArrayEquals(hello, slice(ra, 8192, hello.length));

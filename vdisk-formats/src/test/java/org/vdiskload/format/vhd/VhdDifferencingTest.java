@@ -4,11 +4,15 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
+import org.vdiskload.image.error.RefusedReference;
+import org.vdiskload.ops.Create;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -18,9 +22,12 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -83,6 +90,30 @@ class VhdDifferencingTest {
     void prefersTheRelativeLocator() throws IOException {
         // Its W2ku and MacX locators name dynamic.vhd, which exists: W2ru must win.
         assertEquals(List.of("vpc:child-prefer.vhd", "vpc:parent.vhd"), chain("child-prefer.vhd"));
+    }
+
+    /**
+     * A child moved away from its parent: its W2ru locator names nothing any more, and its W2ku locator finds the
+     * parent, under the reference rule: refused while the parent's directory is not allowed, read once it is.
+     */
+    @Test
+    void aChildMovedAwayFindsItsParentByTheAbsoluteLocator(@TempDir Path tmp) throws IOException {
+        Path parents = Files.createDirectories(tmp.resolve("parents"));
+        Path parent = parents.resolve("base.vhd");
+        Create.create(parent, new VhdFormat(), 1 << 20, Map.of(), null, null);
+        try (DiskImage d = Images.open(parent, OpenOptions.DEFAULTS.withWritable(true))) {
+            d.write(ByteBuffer.wrap(new byte[] {0x5a}), 0);
+        }
+        Create.create(parents.resolve("child.vhd"), new VhdFormat(), -1, Map.of(), "base.vhd", "vpc");
+        Path child = Files.move(parents.resolve("child.vhd"), Files.createDirectories(tmp.resolve("children")).resolve("child.vhd"));
+        RefusedReference e = assertThrows(RefusedReference.class, () -> Images.open(child, OpenOptions.DEFAULTS).close());
+        assertTrue(e.getMessage().startsWith(child + ": backing file \"" + parent + "\" resolves to " + parent.toRealPath()), e.getMessage());
+        try (DiskImage d = Images.open(child, OpenOptions.DEFAULTS.withRefs(ReferencePolicy.allowing(List.of(parents))))) {
+            assertEquals(parent, d.layers().get(1).file().path());
+            ByteBuffer b = ByteBuffer.allocate(1);
+            d.read(b, 0);
+            assertEquals(0x5a, b.get(0));
+        }
     }
 
     @Test

@@ -10,6 +10,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -57,14 +58,23 @@ class ParentLocatorTest {
                 "relative_path", ".\\sub\\base.vhdx", "absolute_win32_path", "C:\\vms\\base.vhdx"));
         assertEquals(Guid.of("83eca7f1-0c3a-4e4b-9a2c-0123456789ab"), l.linkage());
         assertNull(l.linkage2());
-        assertEquals("sub/base.vhdx", l.hostPath());
+        // The drive path cannot be opened here: only its file name, beside the child, after the relative path.
+        assertEquals(List.of("sub/base.vhdx", "base.vhdx"), l.hostPaths());
     }
 
     @Test
     void withoutRelativePathTheAbsolutePathsFileNameIsUsed() throws IOException {
         ParentLocator l = parse(locator(ParentLocator.VHDX_LOCATOR, "parent_linkage", LINKAGE,
                 "volume_path", "\\\\?\\Volume{26a21bda-a627-11d7-9931-806e6f6e6963}\\vms\\base.vhdx"));
-        assertEquals("base.vhdx", l.hostPath());
+        assertEquals(List.of("base.vhdx"), l.hostPaths());
+    }
+
+    @Test
+    void pathsComeInTheSpecificationsOrderWhateverTheFileOrder() throws IOException {
+        ParentLocator l = parse(locator(ParentLocator.VHDX_LOCATOR, "parent_linkage", LINKAGE,
+                "absolute_win32_path", "\\srv\\vms\\base.vhdx", "volume_path", "\\data\\base.vhdx",
+                "relative_path", "..\\vms\\base.vhdx"));
+        assertEquals(List.of("../vms/base.vhdx", "/data/base.vhdx", "/srv/vms/base.vhdx", "base.vhdx"), l.hostPaths());
     }
 
     @Test

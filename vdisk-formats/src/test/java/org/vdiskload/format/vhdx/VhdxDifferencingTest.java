@@ -8,7 +8,9 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Extent;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.ops.Check;
 import org.vdiskload.ops.Create;
@@ -107,6 +109,24 @@ class VhdxDifferencingTest {
         assertTrue(Tools.run(List.of("qemu-img", "info", "-f", "vhdx", child.toString()), null).stderr().contains("not supported"));
     }
 
+    /**
+     * A child moved away from its parent: relative_path names nothing any more, and absolute_win32_path (a path
+     * here, as this library records it) finds the parent, under the reference rule: refused while the parent's
+     * directory is not allowed, read once it is.
+     */
+    @Test
+    void aChildMovedAwayFindsItsParentByTheAbsolutePath() throws Exception {
+        Path parent = parent("moved-base.vhdx", "8M");
+        Path made = child(dir.resolve("moved.vhdx"), "moved-base.vhdx", Map.of());
+        Path child = Files.move(made, Files.createDirectories(dir.resolve("elsewhere")).resolve("moved.vhdx"));
+        RefusedReference refused = assertThrows(RefusedReference.class, () -> open(child, false).close());
+        assertTrue(refused.getMessage().contains("\"" + parent + "\" resolves to " + parent.toRealPath()), refused.getMessage());
+        try (DiskImage d = Images.open(child, OpenOptions.DEFAULTS.withRefs(ReferencePolicy.allowing(List.of(dir))))) {
+            assertEquals(parent, d.layers().get(1).file().path());
+            assertArrayEquals(qemuRaw(parent), WriteTorture.readAll(d));
+        }
+    }
+
     /** Positional writes through the library, then libvhdi and our reader both read the model. */
     @Test
     void writesThroughTheChildReadBackAsTheModel() throws Exception {
@@ -192,7 +212,10 @@ class VhdxDifferencingTest {
         assertTrue(r.clean(), r.toString());
     }
 
-    /** A child in another directory names its parent by a relative path that climbs, and still opens. */
+    /**
+     * A child in another directory names its parent by a relative path that climbs, and opens where the
+     * parent's directory is allowed (outside the child's own, it is refused by default).
+     */
     @Test
     void parentInAnotherDirectoryIsFoundByItsRelativePath() throws Exception {
         Path parent = parent("p.vhdx", "8M");
@@ -201,14 +224,17 @@ class VhdxDifferencingTest {
         try (ImageFile f = ImageFile.open(child, false); VhdxLayer l = VhdxLayer.open(f, new org.vdiskload.image.OpenContext(null, 1 << 20, false))) {
             assertEquals("..\\p.vhdx", l.metadata().parent().entries().get("relative_path"));
         }
+        RefusedReference refused = assertThrows(RefusedReference.class, () -> open(child, false).close());
+        assertTrue(refused.getMessage().contains("\"../p.vhdx\" resolves to " + parent.toRealPath()), refused.getMessage());
+        ReferencePolicy allowed = ReferencePolicy.allowing(List.of(dir));
         byte[] b = new byte[4096];
         Arrays.fill(b, (byte) 0x77);
-        try (DiskImage d = open(child, true)) {
+        try (DiskImage d = Images.open(child, OpenOptions.DEFAULTS.withWritable(true).withRefs(allowed))) {
             d.write(ByteBuffer.wrap(b), 5 * MB - 2048);
         }
         byte[] want = qemuRaw(parent);
         System.arraycopy(b, 0, want, 5 * (int) MB - 2048, b.length);
-        try (DiskImage d = open(child, false)) {
+        try (DiskImage d = Images.open(child, OpenOptions.DEFAULTS.withRefs(allowed))) {
             assertArrayEquals(want, WriteTorture.readAll(d));
             assertTrue(d.map(0, d.size()).stream().anyMatch(e -> e.kind() == Extent.Kind.DATA));
         }

@@ -1,6 +1,6 @@
 package org.vdiskload.attach.fuse;
 
-/** Numbers of the kernel's FUSE protocol (include/uapi/linux/fuse.h, 7.38 layouts) and the errnos we answer with. */
+/** Numbers of the kernel's FUSE protocol (include/uapi/linux/fuse.h, 7.38 layouts); the errnos are {@link org.vdiskload.sys.Errno}'s. */
 final class Fuse {
     private Fuse() {}
 
@@ -34,11 +34,6 @@ final class Fuse {
     /** Largest READ/WRITE payload: max_write and max_pages (256 pages of 4 KiB). */
     static final int MAX_IO = 1 << 20;
     static final int MAX_PAGES_COUNT = 256;
-
-    // errnos (asm-generic, same on x86_64 and arm64)
-    static final int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16,
-            ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENOSPC = 28, EROFS = 30, EPROTO = 71, ENOSYS = 38,
-            EOPNOTSUPP = 95;
 
     static final int O_ACCMODE = 3, O_RDONLY = 0, W_OK = 2;
     static final int S_IFDIR = 0040000, S_IFREG = 0100000;

@@ -2,6 +2,9 @@ package org.vdiskload.attach.fuse;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
+import org.vdiskload.sys.SysCallException;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -25,12 +28,14 @@ final class FuseChannel implements Closeable {
     }
 
     static FuseChannel open() throws IOException {
+        Libc.require();
         int fd = Libc.open("/dev/fuse", Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
-        if (fd < 0) throw new IOException("/dev/fuse: cannot open (errno " + Libc.errno() + ")");
+        if (fd < 0) throw Libc.failure("open /dev/fuse");
         int stopFd = Libc.eventfd(0, Libc.O_CLOEXEC);
         if (stopFd < 0) {
+            SysCallException e = Libc.failure("eventfd");
             Libc.close(fd);
-            throw new IOException("eventfd failed (errno " + Libc.errno() + ")");
+            throw e;
         }
         return new FuseChannel(fd, stopFd);
     }
@@ -54,19 +59,19 @@ final class FuseChannel implements Closeable {
         while (!stopped) {
             long n = Libc.read(fd, buf, size);
             if (n > 0) return n;
-            int e = n < 0 ? Libc.errno() : Fuse.EIO;
+            int e = n < 0 ? Libc.errno() : Errno.EIO;
             switch (e) {
-                case Fuse.ENODEV:
+                case Errno.ENODEV:
                     return ENDED;
-                case Fuse.EINTR, Fuse.ENOENT: // ENOENT: the request was interrupted before we got it
+                case Errno.EINTR, Errno.ENOENT: // ENOENT: the request was interrupted before we got it
                     continue;
-                case Fuse.EAGAIN:
+                case Errno.EAGAIN:
                     int r = Libc.poll(pollSet, 2, timeoutMillis);
                     if (r == 0) return 0;
-                    if (r < 0 && Libc.errno() != Fuse.EINTR) throw new IOException("poll on /dev/fuse failed (errno " + Libc.errno() + ")");
+                    if (r < 0 && Libc.errno() != Errno.EINTR) throw Libc.failure("poll /dev/fuse");
                     continue;
                 default:
-                    throw new IOException("read from /dev/fuse failed (errno " + e + ")");
+                    throw new SysCallException("read /dev/fuse", e);
             }
         }
         return STOPPED;
@@ -80,11 +85,11 @@ final class FuseChannel implements Closeable {
         while (true) {
             long n = Libc.write(fd, buf, length);
             if (n == length) return true;
-            int e = n < 0 ? Libc.errno() : Fuse.EIO;
-            if (e == Fuse.EINTR) continue;
-            if (e == Fuse.ENOENT) return true;
-            if (e == Fuse.ENODEV) return false;
-            throw new IOException("write to /dev/fuse failed (errno " + e + ", " + length + " bytes)");
+            int e = n < 0 ? Libc.errno() : Errno.EIO;
+            if (e == Errno.EINTR) continue;
+            if (e == Errno.ENOENT) return true;
+            if (e == Errno.ENODEV) return false;
+            throw new SysCallException("write /dev/fuse (" + length + " bytes)", e);
         }
     }
 

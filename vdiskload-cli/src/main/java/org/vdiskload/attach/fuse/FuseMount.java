@@ -1,5 +1,8 @@
 package org.vdiskload.attach.fuse;
 
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
+
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -48,9 +51,9 @@ public final class FuseMount implements Closeable {
         FuseChannel channel = FuseChannel.open();
         String data = "fd=" + channel.fd + ",rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=" + Fuse.MAX_IO;
         if (Libc.mount("vdiskload", dir.toString(), "fuse.vdiskload", Libc.MS_NOSUID | Libc.MS_NODEV, data) < 0) {
-            int errno = Libc.errno();
+            IOException e = Libc.failure("mount FUSE on " + dir);
             channel.close();
-            throw new IOException(dir + ": cannot mount FUSE (errno " + errno + ")");
+            throw e;
         }
         FuseMount m = new FuseMount(dir, channel);
         try {
@@ -92,8 +95,8 @@ public final class FuseMount implements Closeable {
         closed = true;
         if (sessionEnd.getCount() > 0 && Libc.umount2(mountPoint.toString(), 0) < 0) {
             int errno = Libc.errno();
-            if (errno == Fuse.EBUSY) Libc.umount2(mountPoint.toString(), Libc.MNT_DETACH);
-            else if (errno != Fuse.EINVAL) LOG.warning("vdiskload fuse: cannot unmount " + mountPoint + " (errno " + errno + ")");
+            if (errno == Errno.EBUSY) Libc.umount2(mountPoint.toString(), Libc.MNT_DETACH);
+            else if (errno != Errno.EINVAL) LOG.warning("vdiskload fuse: cannot unmount " + mountPoint + ": " + Errno.describe(errno));
         }
         channel.stop();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(JOIN_TIMEOUT_MILLIS);

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.vdiskload.attach.fuse.Fuse.*;
+import static org.vdiskload.sys.Errno.*;
 
 /**
  * The file system itself: a root directory (node 1) holding the files (node 2, 3...), none of which can

@@ -3,6 +3,7 @@ package org.vdiskload.attach.fuse;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import org.vdiskload.sys.Errno;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -14,7 +15,8 @@ import static org.vdiskload.attach.fuse.Fuse.*;
 /**
  * One serving thread: reads a request from /dev/fuse into its own buffer, answers it from its own reply
  * buffer in one write. Nothing a request holds can end the worker: a refusal or an image failure
- * becomes an errno reply; only the session's end or a stop does.
+ * becomes an errno reply (an image failure's errno as {@link Errno#of} maps it); only the session's end
+ * or a stop does.
  */
 final class FuseWorker implements Runnable {
     private static final Logger LOG = Logger.getLogger(FuseMount.class.getName());
@@ -89,8 +91,8 @@ final class FuseWorker implements Runnable {
         } catch (FuseError e) {
             errno = e.errno;
         } catch (IOException | RuntimeException e) {
-            LOG.warning("vdiskload fuse: opcode " + request.opcode + " on node " + request.nodeid + ": " + e.getMessage());
-            errno = EIO;
+            errno = Errno.of(e); // ENOSPC for a full host file system, EROFS for a range the image keeps...
+            LOG.warning("vdiskload fuse: opcode " + request.opcode + " on node " + request.nodeid + ": " + e.getMessage() + " (errno " + errno + ")");
         }
         if (request.unique == 0) return; // nothing we could answer to
         send(errno, payload);

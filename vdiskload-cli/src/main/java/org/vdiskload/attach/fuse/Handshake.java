@@ -3,6 +3,7 @@ package org.vdiskload.attach.fuse;
 import java.nio.ByteBuffer;
 
 import static org.vdiskload.attach.fuse.Fuse.*;
+import static org.vdiskload.sys.Errno.*;
 
 /** The INIT negotiation: protocol 7.x, 1 MiB reads and writes, parallel reads, no writeback cache. */
 final class Handshake {

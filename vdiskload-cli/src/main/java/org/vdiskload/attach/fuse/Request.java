@@ -1,5 +1,7 @@
 package org.vdiskload.attach.fuse;
 
+import org.vdiskload.sys.Errno;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
@@ -22,12 +24,12 @@ final class Request {
     void parse(int n) throws FuseError {
         unique = n >= 16 ? buf.getLong(8) : 0;
         opcode = -1;
-        if (n < Fuse.IN_HEADER || buf.getInt(0) != n) throw new FuseError(Fuse.EIO);
+        if (n < Fuse.IN_HEADER || buf.getInt(0) != n) throw new FuseError(Errno.EIO);
         opcode = buf.getInt(4);
         nodeid = buf.getLong(16);
         int extensions = (buf.getShort(36) & 0xffff) * 8;
         bodyLength = n - Fuse.IN_HEADER - extensions;
-        if (bodyLength < 0) throw new FuseError(Fuse.EIO);
+        if (bodyLength < 0) throw new FuseError(Errno.EIO);
     }
 
     int bodyLength() {
@@ -36,7 +38,7 @@ final class Request {
 
     /** Fails the request unless its body has at least {@code length} bytes. */
     void require(int length) throws FuseError {
-        if (bodyLength < length) throw new FuseError(Fuse.EINVAL);
+        if (bodyLength < length) throw new FuseError(Errno.EINVAL);
     }
 
     int u32(int bodyOffset) {
@@ -61,10 +63,10 @@ final class Request {
                     return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                             .decode(buf.duplicate().position(start).limit(i)).toString();
                 } catch (CharacterCodingException e) {
-                    throw new FuseError(Fuse.ENOENT); // no file of ours has a name that is not UTF-8
+                    throw new FuseError(Errno.ENOENT); // no file of ours has a name that is not UTF-8
                 }
             }
         }
-        throw new FuseError(Fuse.EINVAL);
+        throw new FuseError(Errno.EINVAL);
     }
 }

@@ -3,26 +3,27 @@ package org.vdiskload.attach.kmod;
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backend;
 import org.vdiskload.attach.DeviceNames;
+import org.vdiskload.attach.KernelPartitions;
 import org.vdiskload.attach.StateDir;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
-import org.vdiskload.partition.Partition;
 import org.vdiskload.partition.PartitionTable;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.SysCallException;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
-import java.util.TreeMap;
 
 /**
  * Backend {@code kmod}: vdisk.ko (kmod/) serves the image itself. The kernel's own disk is /dev/NAME
@@ -43,6 +44,11 @@ public final class KmodBackend implements Backend {
         @Override
         public String name() {
             return "kmod";
+        }
+
+        @Override
+        public boolean available() {
+            return VdiskControl.available();
         }
 
         @Override
@@ -69,9 +75,8 @@ public final class KmodBackend implements Backend {
     static final String DEAD_TIMEOUT_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
     private static final int PHYSICAL_BLOCK = 4096;
     private static final int THREADS = Math.max(4, Runtime.getRuntime().availableProcessors());
-    private static final long SETTLE_MILLIS = 20_000;
+    private static final Duration SETTLE = Duration.ofSeconds(20);
     private static final long DELETE_RETRY_MILLIS = 5_000;
-    private static final Path SYS_BLOCK = Path.of("/sys/block");
 
     private VdiskControl control;
     private UpcallServer server;
@@ -79,14 +84,9 @@ public final class KmodBackend implements Backend {
 
     private KmodBackend() {}
 
-    /** Whether the kernel has vdisk.ko: loaded, or loadable now. */
-    public static boolean available() {
-        return VdiskControl.available();
-    }
-
     @Override
     public Devices start(String attachment, DiskImage disk, PartitionTable table, boolean writable) throws IOException {
-        if (!available()) throw new IOException("the kernel has no vdisk module (modprobe vdisk failed); use --backend nbd or fuse");
+        if (!VdiskControl.available()) throw new IOException("the kernel has no vdisk module (modprobe vdisk failed); use --backend nbd or fuse");
         String family = DeviceNames.family(disk.formatName());
         int index = indexOf(attachment, family);
         int blockSize = table.sectorSize();
@@ -117,15 +117,15 @@ public final class KmodBackend implements Backend {
             server.start();
             control.start();
             return devices(table);
-        } catch (VdiskControl.Failure e) {
-            if (e.errno == VdiskControl.EEXIST) throw new IOException("/dev/" + attachment + ": the kernel has a device of that name already");
+        } catch (SysCallException e) {
+            if (e.errno() == Errno.EEXIST) throw new IOException("/dev/" + attachment + ": the kernel has a device of that name already");
             throw e;
         }
     }
 
     @Override
     public Devices reconnect(Attachment previous, DiskImage disk, PartitionTable table) throws IOException {
-        if (!available()) throw new IOException("the kernel has no vdisk module");
+        if (!VdiskControl.available()) throw new IOException("the kernel has no vdisk module");
         try (VdiskControl probe = VdiskControl.open()) {
             VdiskControl.Info info = probe.info(previous.name());
             if (info == null) throw new IOException(previous.path() + ": the kernel has no such disk any more; detach it (-d) and attach the image again");
@@ -177,41 +177,10 @@ public final class KmodBackend implements Backend {
         }
     }
 
-    /** The disk and the partitions the kernel found, once their device nodes exist. */
+    /** The disk and the partitions the kernel found (its own names: no links needed), once their device nodes exist. */
     private Devices devices(PartitionTable table) throws IOException {
         String disk = DeviceNames.DEV + "/" + name;
-        long deadline = System.currentTimeMillis() + SETTLE_MILLIS;
-        while (!Files.exists(Path.of(disk))) pause(deadline, disk + " did not appear");
-        while (true) {
-            TreeMap<Integer, String> parts = partitions(name);
-            if (table.partitions().stream().allMatch(p -> parts.containsKey(p.number()))) {
-                List<Attachment.PartitionDevice> devices = new ArrayList<>();
-                for (var k : parts.entrySet()) {
-                    Partition p = table.partitions().stream().filter(x -> x.number() == k.getKey()).findFirst().orElse(null);
-                    devices.add(new Attachment.PartitionDevice(k.getKey(), DeviceNames.partition(name, k.getKey()), k.getValue(),
-                            p == null ? -1 : p.start(), p == null ? -1 : p.length()));
-                }
-                return new Devices("", disk, devices);
-            }
-            pause(deadline, disk + ": the kernel did not find the partitions " + table.partitions().stream()
-                    .map(p -> Integer.toString(p.number())).toList() + " (it has " + parts.keySet() + ")");
-        }
-    }
-
-    /** The kernel's partitions of disk {@code disk} whose device node exists, by number. */
-    private static TreeMap<Integer, String> partitions(String disk) throws IOException {
-        TreeMap<Integer, String> parts = new TreeMap<>();
-        Path dir = SYS_BLOCK.resolve(disk);
-        if (!Files.isDirectory(dir)) return parts;
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, disk + "p*")) {
-            for (Path p : s) {
-                String n = p.getFileName().toString().substring(disk.length() + 1);
-                if (n.isEmpty() || n.length() > 3 || !n.chars().allMatch(Character::isDigit)) continue;
-                String node = DeviceNames.DEV + "/" + p.getFileName();
-                if (Files.exists(Path.of(node))) parts.put(Integer.parseInt(n), node);
-            }
-        }
-        return parts;
+        return new Devices("", disk, KernelPartitions.match(name, KernelPartitions.await(disk, table, SETTLE), table));
     }
 
     @Override
@@ -245,9 +214,9 @@ public final class KmodBackend implements Backend {
             try {
                 control.delete(name, false);
                 return;
-            } catch (VdiskControl.Failure e) {
-                if (e.errno == VdiskControl.ENXIO) return;
-                if (e.errno != VdiskControl.EBUSY) throw e;
+            } catch (SysCallException e) {
+                if (e.errno() == Errno.ENXIO) return;
+                if (e.errno() != Errno.EBUSY) throw e;
                 pause(deadline, "/dev/" + name + " is in use (mounted or open): cannot remove it");
             }
         }

@@ -2,6 +2,8 @@ package org.vdiskload.attach.kmod;
 
 import com.sun.jna.Memory;
 import org.vdiskload.image.DiskImage;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.SysCallException;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -79,9 +81,9 @@ final class UpcallServer {
                 up.setInt(VdiskAbi.Upcall.BUFFER_LEN, maxIoBytes);
                 try {
                     control.fetch(up);
-                } catch (VdiskControl.Failure e) {
-                    if (e.errno == VdiskControl.EINTR) continue;
-                    if (e.errno != VdiskControl.ENODEV) log.accept("vdiskload kmod: " + e.getMessage());
+                } catch (SysCallException e) {
+                    if (e.errno() == Errno.EINTR) continue;
+                    if (e.errno() != Errno.ENODEV) log.accept("vdiskload kmod: " + e.getMessage());
                     return;
                 }
                 answer(up, reply, data, buffer);
@@ -111,10 +113,10 @@ final class UpcallServer {
                 case (int) VdiskAbi.VDISK_OP_DISCARD -> disk.discard(offset, length);
                 case (int) VdiskAbi.VDISK_OP_WRITE_ZEROES ->
                         disk.writeZeroes(offset, length, (flags & VdiskAbi.VDISK_UP_NOUNMAP) == 0);
-                default -> status = -Errnos.EOPNOTSUPP;
+                default -> status = -Errno.EOPNOTSUPP;
             }
         } catch (IOException | RuntimeException e) {
-            status = -Errnos.of(e);
+            status = -Errno.of(e);
             log.accept("vdiskload kmod: " + opName(op) + " " + offset + "+" + length + ": " + e.getMessage());
         }
         ExtentTable.Encoded extents = ExtentTable.Encoded.EMPTY;
@@ -134,7 +136,7 @@ final class UpcallServer {
         reply.setInt(VdiskAbi.Reply.NR_EXTENTS, extents.count());
         try {
             control.complete(reply);
-        } catch (VdiskControl.Failure e) {
+        } catch (SysCallException e) {
             log.accept("vdiskload kmod: answering " + opName(op) + " " + offset + "+" + length + ": " + e.getMessage());
         } finally {
             if (extents.memory() != null) extents.memory().close();

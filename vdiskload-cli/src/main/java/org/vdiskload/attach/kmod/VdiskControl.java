@@ -1,9 +1,10 @@
 package org.vdiskload.attach.kmod;
 
 import com.sun.jna.Memory;
-import com.sun.jna.Native;
 import com.sun.jna.Pointer;
-import org.vdiskload.io.CLibrary;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
+import org.vdiskload.sys.SysCallException;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -19,53 +20,22 @@ import java.util.List;
  */
 final class VdiskControl implements Closeable {
     static final Path DEVICE = Path.of("/dev/" + VdiskAbi.VDISK_CONTROL_NAME);
-    private static final int O_RDWR = 2, O_CLOEXEC = 02000000;
-    static final int EINTR = 4, ENXIO = 6, EBUSY = 16, ENODEV = 19, EEXIST = 17;
-
-    private static final Throwable UNBOUND = bind();
 
     private final int fd;
-
-    private static Throwable bind() {
-        try {
-            Native.register(VdiskControl.class, CLibrary.instance());
-            return null;
-        } catch (UnsatisfiedLinkError | RuntimeException e) {
-            return e;
-        }
-    }
-
-    private static native int open(String path, int flags);
-
-    private static native int ioctl(int fd, long request, Pointer arg);
-
-    private static native int close(int fd);
-
-    private static native String strerror(int errno);
-
-    /** A failed ioctl or open, with its errno. */
-    static final class Failure extends IOException {
-        final int errno;
-
-        Failure(String call, int errno) {
-            super(call + ": " + strerror(errno));
-            this.errno = errno;
-        }
-    }
 
     private VdiskControl(int fd) {
         this.fd = fd;
     }
 
     static VdiskControl open() throws IOException {
-        if (UNBOUND != null) throw new IOException("cannot load the C library through JNA: " + UNBOUND.getMessage());
-        int fd = open(DEVICE.toString(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) throw new Failure("open " + DEVICE, Native.getLastError());
+        Libc.require();
+        int fd = Libc.open(DEVICE.toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure("open " + DEVICE);
         return new VdiskControl(fd);
     }
 
-    private void call(String what, long request, Pointer arg) throws Failure {
-        if (ioctl(fd, request, arg) != 0) throw new Failure(what, Native.getLastError());
+    private void call(String what, long request, Pointer arg) throws SysCallException {
+        if (Libc.ioctl(fd, request, Pointer.nativeValue(arg)) != 0) throw Libc.failure(what);
     }
 
     /** The module's version, features and limits. */
@@ -166,8 +136,8 @@ final class VdiskControl implements Closeable {
             text(m, VdiskAbi.Info.NAME, VdiskAbi.Info.LEN_NAME, name);
             try {
                 call("VDISK_IOC_INFO " + name, VdiskAbi.VDISK_IOC_INFO, m);
-            } catch (Failure e) {
-                if (e.errno == ENXIO) return null;
+            } catch (SysCallException e) {
+                if (e.errno() == Errno.ENXIO) return null;
                 throw e;
             }
             return new Info(readText(m, VdiskAbi.Info.NAME, VdiskAbi.Info.LEN_NAME), m.getInt(VdiskAbi.Info.STATE),
@@ -179,30 +149,30 @@ final class VdiskControl implements Closeable {
     }
 
     /** Waits for an upcall, described into {@code upcall} (a VdiskAbi.Upcall whose buffer fields are set). */
-    void fetch(Memory upcall) throws Failure {
+    void fetch(Memory upcall) throws SysCallException {
         call("VDISK_IOC_FETCH", VdiskAbi.VDISK_IOC_FETCH, upcall);
     }
 
     /** Answers an upcall ({@code reply}: a VdiskAbi.Reply). */
-    void complete(Memory reply) throws Failure {
+    void complete(Memory reply) throws SysCallException {
         call("VDISK_IOC_COMPLETE", VdiskAbi.VDISK_IOC_COMPLETE, reply);
     }
 
     @Override
     public void close() {
-        close(fd);
+        Libc.close(fd);
     }
 
     /** Opens {@code path} for the kernel to do I/O on (closed once handed over: the kernel keeps its own reference). */
     static int openFile(Path path, boolean writable) throws IOException {
-        if (UNBOUND != null) throw new IOException("cannot load the C library through JNA: " + UNBOUND.getMessage());
-        int fd = open(path.toString(), (writable ? O_RDWR : 0) | O_CLOEXEC);
-        if (fd < 0) throw new Failure("open " + path, Native.getLastError());
+        Libc.require();
+        int fd = Libc.open(path.toString(), (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure("open " + path);
         return fd;
     }
 
     static void closeFile(int fd) {
-        close(fd);
+        Libc.close(fd);
     }
 
     private static Memory files(List<FileRef> refs) {

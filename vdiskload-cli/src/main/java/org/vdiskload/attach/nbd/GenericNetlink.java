@@ -1,5 +1,9 @@
 package org.vdiskload.attach.nbd;
 
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
+import org.vdiskload.sys.SysCallException;
+
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
@@ -24,31 +28,28 @@ final class GenericNetlink implements Closeable {
     private static final int CTRL_CMD_GETFAMILY = 3;
     private static final int CTRL_ATTR_FAMILY_ID = 1;
     private static final int CTRL_ATTR_FAMILY_NAME = 2;
-    private static final int ENOENT = 2;
     static final int NLA_F_NESTED = 1 << 15;
     /** No answer from the kernel in this long is an error, not a hang. */
     private static final int RECEIVE_TIMEOUT_SECONDS = 30;
 
-    private final Libc libc;
     private final int fd;
     private int sequence;
 
-    private GenericNetlink(Libc libc, int fd) {
-        this.libc = libc;
+    private GenericNetlink(int fd) {
         this.fd = fd;
     }
 
     static GenericNetlink open() throws IOException {
-        Libc libc = Libc.get();
-        int fd = libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_GENERIC);
-        if (fd < 0) throw Libc.error("netlink socket");
+        Libc.require();
+        int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_GENERIC);
+        if (fd < 0) throw Libc.failure("netlink socket");
         ByteBuffer tv = ByteBuffer.allocate(16).order(ByteOrder.nativeOrder()).putLong(RECEIVE_TIMEOUT_SECONDS).putLong(0);
-        if (libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, tv.array(), 16) != 0) {
-            IOException e = Libc.error("netlink SO_RCVTIMEO");
-            libc.close(fd);
+        if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, tv.array(), 16) != 0) {
+            IOException e = Libc.failure("netlink SO_RCVTIMEO");
+            Libc.close(fd);
             throw e;
         }
-        return new GenericNetlink(libc, fd);
+        return new GenericNetlink(fd);
     }
 
     /** The id of the family {@code name}, or -1 if the kernel has none by that name (its module not loaded). */
@@ -60,18 +61,15 @@ final class GenericNetlink implements Closeable {
             if (id == null || id.remaining() < 2) throw new IOException("netlink: no id in the reply for family " + name);
             return Short.toUnsignedInt(id.getShort());
         } catch (KernelError e) {
-            if (e.errno == ENOENT) return -1;
+            if (e.errno() == Errno.ENOENT) return -1;
             throw e;
         }
     }
 
-    /** An error the kernel answered with (negative errno in NLMSG_ERROR). */
-    static final class KernelError extends IOException {
-        final int errno;
-
-        KernelError(String message, int errno) {
-            super(message);
-            this.errno = errno;
+    /** An error the kernel answered a request with (negative errno in NLMSG_ERROR). */
+    static final class KernelError extends SysCallException {
+        KernelError(String request, int errno) {
+            super(request, errno);
         }
     }
 
@@ -85,13 +83,13 @@ final class GenericNetlink implements Closeable {
         ByteBuffer m = ByteBuffer.allocate(20 + body.length).order(ByteOrder.nativeOrder());
         m.putInt(20 + body.length).putShort((short) family).putShort((short) (NLM_F_REQUEST | NLM_F_ACK)).putInt(seq).putInt(0);
         m.put((byte) cmd).put((byte) version).putShort((short) 0).put(body);
-        if (libc.send(fd, m.array(), m.capacity(), 0) != m.capacity()) throw Libc.error(what + ": netlink send");
+        if (Libc.send(fd, m.array(), m.capacity(), 0) != m.capacity()) throw Libc.failure(what + ": netlink send");
 
         Map<Integer, ByteBuffer> reply = new HashMap<>();
         while (true) {
             byte[] buf = new byte[65536]; // a fresh one each time: the reply's attributes are slices of the last
-            long n = libc.recv(fd, buf, buf.length, 0);
-            if (n < 0) throw Libc.error(what + ": netlink receive");
+            long n = Libc.recv(fd, buf, buf.length, 0);
+            if (n < 0) throw Libc.failure(what + ": netlink receive");
             ByteBuffer in = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
             while (in.remaining() >= 16) {
                 int start = in.position();
@@ -106,7 +104,7 @@ final class GenericNetlink implements Closeable {
                     if (type == NLMSG_ERROR) {
                         int error = -in.getInt();
                         if (error == 0) return reply;
-                        throw new KernelError(what + ": " + libc.strerror(error) + " (errno " + error + ")", error);
+                        throw new KernelError(what, error);
                     }
                     if (type == family && len >= 20) {
                         in.position(start + 20);
@@ -134,7 +132,7 @@ final class GenericNetlink implements Closeable {
 
     @Override
     public void close() {
-        libc.close(fd);
+        Libc.close(fd);
     }
 
     /** Netlink attributes being written, in host byte order. */

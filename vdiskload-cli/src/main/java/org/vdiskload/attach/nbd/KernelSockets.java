@@ -1,5 +1,7 @@
 package org.vdiskload.attach.nbd;
 
+import org.vdiskload.sys.Libc;
+
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -24,19 +26,17 @@ import java.util.List;
 final class KernelSockets implements Closeable {
     private static final int SUN_PATH = 108;
 
-    private final Libc libc;
     private final List<Integer> fds;
     private final List<SocketChannel> channels;
 
-    private KernelSockets(Libc libc, List<Integer> fds, List<SocketChannel> channels) {
-        this.libc = libc;
+    private KernelSockets(List<Integer> fds, List<SocketChannel> channels) {
         this.fds = fds;
         this.channels = channels;
     }
 
     /** {@code n} pairs, listening at {@code socket} meanwhile (its directory must be private). */
     static KernelSockets create(int n, Path socket) throws IOException {
-        Libc libc = Libc.get();
+        Libc.require();
         byte[] path = socket.toString().getBytes(StandardCharsets.UTF_8);
         if (path.length >= SUN_PATH) throw new IOException(socket + ": path too long for a Unix socket");
         byte[] address = new byte[2 + SUN_PATH];
@@ -45,15 +45,15 @@ final class KernelSockets implements Closeable {
         Files.deleteIfExists(socket);
         List<Integer> fds = new ArrayList<>();
         List<SocketChannel> channels = new ArrayList<>();
-        KernelSockets made = new KernelSockets(libc, fds, channels);
+        KernelSockets made = new KernelSockets(fds, channels);
         try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             listener.bind(UnixDomainSocketAddress.of(socket), n);
             for (int i = 0; i < n; i++) {
-                int fd = libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
-                if (fd < 0) throw Libc.error("socket");
+                int fd = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+                if (fd < 0) throw Libc.failure("socket");
                 fds.add(fd);
                 // A Unix stream connect completes once queued on the listener: accepting follows.
-                if (libc.connect(fd, address, address.length) != 0) throw Libc.error("connect " + socket);
+                if (Libc.connect(fd, address, address.length) != 0) throw Libc.failure("connect " + socket);
                 channels.add(listener.accept());
             }
             return made;
@@ -77,7 +77,7 @@ final class KernelSockets implements Closeable {
 
     /** Closes this process's copies of the kernel's ends (the kernel holds its own references once connected). */
     void closeKernelEnds() {
-        for (int fd : fds) libc.close(fd);
+        for (int fd : fds) Libc.close(fd);
         fds.clear();
     }
 

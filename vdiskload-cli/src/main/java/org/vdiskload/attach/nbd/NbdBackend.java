@@ -2,13 +2,11 @@ package org.vdiskload.attach.nbd;
 
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backend;
-import org.vdiskload.attach.DeviceNames;
+import org.vdiskload.attach.KernelPartitions;
 import org.vdiskload.attach.StateDir;
-import org.vdiskload.attach.Teardown;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.nbd.Export;
 import org.vdiskload.nbd.NbdServer;
-import org.vdiskload.partition.Partition;
 import org.vdiskload.partition.PartitionTable;
 
 import java.io.IOException;
@@ -16,10 +14,9 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -28,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * connected Unix sockets over netlink ({@link NbdNetlink}; on kernels without it, through the
  * NBD_SET_SOCK ioctls, {@link NbdIoctl}: both behind {@link NbdControl}) and speaks NBD's transmission
  * phase on them straight away; {@link NbdServer#serveConnected} answers. The driver picks a free
- * /dev/nbdN and scans its partitions itself (/dev/nbdNpM); /dev/NAME and /dev/NAMEpM point at them.
+ * /dev/nbdN and scans its partitions itself (/dev/nbdNpM).
  *
  * <p>Several connections (one per two CPUs, up to four) spread the driver's queues over server threads: safe,
  * as every connection serves the one image and a flush on any of them covers all (CAN_MULTI_CONN). Each
@@ -69,6 +66,11 @@ public final class NbdBackend implements Backend {
         }
 
         @Override
+        public boolean available() {
+            return NbdBackend.available();
+        }
+
+        @Override
         public Backend create(StateDir state) {
             return new NbdBackend(state);
         }
@@ -88,7 +90,6 @@ public final class NbdBackend implements Backend {
                     if (first == null) first = e;
                 }
             }
-            Teardown.removeLinks(a.name());
             Files.deleteIfExists(socket(state, a.name()));
             if (first != null) throw first;
         }
@@ -105,7 +106,8 @@ public final class NbdBackend implements Backend {
     /** Overrides {@link #DEAD_CONN_SECONDS} at attach (whole seconds; 0: fail at once): for tests and slow machines. */
     static final String DEAD_CONN_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
     private static final long DEAD_CONN_MAX = 86_400;
-    private static final long SETTLE_MILLIS = 20_000;
+    /** How long the kernel may take to show the device and its partitions after the connect. */
+    private static final Duration SETTLE = Duration.ofSeconds(20);
     private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
 
     private final StateDir state;
@@ -121,7 +123,7 @@ public final class NbdBackend implements Backend {
     }
 
     /** Whether the kernel has the nbd driver: loaded, or loadable now (modprobe nbd). */
-    public static boolean available() {
+    static boolean available() {
         if (Files.isDirectory(Path.of("/sys/module/nbd"))) return true;
         try {
             Process p = new ProcessBuilder("modprobe", "nbd").redirectErrorStream(true)
@@ -156,10 +158,7 @@ public final class NbdBackend implements Backend {
                 NbdDevices.backendId(name), sockets.fds()));
         sockets.closeKernelEnds();
         String device = NbdDevices.device(index);
-        List<Attachment.PartitionDevice> parts = partitionDevices(settle(device, table), table);
-        Teardown.link(name, device);
-        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
-        return new Devices("", device, parts);
+        return new Devices("", device, KernelPartitions.match(name, KernelPartitions.await(device, table, SETTLE), table));
     }
 
     private static long deadConnSeconds() throws IOException {
@@ -229,48 +228,7 @@ public final class NbdBackend implements Backend {
         name = previous.name();
         index = idx;
         String device = NbdDevices.device(index);
-        List<Attachment.PartitionDevice> parts = partitionDevices(NbdDevices.partitions(index), table);
-        Teardown.link(name, device);
-        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
-        return new Devices("", device, parts);
-    }
-
-    private List<Attachment.PartitionDevice> partitionDevices(Map<Integer, String> kernelParts, PartitionTable table) {
-        List<Attachment.PartitionDevice> parts = new ArrayList<>();
-        for (Map.Entry<Integer, String> k : kernelParts.entrySet()) {
-            Partition p = table.partitions().stream().filter(x -> x.number() == k.getKey()).findFirst().orElse(null);
-            parts.add(new Attachment.PartitionDevice(k.getKey(), DeviceNames.partition(name, k.getKey()), k.getValue(),
-                    p == null ? -1 : p.start(), p == null ? -1 : p.length()));
-        }
-        return parts;
-    }
-
-    /**
-     * Waits for the device node, opens it once (the driver reads the partition table on the first open
-     * after a connect, unless udev's probe did already), and waits until the kernel has a device for
-     * every partition the table names; returns the kernel's partitions.
-     */
-    private TreeMap<Integer, String> settle(String device, PartitionTable table) throws IOException {
-        long deadline = System.currentTimeMillis() + SETTLE_MILLIS;
-        while (!Files.exists(Path.of(device))) pause(deadline, device + " did not appear");
-        NbdDevices.open(device);
-        while (true) {
-            TreeMap<Integer, String> parts = NbdDevices.partitions(index);
-            boolean all = table.partitions().stream().allMatch(p -> parts.containsKey(p.number()));
-            if (all) return parts;
-            pause(deadline, device + ": the kernel did not find the partitions " + table.partitions().stream()
-                    .map(p -> Integer.toString(p.number())).toList() + " (it has " + parts.keySet() + ")");
-        }
-    }
-
-    private static void pause(long deadline, String failure) throws IOException {
-        if (System.currentTimeMillis() > deadline) throw new IOException(failure);
-        try {
-            Thread.sleep(20);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while waiting: " + failure);
-        }
+        return new Devices("", device, KernelPartitions.match(name, KernelPartitions.of(device), table));
     }
 
     @Override
@@ -278,7 +236,7 @@ public final class NbdBackend implements Backend {
         ended.await();
     }
 
-    /** Flushes, disconnects (the driver sends NBD_CMD_DISC on each connection), waits for the servers, removes the names. */
+    /** Flushes, disconnects (the driver sends NBD_CMD_DISC on each connection), waits for the servers. */
     @Override
     public void stop() throws IOException {
         if (name == null) return;
@@ -309,7 +267,6 @@ public final class NbdBackend implements Backend {
             }
             sockets.close();
         }
-        Teardown.removeLinks(name);
         Files.deleteIfExists(socket(state, name));
         if (first != null) throw first;
     }

@@ -1,5 +1,7 @@
 package org.vdiskload.attach.nbd;
 
+import org.vdiskload.sys.Libc;
+
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -7,7 +9,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeMap;
 
 /**
  * The kernel's nbd devices as sysfs shows them. A device vdiskload connected carries the backend
@@ -53,44 +54,19 @@ final class NbdDevices {
         return found;
     }
 
-    /** The partitions the kernel found on /dev/nbd{@code index} whose device node exists, by number. */
-    static TreeMap<Integer, String> partitions(int index) throws IOException {
-        String disk = "nbd" + index;
-        TreeMap<Integer, String> parts = new TreeMap<>();
-        Path dir = SYS_BLOCK.resolve(disk);
-        if (!Files.isDirectory(dir)) return parts;
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, disk + "p*")) {
-            for (Path p : s) {
-                String n = p.getFileName().toString().substring(disk.length() + 1);
-                if (n.isEmpty() || n.length() > 5 || !n.chars().allMatch(Character::isDigit)) continue;
-                Path node = Path.of(DEV, p.getFileName().toString());
-                if (Files.exists(node)) parts.put(Integer.parseInt(n), node.toString());
-            }
-        }
-        return parts;
-    }
-
-    /** Opens and closes {@code device}: the first open after a connect reads the partition table. */
-    static void open(String device) throws IOException {
-        Libc libc = Libc.get();
-        int fd = libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw Libc.error("open " + device);
-        libc.close(fd);
-    }
-
     /**
      * Pushes what the kernel holds for {@code device} to the server: BLKFLSBUF writes back its buffer
      * cache, fsync has the driver send NBD_CMD_FLUSH (the server flushes the image).
      */
     static void flush(String device) throws IOException {
-        Libc libc = Libc.get();
-        int fd = libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw Libc.error("open " + device);
+        Libc.require();
+        int fd = Libc.open(device, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) throw Libc.failure("open " + device);
         try {
-            if (libc.ioctl(fd, Libc.BLKFLSBUF, 0) != 0) throw Libc.error("BLKFLSBUF " + device);
-            if (libc.fsync(fd) != 0) throw Libc.error("fsync " + device);
+            if (Libc.ioctl(fd, Libc.BLKFLSBUF, 0) != 0) throw Libc.failure("BLKFLSBUF " + device);
+            if (Libc.fsync(fd) != 0) throw Libc.failure("fsync " + device);
         } finally {
-            libc.close(fd);
+            Libc.close(fd);
         }
     }
 }

@@ -1,6 +1,8 @@
 package org.vdiskload.attach.nbd;
 
-import com.sun.jna.Native;
+import org.vdiskload.sys.Errno;
+import org.vdiskload.sys.Libc;
+import org.vdiskload.sys.SysCallException;
 
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
@@ -35,8 +37,6 @@ final class NbdIoctl implements NbdControl {
     private static final long NBD_DISCONNECT = 0xab08;
     private static final long NBD_SET_TIMEOUT = 0xab09;
     private static final long NBD_SET_FLAGS = 0xab0a;
-    private static final int EBUSY = 16;
-    private static final int EINVAL = 22;
     private static final long START_MILLIS = 20_000;
     private static final Path SYS_BLOCK = Path.of("/sys/block");
 
@@ -118,49 +118,49 @@ final class NbdIoctl implements NbdControl {
 
     /** The setup thread: claims the device, configures it, and serves as the driver's NBD_DO_IT caller. */
     private void run(String device, Connect c, CompletableFuture<Boolean> claimed, CompletableFuture<Integer> done) {
-        Libc libc;
         try {
-            libc = Libc.get();
+            Libc.require();
         } catch (IOException e) {
             claimed.completeExceptionally(e);
             return;
         }
-        int f = libc.open(device, Libc.O_RDWR | Libc.O_CLOEXEC);
+        int f = Libc.open(device, Libc.O_RDWR | Libc.O_CLOEXEC);
         if (f < 0) {
-            claimed.completeExceptionally(Libc.error("open " + device));
-            return;
-        }
-        if (libc.ioctl(f, NBD_SET_SOCK, c.fds().get(0)) != 0) {
-            int e = Native.getLastError();
-            // EBUSY: another task is setting it up; EINVAL: netlink connected it meanwhile
-            if (e == EBUSY || e == EINVAL) claimed.complete(false);
-            else claimed.completeExceptionally(Libc.error("NBD_SET_SOCK " + device));
-            libc.close(f);
+            claimed.completeExceptionally(Libc.failure("open " + device));
             return;
         }
         try {
-            ioctl(libc, f, NBD_SET_BLKSIZE, c.blockSize(), "NBD_SET_BLKSIZE", device);
-            ioctl(libc, f, NBD_SET_SIZE_BLOCKS, c.size() / c.blockSize(), "NBD_SET_SIZE_BLOCKS", device);
-            ioctl(libc, f, NBD_SET_TIMEOUT, c.timeout(), "NBD_SET_TIMEOUT", device);
-            ioctl(libc, f, NBD_SET_FLAGS, c.serverFlags(), "NBD_SET_FLAGS", device);
+            ioctl(f, NBD_SET_SOCK, c.fds().get(0), "NBD_SET_SOCK", device);
+        } catch (SysCallException e) {
+            // EBUSY: another task is setting it up; EINVAL: netlink connected it meanwhile
+            if (e.errno() == Errno.EBUSY || e.errno() == Errno.EINVAL) claimed.complete(false);
+            else claimed.completeExceptionally(e);
+            Libc.close(f);
+            return;
+        }
+        try {
+            ioctl(f, NBD_SET_BLKSIZE, c.blockSize(), "NBD_SET_BLKSIZE", device);
+            ioctl(f, NBD_SET_SIZE_BLOCKS, c.size() / c.blockSize(), "NBD_SET_SIZE_BLOCKS", device);
+            ioctl(f, NBD_SET_TIMEOUT, c.timeout(), "NBD_SET_TIMEOUT", device);
+            ioctl(f, NBD_SET_FLAGS, c.serverFlags(), "NBD_SET_FLAGS", device);
         } catch (IOException e) {
-            libc.ioctl(f, NBD_CLEAR_SOCK, 0);
-            libc.close(f);
+            Libc.ioctl(f, NBD_CLEAR_SOCK, 0);
+            Libc.close(f);
             claimed.completeExceptionally(e);
             return;
         }
         fd = f;
         claimed.complete(true);
-        int rc = libc.ioctl(f, NBD_DO_IT, 0); // blocks while the device is connected
-        IOException failed = rc != 0 ? Libc.error("NBD_DO_IT " + device) : null;
-        libc.ioctl(f, NBD_CLEAR_SOCK, 0);
-        libc.close(f); // before the future completes: once it has, no one uses the descriptor
+        int rc = Libc.ioctl(f, NBD_DO_IT, 0); // blocks while the device is connected
+        IOException failed = rc != 0 ? Libc.failure("NBD_DO_IT " + device) : null;
+        Libc.ioctl(f, NBD_CLEAR_SOCK, 0);
+        Libc.close(f); // before the future completes: once it has, no one uses the descriptor
         if (failed != null) done.completeExceptionally(failed);
         else done.complete(0);
     }
 
-    private static void ioctl(Libc libc, int f, long request, long arg, String name, String device) throws IOException {
-        if (libc.ioctl(f, request, arg) != 0) throw Libc.error(name + " " + device);
+    private static void ioctl(int f, long request, long arg, String name, String device) throws SysCallException {
+        if (Libc.ioctl(f, request, arg) != 0) throw Libc.failure(name + " " + device);
     }
 
     /** The device this process connected, while its NBD_DO_IT runs (there is no backend identifier to ask). */
@@ -179,8 +179,7 @@ final class NbdIoctl implements NbdControl {
     @Override
     public void disconnect(int device) throws IOException {
         if (!holds(device, "")) return;
-        Libc libc = Libc.get();
-        if (libc.ioctl(fd, NBD_DISCONNECT, 0) != 0) throw Libc.error("NBD_DISCONNECT /dev/nbd" + device);
+        if (Libc.ioctl(fd, NBD_DISCONNECT, 0) != 0) throw Libc.failure("NBD_DISCONNECT /dev/nbd" + device);
         try {
             connection.get(NbdBackend.TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {

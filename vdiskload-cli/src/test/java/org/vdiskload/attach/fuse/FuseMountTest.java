@@ -7,6 +7,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
+import org.vdiskload.partition.PartitionTable;
 import org.vdiskload.testing.Tools;
 
 import java.io.IOException;
@@ -250,6 +251,60 @@ class FuseMountTest {
             Tools.check("qemu-img", "convert", "-f", "qcow2", "-O", "raw", qcow2.toString(), raw.toString());
             assertArrayEquals(new byte[(int) (2 * MIB)], slice(10 * MIB, 2 * MIB));
             assertArrayEquals(filled(0xa5, MIB), slice(12 * MIB, MIB));
+        });
+    }
+
+    /**
+     * Writes 64 KiB at a time to {@code file} from another process until a write fails or 4 MiB are
+     * written; returns the failure's errno name (EIO, ENOSPC...) or "none".
+     */
+    private static String firstWriteError(Path file, long offset) throws Exception {
+        return Tools.check("python3", "-c", """
+                import errno, os, sys
+                fd = os.open(sys.argv[1], os.O_WRONLY)
+                at = int(sys.argv[2])
+                try:
+                    while at < int(sys.argv[2]) + (4 << 20):
+                        at += os.pwrite(fd, os.urandom(65536), at)
+                    print("none")
+                except OSError as e:
+                    print(errno.errorcode[e.errno])
+                """, file.toString(), Long.toString(offset)).trim();
+    }
+
+    @Test
+    void aFullHostFileSystemIsEnospcThroughTheFile() {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            Path small = Files.createDirectory(dir.resolve("small"));
+            Tools.check("mount", "-t", "tmpfs", "-o", "size=1m", "vdiskload-test", small.toString());
+            cleanups.add(() -> quietly("umount", "--lazy", small.toString())); // the image closes after the cleanups
+            Path img = small.resolve("big.raw");
+            Tools.check("truncate", "-s", "8M", img.toString());
+            DiskImage d = Images.open(img, OpenOptions.DEFAULTS.withWritable(true));
+            images.add(d);
+            FuseMount m = FuseMount.mount(mnt, List.of(new FuseFile("disk", d, 0, d.size(), true)), 2);
+            cleanups.add(m::close);
+            assertEquals("ENOSPC", firstWriteError(m.file("disk"), 0));
+        });
+    }
+
+    @Test
+    void aRangeTheImageKeepsIsErofsThroughTheFile() {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            Files.write(dir.resolve("a.raw"), new byte[(int) MIB]);
+            try (var gz = new java.util.zip.GZIPOutputStream(Files.newOutputStream(dir.resolve("z.gz")))) {
+                gz.write(new byte[(int) MIB]);
+            }
+            Path layout = Files.writeString(dir.resolve("disk.json"), """
+                    { "vdiskload-layout": 1, "table": "gpt", "partitions": [ { "source": "a.raw" }, { "source": "z.gz" } ] }""");
+            DiskImage d = Images.open(layout, OpenOptions.DEFAULTS.withWritable(true));
+            images.add(d);
+            var compressed = PartitionTable.read(d).partitions().get(1);
+            FuseMount m = FuseMount.mount(mnt, List.of(new FuseFile("disk", d, 0, d.size(), true),
+                    new FuseFile("p2", d, compressed.start(), compressed.length(), true)), 1);
+            cleanups.add(m::close);
+            assertEquals("EROFS", firstWriteError(m.file("p2"), 0), "a compressed source takes no writes");
+            assertEquals("EROFS", firstWriteError(m.file("disk"), 0), "nor does the partition table");
         });
     }
 

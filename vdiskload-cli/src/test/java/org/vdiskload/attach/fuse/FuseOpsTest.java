@@ -18,6 +18,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.vdiskload.attach.fuse.Fuse.*;
+import static org.vdiskload.sys.Errno.*;
 
 /** Requests the kernel would never send, or that the files cannot allow, answered with the right errno. */
 class FuseOpsTest {

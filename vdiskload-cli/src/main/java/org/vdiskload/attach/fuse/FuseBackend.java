@@ -1,7 +1,12 @@
-package org.vdiskload.attach;
+package org.vdiskload.attach.fuse;
 
-import org.vdiskload.attach.fuse.FuseFile;
-import org.vdiskload.attach.fuse.FuseMount;
+import org.vdiskload.attach.Attachment;
+import org.vdiskload.attach.Backend;
+import org.vdiskload.attach.BlockDevices;
+import org.vdiskload.attach.DeviceNames;
+import org.vdiskload.attach.Exec;
+import org.vdiskload.attach.KernelPartitions;
+import org.vdiskload.attach.StateDir;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.partition.Partition;
 import org.vdiskload.partition.PartitionTable;
@@ -22,11 +27,17 @@ import java.util.Map;
  * partition support (loop's partscan then finds nothing); where the kernel does find partitions on
  * the whole disk's loop device, its devices are used instead, as the kernel's own scan knows best.
  */
-final class FuseBackend implements Backend {
-    static final Kind KIND = new Kind() {
+public final class FuseBackend implements Backend {
+    public static final Kind KIND = new Kind() {
         @Override
         public String name() {
             return "fuse";
+        }
+
+        /** Where /dev/fuse is: the kernel has FUSE (loaded, or loaded at the node's first open). */
+        @Override
+        public boolean available() {
+            return Files.exists(Path.of(DeviceNames.DEV, "fuse"));
         }
 
         @Override
@@ -36,7 +47,7 @@ final class FuseBackend implements Backend {
 
         @Override
         public void releaseOrphan(Attachment a, StateDir state) throws IOException {
-            Teardown.release(a.name(), state.mountPoint(a.name()));
+            release(state.mountPoint(a.name()));
         }
     };
 
@@ -44,7 +55,7 @@ final class FuseBackend implements Backend {
     private static final int WORKERS = Math.max(4, Runtime.getRuntime().availableProcessors());
 
     private final StateDir state;
-    private String name;
+    private Path mountPoint;
     private FuseMount mount;
 
     private FuseBackend(StateDir state) {
@@ -52,9 +63,8 @@ final class FuseBackend implements Backend {
     }
 
     @Override
-    public Devices start(String attachment, DiskImage disk, PartitionTable table, boolean writable) throws IOException {
-        name = attachment;
-        Path mountPoint = state.mountPoint(name);
+    public Devices start(String name, DiskImage disk, PartitionTable table, boolean writable) throws IOException {
+        mountPoint = state.mountPoint(name);
         Files.createDirectories(mountPoint);
         List<FuseFile> files = new ArrayList<>();
         files.add(new FuseFile("disk", disk, 0, disk.size(), writable));
@@ -62,22 +72,13 @@ final class FuseBackend implements Backend {
         mount = FuseMount.mount(mountPoint, files, WORKERS);
 
         String whole = LoopDevices.attach(mount.file("disk"), !writable, table.sectorSize(), true);
-        Map<Integer, String> kernelParts = LoopDevices.kernelPartitions(whole);
+        Map<Integer, String> kernelParts = KernelPartitions.of(whole);
+        if (!kernelParts.isEmpty()) return new Devices(mountPoint.toString(), whole, KernelPartitions.match(name, kernelParts, table));
         List<Attachment.PartitionDevice> parts = new ArrayList<>();
-        if (kernelParts.isEmpty()) {
-            for (Partition p : table.partitions()) {
-                String dev = LoopDevices.attach(mount.file("p" + p.number()), !writable, table.sectorSize(), false);
-                parts.add(new Attachment.PartitionDevice(p.number(), DeviceNames.partition(name, p.number()), dev, p.start(), p.length()));
-            }
-        } else {
-            for (Map.Entry<Integer, String> k : kernelParts.entrySet()) {
-                Partition p = table.partitions().stream().filter(x -> x.number() == k.getKey()).findFirst().orElse(null);
-                parts.add(new Attachment.PartitionDevice(k.getKey(), DeviceNames.partition(name, k.getKey()), k.getValue(),
-                        p == null ? -1 : p.start(), p == null ? -1 : p.length()));
-            }
+        for (Partition p : table.partitions()) {
+            String dev = LoopDevices.attach(mount.file("p" + p.number()), !writable, table.sectorSize(), false);
+            parts.add(new Attachment.PartitionDevice(p.number(), DeviceNames.partition(name, p.number()), dev, p.start(), p.length()));
         }
-        Teardown.link(name, whole);
-        for (Attachment.PartitionDevice p : parts) Teardown.link(p.name(), p.device());
         return new Devices(mountPoint.toString(), whole, parts);
     }
 
@@ -88,11 +89,35 @@ final class FuseBackend implements Backend {
 
     @Override
     public void stop() throws IOException {
-        if (name == null) return;
+        if (mountPoint == null) return;
         try {
-            Teardown.release(name, state.mountPoint(name));
+            release(mountPoint);
         } finally {
             if (mount != null) mount.close();
         }
+    }
+
+    /**
+     * Undoes the kernel side from whatever state it is in — complete, half-built by a serving process that
+     * failed, or orphaned by one that was killed: detaches the loop devices on files under
+     * {@code mountPoint} (their last writes reach the image), then unmounts it.
+     */
+    private static void release(Path mountPoint) throws IOException {
+        IOException first = null;
+        for (String loop : LoopDevices.under(mountPoint)) {
+            try {
+                LoopDevices.detach(loop);
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (BlockDevices.isMounted(mountPoint)) {
+            try {
+                Exec.run(List.of("umount", "--lazy", mountPoint.toString()));
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
     }
 }

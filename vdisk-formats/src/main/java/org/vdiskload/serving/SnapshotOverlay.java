@@ -1,4 +1,4 @@
-package org.vdiskload.nbd;
+package org.vdiskload.serving;
 
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Extent;
@@ -24,8 +24,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * remembered, and everything else is read from the image. The temporary file is unlinked as soon
  * as it is open, so nothing of it outlives the process, however it ends.
  *
- * <p>Stands in until the library writes qcow2, when a temporary qcow2 overlay (backing file = the
- * image) will do the same. Reads run concurrently; changes take the lock alone.
+ * <p>Not a temporary qcow2 overlay, though the library writes qcow2: a qcow2 file names its backing
+ * image by path and format only, which cannot say "this internal snapshot" ({@code serve -l}), "with
+ * this --backing-format", or hold a disk whose size is not a multiple of 512 bytes, all of which this
+ * takes as an open {@link DiskImage}; and the overlay needs none of qcow2's crash safety (metadata
+ * written through at each new cluster), as it dies with the process. Reads run concurrently; changes
+ * take the lock alone.
  */
 public final class SnapshotOverlay implements DiskImage, FastZeroing {
     static final int BLOCK = 64 << 10;

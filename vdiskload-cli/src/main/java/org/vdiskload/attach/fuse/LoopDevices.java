@@ -1,4 +1,7 @@
-package org.vdiskload.attach;
+package org.vdiskload.attach.fuse;
+
+import org.vdiskload.attach.DeviceNames;
+import org.vdiskload.attach.Exec;
 
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
@@ -8,13 +11,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.TreeMap;
 
 /**
  * Loop devices through util-linux's losetup, which knows every kernel's loop ioctls (LOOP_CONFIGURE
  * and its fallbacks) and the free-device race: no reason to redo that by hand.
  */
-final class LoopDevices {
+public final class LoopDevices {
     private static final Path SYS_BLOCK = Path.of("/sys/block");
 
     private LoopDevices() {}
@@ -43,7 +45,7 @@ final class LoopDevices {
 
     /** The file a loop device sits on, or empty if the device is free (or gone). */
     static Optional<String> backingFile(String device) throws IOException {
-        Path f = SYS_BLOCK.resolve(kernelName(device)).resolve("loop/backing_file");
+        Path f = SYS_BLOCK.resolve(Path.of(device).getFileName()).resolve("loop/backing_file");
         try {
             return Optional.of(Files.readString(f).strip());
         } catch (NoSuchFileException e) {
@@ -51,25 +53,27 @@ final class LoopDevices {
         }
     }
 
-    /** The partitions the kernel found on {@code device} (e.g. 1 → /dev/loop3p1), by number. */
-    static TreeMap<Integer, String> kernelPartitions(String device) throws IOException {
-        String disk = kernelName(device);
-        TreeMap<Integer, String> parts = new TreeMap<>();
-        Path dir = SYS_BLOCK.resolve(disk);
-        if (!Files.isDirectory(dir)) return parts;
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, disk + "p*")) {
-            for (Path p : s) {
-                String n = p.getFileName().toString().substring(disk.length() + 1);
-                if (n.chars().allMatch(Character::isDigit) && !n.isEmpty() && n.length() < 6) {
-                    parts.put(Integer.parseInt(n), DeviceNames.DEV + "/" + p.getFileName());
+    /**
+     * The loop devices whose backing file lies under {@code dir}: found by what they sit on, not by a
+     * record, so none is leaked by a serving process killed before it recorded them, and none that
+     * someone else has since taken is touched.
+     */
+    public static List<String> under(Path dir) throws IOException {
+        String prefix = dir.toAbsolutePath().normalize() + "/";
+        List<String> loops = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(SYS_BLOCK, "loop*")) {
+            for (Path dev : s) {
+                Path backing = dev.resolve("loop/backing_file");
+                if (!Files.isRegularFile(backing)) continue;
+                String file;
+                try {
+                    file = Files.readString(backing).strip();
+                } catch (IOException goneMeanwhile) {
+                    continue;
                 }
+                if (file.startsWith(prefix)) loops.add(DeviceNames.DEV + "/" + dev.getFileName());
             }
         }
-        return parts;
-    }
-
-    /** {@code /dev/loop3} → {@code loop3}. */
-    static String kernelName(String device) {
-        return Path.of(device).getFileName().toString();
+        return loops;
     }
 }

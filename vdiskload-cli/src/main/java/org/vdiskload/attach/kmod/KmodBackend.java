@@ -2,6 +2,7 @@ package org.vdiskload.attach.kmod;
 
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backend;
+import org.vdiskload.attach.DeadTimeout;
 import org.vdiskload.attach.DeviceNames;
 import org.vdiskload.attach.KernelPartitions;
 import org.vdiskload.attach.StateDir;
@@ -70,9 +71,6 @@ public final class KmodBackend implements Backend {
         }
     };
 
-    /** Seconds upcalls wait for a new serving process: as long as the nbd backend waits for a connection. */
-    static final int DEAD_TIMEOUT_SECONDS = 120;
-    static final String DEAD_TIMEOUT_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
     private static final int PHYSICAL_BLOCK = 4096;
     private static final int THREADS = Math.max(4, Runtime.getRuntime().availableProcessors());
     private static final Duration SETTLE = Duration.ofSeconds(20);
@@ -102,7 +100,7 @@ public final class KmodBackend implements Backend {
                 long granularity = Math.max(blockSize, disk.mappingUnit());
                 added = control.add(new VdiskControl.AddRequest(disk.size(), blockSize, Math.max(blockSize, PHYSICAL_BLOCK),
                         granularity, VdiskAbi.VDISK_F_DISCARD | VdiskAbi.VDISK_F_WRITE_ZEROES | VdiskAbi.VDISK_F_REISSUE,
-                        !writable, deadTimeoutSeconds(), index, family, shortFormat(disk.formatName()),
+                        !writable, (int) DeadTimeout.seconds(), index, family, shortFormat(disk.formatName()),
                         "vdiskload " + disk.formatName(), serial(disk.path()), firmware(), disk.path().toString(),
                         backing(disk), refs, encoded));
                 if (encoded.memory() != null) encoded.memory().close();
@@ -228,15 +226,6 @@ public final class KmodBackend implements Backend {
             throw new IOException(attachment + ": not a " + family + "N name");
         }
         return Integer.parseInt(n);
-    }
-
-    private static int deadTimeoutSeconds() throws IOException {
-        String v = System.getenv(DEAD_TIMEOUT_ENV);
-        if (v == null || v.isEmpty()) return DEAD_TIMEOUT_SECONDS;
-        if (!v.matches("[0-9]{1,5}") || Integer.parseInt(v) > 86_400) {
-            throw new IOException(DEAD_TIMEOUT_ENV + "=" + v + ": want whole seconds, 0 to 86400");
-        }
-        return Integer.parseInt(v);
     }
 
     /** The backing files, nearest first, one per line (as sysfs shows them). */

@@ -131,6 +131,23 @@ wait $pid || fail "the daemon's DEL failed"
 [ ! -e $dev ] || fail "$dev still there after DEL"
 [ ! -e /sys/block/$name ] || fail "/sys/block/$name still there after DEL"
 echo "DEL refused while open (EBUSY), removed the disk once closed"
-rmmod vdisk || fail "rmmod"
+# --- a forced DEL under a mounted file system: its I/O fails, nothing oopses, the module unloads ---
+rm -f ready
+"$testd" --size 64M --block 65536 --force-del --ready ready store3 > testd3.out 2>&1 &
+pid=$!
+wait_for ready
+dev=/dev/$(cat ready)
+wait_for $dev
+mkfs.ext4 -q $dev
+mount $dev mnt
+echo before > mnt/before.txt
+sync
+kill -TERM $pid
+wait $pid || { cat testd3.out; fail "the forced DEL failed"; }
+[ ! -e $dev ] || fail "$dev still there after a forced DEL"
+if (echo after > mnt/after.txt && sync mnt/after.txt) 2> write.err; then fail "a write after the forced DEL succeeded"; fi
+umount mnt || umount -l mnt
+echo "forced DEL of a mounted disk: its writes fail, the mount goes"
+if rmmod vdisk 2> /dev/null; then :; else sleep 1; rmmod vdisk || fail "rmmod after the forced DEL"; fi
 [ ! -e /dev/vdisk-control ] || fail "/dev/vdisk-control left after rmmod"
 echo "module unloaded"

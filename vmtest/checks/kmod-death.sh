@@ -20,7 +20,7 @@ name=${dev#/dev/}
 pid=$(daemon_pid "$name")
 [ "$(cat "/sys/block/$name/vdisk/daemon_pid")" = "$pid" ] || fail "vdisk/daemon_pid is not the serving process $pid"
 [ "$(cat "/proc/$pid/oom_score_adj")" = -1000 ] || fail "oom_score_adj $(cat "/proc/$pid/oom_score_adj")"
-grep -q '^VmLck: *[1-9]' "/proc/$pid/status" || { grep Vm "/proc/$pid/status"; fail "the serving process has no memory locked"; }
+grep -q '^VmLck:[[:space:]]*[1-9]' "/proc/$pid/status" || { grep Vm "/proc/$pid/status"; fail "the serving process has no memory locked"; }
 for t in /proc/$pid/task/*; do
     # /proc/PID/stat's 9th field after the command: PF_MEMALLOC_NOIO 0x80000, PF_LOCAL_THROTTLE 0x100000
     flags=$(sed 's/^.*) //' "$t/stat" | cut -d' ' -f7)

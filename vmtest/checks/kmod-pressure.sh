@@ -3,10 +3,12 @@
 # vmtest: scratch
 # The kmod backend under memory pressure (issue 16): a qcow2 taking allocating writes (its serving process
 # busy with upcalls) while the guest swaps heavily for two minutes to a swap file on a second kmod-attached
-# qcow2 whose clusters are not allocated yet (so swapping out needs that serving process too: the reclaim
-# deadlock a serving process that waits for memory would hit). No hang (a watchdog fails the check at a time
-# limit; the batch fails on a hung-task report), the swap really took pages, the writes verify afterwards
-# and both images are clean. The images live on the scratch disk ($VDL_SCRATCH), not on the guest's tmpfs.
+# qcow2. The swap image is preallocated (preallocation=metadata: every cluster mapped), so swapping out is
+# served in the kernel, as loop serves a swap file on a raw image: it never waits for a serving process,
+# whose own allocations (PF_MEMALLOC_NOIO) can then always be met by swapping others out. The check proves
+# that: no upcall on the swap disk during the run. No hang (a watchdog fails the check at a time limit; the
+# batch fails on a hung-task report), the swap really took pages, the writes verify afterwards and both
+# images are clean. The images live on the scratch disk ($VDL_SCRATCH), not on the guest's tmpfs.
 set -e
 . "$(dirname "$0")/../kmod-lib.sh"
 [ -n "$VDL_SCRATCH" ] || { echo "no VDL_SCRATCH: vmtest/run gives a check marked 'vmtest: scratch' a disk"; exit 1; }
@@ -45,16 +47,17 @@ END
 gcc -O2 -o hog hog.c || fail "cc hog.c"
 
 qemu-img create -q -f qcow2 "$dir/data.qcow2" 1G
-qemu-img create -q -f qcow2 "$dir/swap.qcow2" 2G
+qemu-img create -q -f qcow2 -o preallocation=metadata "$dir/swap.qcow2" 2G
 ddev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/data.qcow2")
 sdev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/swap.qcow2")
 mkfs.ext4 -q "$ddev" && mount "$ddev" data || fail "ext4 on $ddev"
-mkfs.ext4 -q "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
-# fallocate: the swap file's blocks are ext4's unwritten extents, their qcow2 clusters still unallocated.
+# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters.
+mkfs.ext4 -q -E nodiscard "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
 fallocate -l 1400M swap/swapfile && chmod 600 swap/swapfile && mkswap -q swap/swapfile && swapon swap/swapfile \
     || fail "swapon a swap file on $sdev"
 sname=${sdev#/dev/}
 upcalls_before=$(cat "/sys/block/${ddev#/dev/}/vdisk/upcalls")
+swap_upcalls_before=$(cat "/sys/block/$sname/vdisk/upcalls")
 swapped_before=$(pswpout)
 
 mem=$(awk '$1 == "MemTotal:" {print int($2 / 1024)}' /proc/meminfo)
@@ -78,6 +81,8 @@ swapped=$(( ($(pswpout) - swapped_before) * 4 / 1024 ))
 [ $swapped -ge 128 ] || fail "only ${swapped} MiB swapped out: no real pressure"
 upcalls=$(( $(cat "/sys/block/${ddev#/dev/}/vdisk/upcalls") - upcalls_before ))
 [ $upcalls -gt 0 ] || fail "no upcalls on $ddev during the run"
+swap_upcalls=$(( $(cat "/sys/block/$sname/vdisk/upcalls") - swap_upcalls_before ))
+[ $swap_upcalls = 0 ] || fail "$swap_upcalls upcalls on the swap disk $sdev: swapping waited for a serving process"
 for d in "$ddev" "$sdev"; do
     pid=$(sed -n 's/^ *"pid" *: *\([0-9]*\).*/\1/p' "/run/vdiskload/${d#/dev/}.json")
     kill -0 "$pid" || fail "the serving process of $d died under pressure"

@@ -2,6 +2,7 @@ package org.vdiskload.format.qcow;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.CompressedUnit;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
@@ -37,6 +38,8 @@ final class QcowWriter {
     private final ReentrantLock allocation = new ReentrantLock();
     /** Where the next allocation goes: the end of the file as it will be. Guarded by {@link #allocation}. */
     private long end;
+    /** Told of every cluster whose L2 entry changes. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     QcowWriter(ImageFile file, QcowHeader header, QcowTables tables, Decompressor decompressor) throws IOException {
         this.file = file;
@@ -46,6 +49,10 @@ final class QcowWriter {
         this.clusterSize = header.clusterSize();
         this.bits = header.clusterBits();
         this.end = file.size();
+    }
+
+    void setMapChangeListener(MapChangeListener l) {
+        listener = l;
     }
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
@@ -141,6 +148,7 @@ final class QcowWriter {
             long[] run = java.util.Arrays.copyOfRange(entries, i, j);
             int l2Index = (int) ((first + i) & (header.l2Entries() - 1));
             tables.setEntries(l1Index, l2Index, run, tables.hasL2(l1Index) ? -1 : reserve(tables.tableBytes(), true));
+            listener.changed((first + i) << bits, (long) (j - i) << bits);
             i = j;
         }
         if (tables.dirtyTables() > tables.maxDirtyTables()) tables.flush();
@@ -197,6 +205,7 @@ final class QcowWriter {
         allocation.lock();
         try {
             tables.setEntries((int) (cluster >>> header.l2Bits()), (int) (cluster & (header.l2Entries() - 1)), new long[] {0}, -1);
+            listener.changed(cluster << bits, clusterSize);
         } finally {
             allocation.unlock();
         }

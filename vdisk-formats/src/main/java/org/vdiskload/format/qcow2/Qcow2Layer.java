@@ -8,6 +8,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.SnapshotInfo;
 import org.vdiskload.image.error.ImageException;
@@ -183,6 +184,21 @@ final class Qcow2Layer implements ImageLayer {
     public int allocationUnit() {
         // With extended L2 entries only the subclusters written are allocated.
         return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / ClusterMap.SUBCLUSTERS : header.clusterSize());
+    }
+
+    @Override
+    public long mappingUnit() {
+        return header.clusterSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        if (writer != null) writer.setMapChangeListener(listener);
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        writer().prepareForWrites();
     }
 
     @Override

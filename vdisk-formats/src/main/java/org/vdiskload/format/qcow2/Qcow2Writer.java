@@ -3,6 +3,7 @@ package org.vdiskload.format.qcow2;
 import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -54,6 +55,8 @@ final class Qcow2Writer {
     private final List<long[]> unwrittenFrees = new ArrayList<>();
     /** L2 tables pinned with unwritten entries (about 8 MiB of them) before {@link #commit} writes them. */
     private final int maxUnwrittenTables;
+    /** Told of every cluster whose L2 entry changes. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     Qcow2Writer(ImageFile file, Qcow2Header h, ClusterMap clusters, Refcounts refcounts, List<long[]> bitmaps) {
         this.bitmaps = bitmaps;
@@ -78,6 +81,14 @@ final class Qcow2Writer {
     Refcounts refcounts() { return refcounts; }
     List<long[]> bitmaps() { return bitmaps; }
     boolean dirty() { return (incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0; }
+    void setMapChangeListener(MapChangeListener l) { listener = l; }
+
+    /** What the first write does to the image as a whole ({@link #beginWrite}), now. */
+    void prepareForWrites() throws IOException {
+        synchronized (lock) {
+            beginWrite();
+        }
+    }
 
     // ---- Guest writes ----
 
@@ -133,18 +144,28 @@ final class Qcow2Writer {
         long[] entries = new long[count];
         for (int k = 0; k < count; k++) entries[k] = (at + (long) k * cs) | L2_COPIED;
         clusters.setL2Run(s.l2Offset, s.table, s.index, entries);
+        listener.changed(s.guest, (long) count * cs);
         return count * cs;
     }
 
-    /** One entry of an L2 table that this layer may change (its L2 table has the copied flag). */
-    private record Slot(long l2Offset, long[] table, int index, long entry, long bitmap) {}
+    /**
+     * One entry of an L2 table that this layer may change (its L2 table has the copied flag), for the
+     * cluster at guest offset {@code guest}.
+     */
+    private record Slot(long guest, long l2Offset, long[] table, int index, long entry, long bitmap) {}
 
     private Slot slot(long pos) throws IOException {
         long l2Offset = writableL2((int) (pos / h.bytesPerL1Entry()));
         long[] table = clusters.l2At(l2Offset);
         int index = clusters.l2Index(pos);
         int stride = clusters.stride();
-        return new Slot(l2Offset, table, index, table[index * stride], stride == 2 ? table[index * 2 + 1] : 0);
+        return new Slot(pos & -(long) cs, l2Offset, table, index, table[index * stride], stride == 2 ? table[index * 2 + 1] : 0);
+    }
+
+    /** Changes the slot's L2 entry (in memory, see {@link ClusterMap#setL2}): its cluster maps anew. */
+    private void setL2(Slot s, long entry, long bitmap) {
+        clusters.setL2(s.l2Offset, s.table, s.index, entry, bitmap);
+        listener.changed(s.guest, cs);
     }
 
     /**
@@ -258,7 +279,7 @@ final class Qcow2Writer {
             file.writeFully(buf, offset + (long) ua * unit);
             long entry = s.entry & ~L2_ZERO;
             long bitmap = units > 1 ? (s.bitmap | touched) & ~(touched << 32) : 0;
-            if (entry != s.entry || bitmap != s.bitmap) clusters.setL2(s.l2Offset, s.table, s.index, entry, bitmap);
+            if (entry != s.entry || bitmap != s.bitmap) setL2(s, entry, bitmap);
             return;
         }
         // A new cluster: copy what must survive from the old one (compressed, shared) or from beneath.
@@ -284,7 +305,7 @@ final class Qcow2Writer {
         }
         extendToCluster(at);
         long zeros = compressed ? 0 : (s.bitmap >>> 32) & ~needed;
-        clusters.setL2(s.l2Offset, s.table, s.index, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
+        setL2(s, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
         release(s);
     }
 
@@ -370,11 +391,11 @@ final class Qcow2Writer {
         if (h.version() >= 3) {
             if (readsZero && (offset == 0 || !mayUnmap)) return;
             long entry = ownData && !mayUnmap ? offset | L2_COPIED | L2_ZERO : L2_ZERO;
-            clusters.setL2(s.l2Offset, s.table, s.index, entry, 0);
+            setL2(s, entry, 0);
             if (entry == L2_ZERO) release(s);
         } else if (!beneath.exists() && !(ownData && !mayUnmap)) {
             if (s.entry == 0) return;
-            clusters.setL2(s.l2Offset, s.table, s.index, 0, 0);
+            setL2(s, 0, 0);
             release(s);
         } else {
             writeCluster(ByteBuffer.allocate(Math.min(n, cs)), pos, beneath);
@@ -400,16 +421,16 @@ final class Qcow2Writer {
         boolean own = !compressed && (offset == 0 || (s.entry & L2_COPIED) != 0);
         long all = mask(0, units);
         if (full == all && (mayUnmap || !own || offset == 0)) {
-            clusters.setL2(s.l2Offset, s.table, s.index, 0, all << 32);
+            setL2(s, 0, all << 32);
             release(s);
         } else if (own) {
             long alloc = s.bitmap & 0xffffffffL & ~full;
             long zero = (s.bitmap >>> 32 | full) & all;
             if (mayUnmap && alloc == 0 && offset != 0) {
-                clusters.setL2(s.l2Offset, s.table, s.index, 0, zero << 32);
+                setL2(s, 0, zero << 32);
                 release(s);
             } else {
-                clusters.setL2(s.l2Offset, s.table, s.index, s.entry, alloc | zero << 32);
+                setL2(s, s.entry, alloc | zero << 32);
             }
         } else {
             writeCluster(ByteBuffer.allocate((fb - fa) * unit), base + (long) fa * unit, beneath);
@@ -443,7 +464,7 @@ final class Qcow2Writer {
             clusters.fileGrew(at + packed.length);
             int x = 62 - (clusterBits - 8);
             long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
-            clusters.setL2(s.l2Offset, s.table, s.index, L2_COMPRESSED | at | sectors << x, 0);
+            setL2(s, L2_COMPRESSED | at | sectors << x, 0);
             release(s);
             commitIfFull();
         }
@@ -500,6 +521,7 @@ final class Qcow2Writer {
             for (long[] e : bitmaps) free(e[0], e[1]);
             bitmaps = List.of();
             clusters.allowInPlace();
+            listener.changed(0, size); // every cluster of ours maps in place from now on
         }
         if (h.lazyRefcounts() && !dirty()) {
             setIncompatible(incompatible | Qcow2Header.INCOMPAT_DIRTY);

@@ -2,6 +2,7 @@ package org.vdiskload.format.vmdk;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Checked;
@@ -61,6 +62,8 @@ final class SparseExtent implements VmdkExtent {
     private final Map<Long, Unwritten> unwritten = new LinkedHashMap<>();
     /** Pinned grain tables that make {@link #commitIfFull} write them out (about 8 MiB of them). */
     private final int maxUnwritten;
+    /** Told of every grain whose map changes, in offsets of this extent. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     private SparseExtent(ImageFile file, long fileSize, SparseGeometry g, String type, int[] directory, int[] redundant,
                          boolean writable, long cacheBytes) {
@@ -348,6 +351,7 @@ final class SparseExtent implements VmdkExtent {
         file.writeFully(data, host);
         fileSize = Math.max(fileSize, host + grain);
         setEntry(pos, host / 512);
+        grainChanged(pos);
         commitIfFull();
     }
 
@@ -360,6 +364,19 @@ final class SparseExtent implements VmdkExtent {
         }
         nextGrain = host + roundUp(bytes, 512);
         return host;
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
+    /**
+     * The grain holding {@code pos} maps anew. Not for a pending stream grain being appended: encoded while
+     * it filled, it stays encoded, and is appended when a write elsewhere (or a flush) moves on from it.
+     */
+    private void grainChanged(long pos) {
+        listener.changed(pos - pos % g.grainSize(), g.grainSize());
     }
 
     /**
@@ -467,9 +484,13 @@ final class SparseExtent implements VmdkExtent {
         Kind k = kind(entry);
         if (whole && g.zeroGrains()) {
             // As qemu: a zeroed-grain entry, even over an allocated grain (which then leaks).
-            if (k != Kind.ZERO) setEntry(pos, 1);
+            if (k != Kind.ZERO) {
+                setEntry(pos, 1);
+                grainChanged(pos);
+            }
         } else if (k == Kind.GRAIN && whole && mayUnmap && !beneath.exists()) {
             setEntry(pos, 0); // unallocated reads as zeros without a backing file; the grain leaks
+            grainChanged(pos);
         } else if (k == Kind.GRAIN) {
             file.writeFully(ByteBuffer.allocate(n), grainOffset(entry, pos) + pos % g.grainSize());
         } else if (k == Kind.UNALLOCATED && beneath.exists()) {
@@ -500,6 +521,7 @@ final class SparseExtent implements VmdkExtent {
                 if (beneath.exists()) beneath.read(ByteBuffer.wrap(fresh), base + index * g.grainSize());
                 pending = fresh;
                 pendingGrain = index;
+                grainChanged(pos); // unallocated until now, it maps as encoded while it fills
             }
             part.get(part.position(), pending, (int) (pos % g.grainSize()), part.remaining());
         }
@@ -582,6 +604,7 @@ final class SparseExtent implements VmdkExtent {
             }
             commitPending();
             appendGrain(index, compressed);
+            grainChanged(pos);
             commitIfFull();
         }
     }

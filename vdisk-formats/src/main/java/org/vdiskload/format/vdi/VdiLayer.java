@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -25,12 +26,18 @@ final class VdiLayer implements ImageLayer {
     private volatile VdiBlockMap map;
     /** Null when the file is open read-only. */
     private volatile VdiWriter writer;
+    /** Forwards to the listener set last, so a writer made anew by resize reports to it too. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
         this.header = header;
         this.map = map;
-        this.writer = file.isWritable() ? new VdiWriter(file, header, map) : null;
+        this.writer = file.isWritable() ? new VdiWriter(file, header, map, this::mapChanged) : null;
+    }
+
+    private void mapChanged(long pos, long length) {
+        listener.changed(pos, length);
     }
 
     @Override
@@ -106,6 +113,17 @@ final class VdiLayer implements ImageLayer {
         return writer != null && header.imageType() != VdiHeader.TYPE_STATIC ? VdiHeader.BLOCK_SIZE : 0;
     }
 
+    /** A block: where the block map changes. */
+    @Override
+    public long mappingUnit() {
+        return VdiHeader.BLOCK_SIZE;
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
     @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
@@ -125,7 +143,7 @@ final class VdiLayer implements ImageLayer {
         ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");
         header = VdiHeader.parse(b, file.path());
         map = VdiBlockMap.read(file, header);
-        writer = new VdiWriter(file, header, map);
+        writer = new VdiWriter(file, header, map, this::mapChanged);
     }
 
     private VdiWriter requireWriter() throws ImageException {

@@ -1,6 +1,7 @@
 package org.vdiskload.format.vdi;
 
 import org.vdiskload.image.Beneath;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
@@ -45,12 +46,20 @@ final class VdiWriter {
     /** New blocks that may wait for their metadata before it is written anyway (1 GiB of data). */
     private static final int MAX_UNWRITTEN = 1024;
 
-    VdiWriter(ImageFile file, VdiHeader header, VdiBlockMap map) {
+    /** Told of every block whose map entry changes. */
+    private final MapChangeListener listener;
+
+    VdiWriter(ImageFile file, VdiHeader header, VdiBlockMap map, MapChangeListener listener) {
         this.file = file;
         this.header = header;
         this.map = map;
+        this.listener = listener;
         this.blocksAllocated = header.blocksAllocated();
         this.writtenCount = blocksAllocated;
+    }
+
+    private void blockChanged(int block) {
+        listener.changed((long) block * BLOCK, BLOCK);
     }
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
@@ -90,6 +99,7 @@ final class VdiWriter {
             }
             blocksAllocated++;
             map.set(block, index);
+            blockChanged(block);
             unwritten.set(block);
             if (unwritten.cardinality() >= MAX_UNWRITTEN) commit();
         } finally {
@@ -208,6 +218,7 @@ final class VdiWriter {
             if (!VdiBlockMap.isData(e) || Integer.toUnsignedLong(e) != blocksAllocated - 1) return false;
             commit(); // what waits first, so the count written next is the one in memory
             map.set(block, VdiBlockMap.ZERO);
+            blockChanged(block);
             writeReleased(block, VdiBlockMap.ZERO, blocksAllocated - 1);
             blocksAllocated--;
             long slot = header.blockOffset(blocksAllocated);

@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
 
@@ -128,6 +129,17 @@ final class VhdLayer implements ImageLayer {
             }
             pos += n;
         }
+    }
+
+    /** A block of a dynamic or differencing disk (its BAT entry and sector bits); a fixed disk's map never changes. */
+    @Override
+    public long mappingUnit() {
+        return header == null ? 512 : header.blockSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        if (writer != null) writer.setMapChangeListener(listener);
     }
 
     @Override

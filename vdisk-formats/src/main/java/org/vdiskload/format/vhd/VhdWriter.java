@@ -1,6 +1,7 @@
 package org.vdiskload.format.vhd;
 
 import org.vdiskload.image.Beneath;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -36,6 +37,8 @@ final class VhdWriter {
     private final Object lock = new Object();
     /** Where the tail footer is written: the next block goes there. Guarded by {@link #lock}. */
     private long tailAt;
+    /** Told of every block allocated and every run of sectors whose bits are set. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     /**
      * @param footer      the footer copy at offset 0, written as the tail footer
@@ -53,6 +56,10 @@ final class VhdWriter {
     /** Where the next block goes: after every structure, and over the footer of a file ending in one. */
     static long tailOf(VhdDynamicHeader header, VhdBat bat, long fileSize) {
         return Math.max(VhdLayout.end(header, bat, fileSize), VhdLayout.roundUp(fileSize - VhdFooter.SIZE));
+    }
+
+    void setMapChangeListener(MapChangeListener l) {
+        listener = l;
     }
 
     /** Runs {@code action} with allocation stopped, then resumes at the tail it returns (for repairs). */
@@ -128,6 +135,7 @@ final class VhdWriter {
             int b1 = last / 8 + 1;
             file.writeFully(ByteBuffer.wrap(updated, b0, b1 - b0), bitmapAt + b0);
             blocks.replaceBitmap(bitmapAt, updated);
+            listener.changed(blockPos + first * 512L, (last - first + 1) * 512L);
         }
     }
 
@@ -160,6 +168,7 @@ final class VhdWriter {
         file.writeFully(entry, bat.entryOffset(index));
         blocks.replaceBitmap(at, Arrays.copyOf(bitmap, blocks.bitmapBytes()));
         bat.set(index, at);
+        listener.changed(index * bat.blockSize(), bat.blockSize());
         tailAt = at + bat.blockSpan();
     }
 

@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
@@ -47,6 +48,8 @@ final class VhdxLayer implements ImageLayer {
     private final Journal journal;
     /** Log entries replayed into the file when it was opened for writing. */
     private final int replayedOnOpen;
+    /** Told of every block whose BAT entry or sector bits a write changes. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     private VhdxLayer(ReplayedFile view, VhdxHeader header, RegionTable regions, VhdxMetadata meta, Bat bat,
                       VhdxLog.Replay replay, long cacheBytes, Journal journal, int replayedOnOpen) {
@@ -352,6 +355,7 @@ final class VhdxLayer implements ImageLayer {
         if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
         file().writeFully(part, offset + skipFrom);
         setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(BatEntry.FULLY_PRESENT, offset)));
+        blockChanged(block);
     }
 
     /**
@@ -396,6 +400,8 @@ final class VhdxLayer implements ImageLayer {
         invalidateBits(block, bitmapOffset);
         if (fresh) entries.put(bat.payloadIndex(block), BatEntry.encode(BatEntry.PARTIALLY_PRESENT, offset));
         if (!entries.isEmpty()) setEntries(entries);
+        if (fresh) blockChanged(block);
+        else listener.changed(start + from, to - from);
     }
 
     /**
@@ -489,6 +495,27 @@ final class VhdxLayer implements ImageLayer {
         pages.clear();
     }
 
+    /** A payload block: where the BAT and, in a differencing image, the sector bitmaps change. */
+    @Override
+    public long mappingUnit() {
+        return meta.blockSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
+    /** New write GUIDs; the map hands out in-place runs whenever, renewing them before the first ({@link #inPlace}). */
+    @Override
+    public void prepareForWrites() throws IOException {
+        journal().beginChange();
+    }
+
+    private void blockChanged(long block) {
+        listener.changed(block * meta.blockSize(), meta.blockSize());
+    }
+
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         journal().beginChange();
@@ -522,6 +549,7 @@ final class VhdxLayer implements ImageLayer {
                         ? BatEntry.encode(BatEntry.UNMAPPED, now.fileOffset())
                         : BatEntry.encode(BatEntry.ZERO, 0);
                 setEntries(Map.of(bat.payloadIndex(block), raw));
+                blockChanged(block);
             }
             return;
         }

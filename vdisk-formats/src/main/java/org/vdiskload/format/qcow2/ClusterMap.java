@@ -3,22 +3,23 @@ package org.vdiskload.format.qcow2;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Checked;
+import org.vdiskload.io.DirtyTables;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.List;
 
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
  * points to, cached in a bounded LRU. Every L1 and L2 entry is validated when it is used.
  * The writer changes L1 entries through {@link #setL1}, in the file first, then in memory. L2 entries
  * it changes with {@link #setL2} in memory only (as qemu's L2 cache does): such a table stays pinned
- * here, out of the LRU's reach, until {@link #writeUnwritten}, which the writer calls only after the
- * data and refcounts those entries point to are on the disk. One flush then orders many allocations.
+ * in {@link DirtyTables} until the writer's commit ({@link org.vdiskload.io.WriteBack}) has written
+ * them, after the data and refcounts those entries point to are on the disk. One flush then orders
+ * many allocations.
  */
 final class ClusterMap {
     static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
@@ -46,9 +47,8 @@ final class ClusterMap {
     private final Qcow2Header h;
     private volatile long l1Offset;
     private volatile long[] l1;
-    private final LruCache<long[]> l2Cache;
-    /** L2 tables with entries changed since they were last written, by file offset. */
-    private final Map<Long, Unwritten> unwritten = new ConcurrentHashMap<>();
+    /** L2 tables by file offset: cached, or pinned with changes not yet written. */
+    private final DirtyTables<long[]> l2Tables;
     private volatile long fileSize;
     /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
     private volatile boolean inPlace;
@@ -60,7 +60,7 @@ final class ClusterMap {
         this.h = h;
         this.l1Offset = l1Offset;
         this.l1 = l1;
-        this.l2Cache = new LruCache<>(LruCache.entriesFor(cacheBytes, h.clusterSize()));
+        this.l2Tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, h.clusterSize()), DirtyTables.BIG_ENDIAN_LONGS);
         this.fileSize = file.size();
         this.clusterMask = h.clusterSize() - 1;
         this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
@@ -264,25 +264,24 @@ final class ClusterMap {
 
     /** The L2 table at {@code offset} (a cluster-aligned offset in the file), as the writer last changed it. */
     long[] l2At(long offset) throws IOException {
-        Unwritten u = unwritten.get(offset);
-        return u != null ? u.table : l2Cache.get(offset, this::readL2);
+        return l2Tables.get(offset, this::readL2);
     }
 
     /** A table just written at {@code offset}. */
     void putL2(long offset, long[] table) {
-        l2Cache.put(offset, table);
+        l2Tables.put(offset, table);
     }
 
     /** Changes standard (not extended) L2 entries {@code index ...} in memory, like {@link #setL2}. */
     void setL2Run(long l2Offset, long[] table, int index, long[] entries) {
         if (stride() != 1) throw new IllegalStateException("extended L2 entries are changed one at a time");
         System.arraycopy(entries, 0, table, index, entries.length);
-        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index, index + entries.length);
+        l2Tables.changed(l2Offset, table, 0, index, index + entries.length);
     }
 
     /**
-     * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory;
-     * {@link #writeUnwritten} writes it.
+     * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory; a commit
+     * ({@link #unwritten}, then {@link #written}) writes it.
      */
     void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) {
         int stride = stride();
@@ -293,43 +292,28 @@ final class ClusterMap {
         } else {
             table[index] = entry;
         }
-        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index * stride, (index + 1) * stride);
+        l2Tables.changed(l2Offset, table, 0, index * stride, (index + 1) * stride);
     }
 
     /** How many L2 tables have changes not yet written (each pinned in memory until then). */
     int unwrittenTables() {
-        return unwritten.size();
+        return l2Tables.pinnedCount();
     }
 
-    /**
-     * Writes every changed L2 entry to the file. The caller has flushed what those entries point to;
-     * the entries themselves reach the disk with the next flush.
-     */
+    /** Copies of every changed L2 entry, to write once what they point to is on the disk (under the writer's lock). */
+    List<DirtyTables.Copy> unwritten() {
+        return l2Tables.take();
+    }
+
+    /** The copies were written: tables not changed since leave memory's pinned set (under the writer's lock). */
+    void written(List<DirtyTables.Copy> copies) {
+        l2Tables.written(copies);
+    }
+
+    /** Writes every changed L2 entry now, for a repair (under the writer's lock, nothing else waiting). */
     void writeUnwritten() throws IOException {
-        for (Map.Entry<Long, Unwritten> e : unwritten.entrySet()) {
-            long offset = e.getKey();
-            Unwritten u = e.getValue();
-            ByteBuffer b = ByteBuffer.allocate((u.to - u.from) * 8);
-            b.asLongBuffer().put(u.table, u.from, u.to - u.from);
-            file.writeFully(b, offset + u.from * 8L);
-            // Back into the LRU before it leaves the pinned set, so no reader ever re-reads an older copy.
-            l2Cache.put(offset, u.table);
-            unwritten.remove(offset);
-        }
-    }
-
-    /** An L2 table with the range of its longs changed since it was last written. */
-    private static final class Unwritten {
-        final long[] table;
-        int from = Integer.MAX_VALUE, to;
-
-        Unwritten(long[] table) {
-            this.table = table;
-        }
-
-        void add(int a, int b) {
-            from = Math.min(from, a);
-            to = Math.max(to, b);
-        }
+        List<DirtyTables.Copy> copies = unwritten();
+        DirtyTables.write(file, copies);
+        written(copies);
     }
 }

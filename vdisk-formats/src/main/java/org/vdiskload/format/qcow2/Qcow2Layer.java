@@ -202,6 +202,11 @@ final class Qcow2Layer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        writer().setMetadataWriteThrough(on);
+    }
+
+    @Override
     public int compressionUnit() {
         return (int) header.clusterSize();
     }
@@ -235,6 +240,7 @@ final class Qcow2Layer implements ImageLayer {
             return new Qcow2Check(file, header, size(), snapshots, clusters, Refcounts.load(file, header),
                     Bitmaps.extents(file, header, ext, header.autoclearFeatures())).run(mode);
         }
+        writer.flush(); // what waits in memory, in its order: the check reads and repairs the file
         synchronized (writer.lock()) {
             return new Qcow2Check(file, header, size(), snapshots, clusters, writer.refcounts(), writer.bitmaps()).run(mode);
         }

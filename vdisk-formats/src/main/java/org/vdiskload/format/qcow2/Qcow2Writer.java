@@ -5,7 +5,9 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.DirtyTables;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.WriteBack;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -26,9 +28,11 @@ import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
  * before the refcount of what it pointed to drops. Each "before" is a flush of the file, not only an
  * order of writes: after a power cut the page cache may have written back any subset of what was not
  * flushed (see PowerCutTest). So that allocating writes do not each pay a flush, L2 entries wait in
- * memory ({@link ClusterMap#setL2}) and refcount drops in {@link #unwrittenFrees}; {@link #commit}
- * writes them in order, at every {@link #flush} and whenever too many wait. As with a disk's write
- * cache, what was written since the last flush may be lost; what was flushed never is.
+ * memory ({@link ClusterMap#setL2}) and refcount drops in {@link #unwrittenFrees}; a commit
+ * ({@link WriteBack}, {@link #unwritten}) writes them in order, at every {@link #flush} and whenever too
+ * many wait. As with a disk's write cache, what was written since the last flush may be lost; what was
+ * flushed never is. With metadata write-through, every write commits its L2 entries before it returns
+ * (refcount drops still wait: a lost one is a leak), so a killed process loses no completed write.
  * Writes to a cluster this layer owns alone (copied flag) go straight to the file, without the lock.
  */
 final class Qcow2Writer {
@@ -53,8 +57,10 @@ final class Qcow2Writer {
     private List<long[]> bitmaps;
     /** {offset, length} ranges to drop a reference from once the entries that pointed at them are on the disk. */
     private final List<long[]> unwrittenFrees = new ArrayList<>();
-    /** L2 tables pinned with unwritten entries (about 8 MiB of them) before {@link #commit} writes them. */
+    /** L2 tables pinned with unwritten entries (about 8 MiB of them) before a commit writes them. */
     private final int maxUnwrittenTables;
+    /** Commits what waits in memory; counts each change (under {@link #lock}). */
+    private final WriteBack writeBack;
     /** Told of every cluster whose L2 entry changes. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -72,6 +78,7 @@ final class Qcow2Writer {
         this.size = h.size();
         this.incompatible = h.incompatibleFeatures();
         this.autoclear = h.autoclearFeatures();
+        this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(lock), this::unwritten);
         // With autoclear bits to clear (stale bitmaps), the first write must come through beginWrite().
         if (h.version() < 3 || autoclear == 0) clusters.allowInPlace();
     }
@@ -83,6 +90,11 @@ final class Qcow2Writer {
     boolean dirty() { return (incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0; }
     void setMapChangeListener(MapChangeListener l) { listener = l; }
 
+    /** With {@code on}, every write commits its metadata before it returns (see {@link WriteBack}). */
+    void setMetadataWriteThrough(boolean on) throws IOException {
+        writeBack.setWriteThrough(on);
+    }
+
     /** What the first write does to the image as a whole ({@link #beginWrite}), now. */
     void prepareForWrites() throws IOException {
         synchronized (lock) {
@@ -93,31 +105,35 @@ final class Qcow2Writer {
     // ---- Guest writes ----
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        long ticket = 0;
         while (src.hasRemaining()) {
             LayerRun run = clusters.map(pos, src.remaining());
             int n;
             if (run.inPlace()) {
                 n = (int) run.length();
                 file.writeFully(src.slice(src.position(), n), run.fileOffset());
-            } else if (units == 1 && run.status() == LayerRun.Status.UNALLOCATED && (pos & (cs - 1)) == 0
-                    && Math.min(run.length(), src.remaining()) >= cs) {
-                int whole = (int) (Math.min(run.length(), src.remaining()) / cs);
-                synchronized (lock) {
-                    beginWrite();
-                    n = writeNewClusters(src.slice(src.position(), whole * cs), pos, beneath);
-                    commitIfFull();
-                }
             } else {
-                n = (int) Math.min(src.remaining(), cs - (pos & (cs - 1)));
+                boolean full;
                 synchronized (lock) {
                     beginWrite();
-                    writeCluster(src.slice(src.position(), n), pos, beneath);
-                    commitIfFull();
+                    long before = writeBack.ticket();
+                    if (units == 1 && run.status() == LayerRun.Status.UNALLOCATED && (pos & (cs - 1)) == 0
+                            && Math.min(run.length(), src.remaining()) >= cs) {
+                        int whole = (int) (Math.min(run.length(), src.remaining()) / cs);
+                        n = writeNewClusters(src.slice(src.position(), whole * cs), pos, beneath);
+                    } else {
+                        n = (int) Math.min(src.remaining(), cs - (pos & (cs - 1)));
+                        writeCluster(src.slice(src.position(), n), pos, beneath);
+                    }
+                    if (writeBack.ticket() != before) ticket = writeBack.ticket();
+                    full = full();
                 }
+                if (full) writeBack.commit(true);
             }
             src.position(src.position() + n);
             pos += n;
         }
+        writeBack.settle(ticket);
     }
 
     /**
@@ -144,6 +160,7 @@ final class Qcow2Writer {
         long[] entries = new long[count];
         for (int k = 0; k < count; k++) entries[k] = (at + (long) k * cs) | L2_COPIED;
         clusters.setL2Run(s.l2Offset, s.table, s.index, entries);
+        writeBack.changed();
         listener.changed(s.guest, (long) count * cs);
         return count * cs;
     }
@@ -165,6 +182,7 @@ final class Qcow2Writer {
     /** Changes the slot's L2 entry (in memory, see {@link ClusterMap#setL2}): its cluster maps anew. */
     private void setL2(Slot s, long entry, long bitmap) {
         clusters.setL2(s.l2Offset, s.table, s.index, entry, bitmap);
+        writeBack.changed();
         listener.changed(s.guest, cs);
     }
 
@@ -202,35 +220,55 @@ final class Qcow2Writer {
     }
 
     /**
-     * Drops one reference to every cluster of {@code [offset, offset+length)} at the next {@link #commit},
+     * Drops one reference to every cluster of {@code [offset, offset+length)} at a commit of everything,
      * once the entry that no longer points at them is on the disk: a refcount dropped while the old entry
      * may still be there would let the cluster be reused under it after a power cut.
      */
     private void free(long offset, long length) throws IOException {
         unwrittenFrees.add(new long[] {offset, length});
+        writeBack.changed();
     }
 
-    /** After each cluster changed: keeps what waits in memory bounded. */
-    private void commitIfFull() throws IOException {
-        if (clusters.unwrittenTables() > maxUnwrittenTables || unwrittenFrees.size() > 4096) commit();
+    /** Whether what waits in memory is as much as it may grow (under the lock): then it is committed at once. */
+    private boolean full() {
+        return clusters.unwrittenTables() > maxUnwrittenTables || unwrittenFrees.size() > 4096;
     }
 
     /**
-     * Puts what waits in memory on the disk in the order a power cut needs: flush (the data and refcounts
-     * the new entries point to), the L2 entries, flush, then the refcount drops of what they no longer use.
+     * What waits in memory, for a commit (under the lock), in the order a power cut needs: the commit flushes
+     * (the data and refcounts the new entries point to), writes the L2 entries and, with {@code all}, flushes
+     * again and drops the refcounts of what they no longer use.
      */
-    private void commit() throws IOException {
-        if (clusters.unwrittenTables() == 0 && unwrittenFrees.isEmpty()) return;
-        file.force(false);
-        clusters.writeUnwritten();
-        if (unwrittenFrees.isEmpty()) return;
-        file.force(false);
-        for (long[] f : unwrittenFrees) {
-            long first = f[0] >>> clusterBits, last = (f[0] + f[1] - 1) >>> clusterBits;
-            refcounts.add(first, last - first + 1, -1);
-        }
-        unwrittenFrees.clear();
-        compressedTail = 0; // a freed cluster may be reused for anything
+    private WriteBack.Batch unwritten(boolean all) {
+        List<DirtyTables.Copy> entries = clusters.unwritten();
+        List<long[]> frees = all ? List.copyOf(unwrittenFrees) : List.of();
+        if (all) unwrittenFrees.clear();
+        if (entries.isEmpty() && frees.isEmpty()) return null;
+        return new WriteBack.Batch() {
+            @Override
+            public void write() throws IOException {
+                DirtyTables.write(file, entries);
+            }
+
+            @Override
+            public void written() {
+                clusters.written(entries);
+            }
+
+            @Override
+            public boolean hasFollowUp() {
+                return !frees.isEmpty();
+            }
+
+            @Override
+            public void durable() throws IOException {
+                for (long[] f : frees) {
+                    long first = f[0] >>> clusterBits, last = (f[0] + f[1] - 1) >>> clusterBits;
+                    refcounts.add(first, last - first + 1, -1);
+                }
+                compressedTail = 0; // a freed cluster may be reused for anything
+            }
+        };
     }
 
     /** What a unit of a cluster holds, by its L2 entry. */
@@ -356,17 +394,25 @@ final class Qcow2Writer {
     // ---- Zeroing ----
 
     void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
-        synchronized (lock) {
-            beginWrite();
-            long end = pos + length;
-            while (pos < end) {
-                long base = pos & ~(long) (cs - 1);
-                long n = Math.min(end, base + cs) - pos;
-                zeroCluster(pos, (int) n, mayUnmap, beneath);
-                commitIfFull();
-                pos += n;
+        long end = pos + length;
+        long ticket = 0;
+        while (pos < end) {
+            boolean full = false;
+            synchronized (lock) {
+                beginWrite();
+                long before = writeBack.ticket();
+                while (pos < end && !full) {
+                    long base = pos & ~(long) (cs - 1);
+                    long n = Math.min(end, base + cs) - pos;
+                    zeroCluster(pos, (int) n, mayUnmap, beneath);
+                    full = full();
+                    pos += n;
+                }
+                if (writeBack.ticket() != before) ticket = writeBack.ticket();
             }
+            if (full) writeBack.commit(true);
         }
+        writeBack.settle(ticket);
     }
 
     private void zeroCluster(long pos, int n, boolean mayUnmap, Beneath beneath) throws IOException {
@@ -451,23 +497,27 @@ final class Qcow2Writer {
     void writeCompressed(CompressedUnit unit) throws IOException {
         long pos = unit.pos();
         byte[] packed = unit.packed();
+        boolean full;
+        long ticket;
         synchronized (lock) {
             beginWrite();
             if (packed == null) {
                 writeCluster(unit.plain().duplicate(), pos, NothingBeneath.NONE);
-                commitIfFull();
-                return;
+            } else {
+                Slot s = slot(pos);
+                long at = placeCompressed(packed.length);
+                file.writeFully(ByteBuffer.wrap(packed), at);
+                clusters.fileGrew(at + packed.length);
+                int x = 62 - (clusterBits - 8);
+                long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
+                setL2(s, L2_COMPRESSED | at | sectors << x, 0);
+                release(s);
             }
-            Slot s = slot(pos);
-            long at = placeCompressed(packed.length);
-            file.writeFully(ByteBuffer.wrap(packed), at);
-            clusters.fileGrew(at + packed.length);
-            int x = 62 - (clusterBits - 8);
-            long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
-            setL2(s, L2_COMPRESSED | at | sectors << x, 0);
-            release(s);
-            commitIfFull();
+            full = full();
+            ticket = writeBack.ticket();
         }
+        if (full) writeBack.commit(true);
+        writeBack.settle(ticket);
     }
 
     /** Packs compressed data after the previous one, as qemu does; each host cluster touched gains a reference. */
@@ -546,17 +596,17 @@ final class Qcow2Writer {
     }
 
     void flush() throws IOException {
-        synchronized (lock) {
-            commit();
-            file.force(true);
-        }
+        writeBack.commit(true);
+        file.force(true);
     }
 
     /** A clean close: everything durable, then the dirty bit cleared. */
     void close() throws IOException {
         synchronized (lock) {
             if (!started) return;
-            flush();
+        }
+        flush();
+        synchronized (lock) {
             if (markedDirty) markClean();
         }
     }
@@ -599,8 +649,8 @@ final class Qcow2Writer {
                 file.writeFully(b, l2Offset);
                 clusters.putL2(l2Offset, table);
             }
-            flush();
         }
+        flush();
     }
 
     // ---- Resize ----

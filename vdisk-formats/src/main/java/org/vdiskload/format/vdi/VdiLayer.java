@@ -28,6 +28,8 @@ final class VdiLayer implements ImageLayer {
     private volatile VdiWriter writer;
     /** Forwards to the listener set last, so a writer made anew by resize reports to it too. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
+    /** Metadata write-through, for a writer made anew by resize too. */
+    private volatile boolean writeThrough;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
@@ -125,6 +127,12 @@ final class VdiLayer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWriter().setMetadataWriteThrough(on);
+        writeThrough = on;
+    }
+
+    @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
     }
@@ -144,6 +152,7 @@ final class VdiLayer implements ImageLayer {
         header = VdiHeader.parse(b, file.path());
         map = VdiBlockMap.read(file, header);
         writer = new VdiWriter(file, header, map, this::mapChanged);
+        writer.setMetadataWriteThrough(writeThrough);
     }
 
     private VdiWriter requireWriter() throws ImageException {

@@ -12,7 +12,8 @@ import java.io.IOException;
  * {@link #changed}; a commit takes a copy of what waits ({@link Source#take}) under that lock, then flushes
  * and writes outside it, so other writers go on changing meanwhile and the next commit covers all of them
  * at once. Commits run one at a time: a caller waiting for its change to be committed returns as soon as one
- * that started after its change has finished, whoever ran it.
+ * that started after its change has finished, whoever ran it; of the callers still waiting then, one runs
+ * the next commit for all.
  *
  * <p>By default a writer commits only at its flush, or when too much waits ({@link #commit}). With
  * {@linkplain #setWriteThrough write-through} every write, zero-write and discard commits before it returns
@@ -77,7 +78,10 @@ public final class WriteBack {
     private final ImageFile file;
     private final FormatLock formatLock;
     private final Source source;
-    private final Object commitLock = new Object();
+    /** Guards {@link #running} and {@link #committed}; waiters wait on it. */
+    private final Object state = new Object();
+    /** Whether a commit (or an {@link #exclusive} action) runs. */
+    private boolean running;
     /** Changes counted so far; written under the format's lock. */
     private volatile long changes;
     /** The changes up to which a commit has finished. */
@@ -132,33 +136,78 @@ public final class WriteBack {
         commit(Long.MAX_VALUE, all);
     }
 
+    /** Waits until {@code ticket} is committed, running the commit itself when none runs. */
     private void commit(long ticket, boolean all) throws IOException {
-        synchronized (commitLock) {
-            if (committed >= ticket) return; // a commit that started after the change has covered it
-            long[] upTo = new long[1];
-            Batch[] taken = new Batch[1];
-            formatLock.run(() -> {
-                upTo[0] = changes;
-                taken[0] = source.take(all);
-            });
-            Batch batch = taken[0];
-            if (batch != null) {
-                file.force(false);
-                batch.write();
-                formatLock.run(batch::written);
-                if (batch.hasFollowUp()) {
-                    file.force(false);
-                    formatLock.run(batch::durable);
-                }
-            }
-            committed = upTo[0];
+        if (!start(ticket)) return;
+        long upTo = -1;
+        try {
+            upTo = runCommit(all);
+        } finally {
+            finish(upTo);
         }
     }
 
-    /** For a format that must write something itself in the commit order (a VDI block given back): runs it between commits. */
+    /** Takes the turn to commit, or returns false once a commit covering {@code ticket} has finished. */
+    private boolean start(long ticket) throws IOException {
+        synchronized (state) {
+            while (committed < ticket) {
+                if (!running) {
+                    running = true;
+                    return true;
+                }
+                try {
+                    state.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while waiting for a metadata commit");
+                }
+            }
+            return false;
+        }
+    }
+
+    /** Ends the turn: {@code upTo} changes are committed (-1: the commit failed), and the waiters look again. */
+    private void finish(long upTo) {
+        synchronized (state) {
+            if (upTo > committed) committed = upTo;
+            running = false;
+            state.notifyAll();
+        }
+    }
+
+    /** One commit: copy under the format's lock, flush, write, and what follows. Returns the changes it covers. */
+    private long runCommit(boolean all) throws IOException {
+        long[] upTo = new long[1];
+        Batch[] taken = new Batch[1];
+        formatLock.run(() -> {
+            upTo[0] = changes;
+            taken[0] = source.take(all);
+        });
+        Batch batch = taken[0];
+        if (batch != null) {
+            file.force(false);
+            batch.write();
+            formatLock.run(batch::written);
+            if (batch.hasFollowUp()) {
+                file.force(false);
+                formatLock.run(batch::durable);
+            }
+        }
+        return upTo[0];
+    }
+
+    /**
+     * For a format that writes something itself in the commit order (a VDI block given back): commits
+     * everything, then runs {@code action} before any other commit starts. Not under the format's lock.
+     */
     public void exclusive(IoAction action) throws IOException {
-        synchronized (commitLock) {
+        start(Long.MAX_VALUE);
+        long upTo = -1;
+        try {
+            upTo = runCommit(true);
             action.run();
+        } finally {
+            finish(upTo);
         }
     }
 

@@ -248,7 +248,6 @@ final class VdiWriter {
         boolean[] done = {false};
         // Between commits, after what waits: the count written next is the one in memory.
         writeBack.exclusive(() -> {
-            writeBack.commit(true);
             allocation.lock();
             try {
                 int e = map.entry(block);

@@ -84,7 +84,9 @@ public final class Images {
                 current.checkBacking(next);
                 current = next;
             }
-            return new ChainImage(layers);
+            ChainImage image = new ChainImage(layers);
+            if (options.metadataWriteThrough() && image.isWritable()) image.setMetadataWriteThrough(true);
+            return image;
         } catch (IOException | RuntimeException e) {
             closeQuietly(layers, e);
             throw e;

@@ -20,8 +20,8 @@ public final class CrashWriter {
         Path image = Path.of(args[0]);
         CrashPlan plan = new CrashPlan(Long.parseLong(args[2]));
         boolean writeThrough = args.length > 3 && args[3].equals("write-through");
-        try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(args[1]).withWritable(true))) {
-            if (writeThrough) d.setMetadataWriteThrough(true);
+        OpenOptions options = OpenOptions.DEFAULTS.withFormat(args[1]).withWritable(true).withMetadataWriteThrough(writeThrough);
+        try (DiskImage d = Images.open(image, options)) {
             int blocks = plan.blocks(d.size());
             for (int k = 0; k < blocks; k++) {
                 CrashPlan.Op op = plan.op(k, d.size());

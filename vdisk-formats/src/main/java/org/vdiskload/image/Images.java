@@ -71,7 +71,8 @@ public final class Images {
         try {
             ImageFile top = ImageFile.open(path, options.writable(), options.flush());
             ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
-            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs())));
+            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs(),
+                    options.repair(), options.fullOverlapCheck())));
             Set<Path> seen = new HashSet<>();
             seen.add(identity(path));
             ImageLayer current = layers.get(0);
@@ -116,7 +117,7 @@ public final class Images {
                     }
                 }
             }
-            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false, true, options.refs()));
+            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false, true, options.refs(), false, false));
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;

@@ -11,6 +11,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
@@ -52,6 +54,10 @@ final class ClusterMap {
     private volatile long fileSize;
     /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
     private volatile boolean inPlace;
+    /** The clusters the L1 table points to (its L2 tables), for the overlap check. */
+    private final Set<Long> l2Clusters = ConcurrentHashMap.newKeySet();
+    /** Where the metadata lies: data there maps as ENCODED, served by the library. Null until set. */
+    private volatile MetadataOverlap overlap;
     private final long clusterMask;
     private final long unitSize;
 
@@ -64,6 +70,7 @@ final class ClusterMap {
         this.fileSize = file.size();
         this.clusterMask = h.clusterSize() - 1;
         this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
+        for (long e : l1) if ((e & L1_OFFSET_MASK) != 0) l2Clusters.add(e & L1_OFFSET_MASK);
     }
 
     /** Loads the L1 table at {@code offset} ({@code entries} long, already checked to lie in the file). */
@@ -89,6 +96,16 @@ final class ClusterMap {
             cur = Math.min(cur + unitSize, limit);
         }
         long n = cur - pos;
+        MetadataOverlap o = overlap;
+        if (first.kind() == Kind.DATA && o != null) {
+            MetadataOverlap.Hit hit = o.find(first.hostOffset(), n, null);
+            if (hit != null) {
+                // Never a DATA run over metadata: the data before it, or the cluster itself as the library's to serve.
+                long before = hit.clusterOffset() - first.hostOffset();
+                if (before <= 0) return LayerRun.encoded(Math.min(n, (pos | clusterMask) + 1 - pos));
+                n = before;
+            }
+        }
         return switch (first.kind()) {
             case UNALLOCATED -> LayerRun.unallocated(n);
             case ZERO -> LayerRun.zero(n);
@@ -96,6 +113,27 @@ final class ClusterMap {
                     : LayerRun.data(n, file, first.hostOffset());
             case COMPRESSED -> LayerRun.encoded(n);
         };
+    }
+
+    /**
+     * The host offset of guest byte {@code pos} in a plain data cluster that maps as ENCODED because it lies
+     * on metadata ({@link #map}), or -1 where {@code pos} is not in one.
+     */
+    long dataOverMetadata(long pos) throws IOException {
+        long[] l2 = l2Table(pos / h.bytesPerL1Entry());
+        if (l2 == null) return -1;
+        Unit u = unit(l2, pos);
+        return u.kind() == Kind.DATA ? u.hostOffset() : -1;
+    }
+
+    /** Data lying on metadata maps as ENCODED from now on. */
+    void useOverlapCheck(MetadataOverlap o) {
+        overlap = o;
+    }
+
+    /** Whether the cluster at {@code clusterOffset} is one of the L2 tables the L1 table points to. */
+    boolean isL2Table(long clusterOffset) {
+        return l2Clusters.contains(clusterOffset);
     }
 
     /** The compressed cluster holding {@code pos}, or null if that cluster is not compressed. */
@@ -253,10 +291,13 @@ final class ClusterMap {
 
     void setL1(int index, long entry) throws IOException {
         file.writeFully(ByteBuffer.allocate(8).putLong(0, entry), l1Offset + (long) index * 8);
+        long old = l1[index] & L1_OFFSET_MASK;
+        if (old != 0) l2Clusters.remove(old);
+        if ((entry & L1_OFFSET_MASK) != 0) l2Clusters.add(entry & L1_OFFSET_MASK);
         l1[index] = entry;
     }
 
-    /** Switches to a new L1 table (grown by resize), already written at {@code offset}. */
+    /** Switches to a new L1 table (grown by resize), already written at {@code offset}, with the same L2 tables. */
     void replaceL1(long offset, long[] table) {
         l1 = table;
         l1Offset = offset;

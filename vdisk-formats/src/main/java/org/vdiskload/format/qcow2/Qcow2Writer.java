@@ -61,6 +61,10 @@ final class Qcow2Writer {
     private final int maxUnwrittenTables;
     /** Commits what waits in memory; counts each change (under {@link #lock}). */
     private final WriteBack writeBack;
+    /** Where the metadata lies, for the check before every write; set once at open. */
+    private volatile MetadataOverlap overlap;
+    /** A write found the image corrupt: no more writes (a v2 image has no corrupt bit to keep this in). */
+    private volatile boolean corruptFound;
     /** Told of every cluster whose L2 entry changes. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -90,6 +94,69 @@ final class Qcow2Writer {
     boolean dirty() { return (incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0; }
     void setMapChangeListener(MapChangeListener l) { listener = l; }
 
+    /** Checks every write against {@code o} from now on, the refcount structure's own writes included. */
+    void useOverlapCheck(MetadataOverlap o) {
+        overlap = o;
+        refcounts.useGuard(this::guard);
+    }
+
+    /** The bitmap directory ({offset, length}) while the bitmaps live, else null. */
+    long[] bitmapDirectory() {
+        List<long[]> b = bitmaps;
+        return b.isEmpty() ? null : b.get(0);
+    }
+
+    /**
+     * Fails, and marks the image corrupt, if {@code [offset, offset+length)} lies on metadata other than
+     * {@code writing} (qemu's qcow2_pre_write_overlap_check): nothing is written there.
+     */
+    private void guard(long offset, long length, MetadataOverlap.Structure writing, String what) throws IOException {
+        MetadataOverlap o = overlap;
+        MetadataOverlap.Hit hit = o == null ? null : o.find(offset, length, writing);
+        if (hit == null) return;
+        throw corrupted(ImageException.corrupt(file.path(), offset, what, "refusing to write " + length + " bytes at " + offset
+                + ": it would overwrite " + hit.describe()));
+    }
+
+    /**
+     * A write path found the image corrupt: the header's corrupt bit is set (a version 3 image; qemu does the
+     * same, qcow2_signal_corruption), so no one writes it again until a repair, and this open writes no more.
+     * Returns {@code e} to throw.
+     */
+    private ImageException corrupted(ImageException e) {
+        if (e.kind() != ImageException.Kind.CORRUPT || corruptFound) return e;
+        corruptFound = true;
+        if (h.version() < 3) return e;
+        try {
+            synchronized (lock) {
+                setIncompatible(incompatible | Qcow2Header.INCOMPAT_CORRUPT);
+            }
+            file.force(false);
+        } catch (IOException marking) {
+            e.addSuppressed(marking);
+        }
+        return e;
+    }
+
+    /** Refuses writes once the image is known corrupt. */
+    private void requireConsistent() throws ImageException {
+        if (corruptFound || (incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0) {
+            throw ImageException.unsupported(file.path(), "the image is marked corrupt; 'vdiskload check -r all'"
+                    + " (or 'qemu-img check -r all') repairs it");
+        }
+    }
+
+    /** After a repair that left no corruption: the corrupt bit, if set, is cleared (and writes may resume). */
+    void markConsistent() throws IOException {
+        synchronized (lock) {
+            if ((incompatible & Qcow2Header.INCOMPAT_CORRUPT) == 0) return;
+            file.force(false);
+            setIncompatible(incompatible & ~Qcow2Header.INCOMPAT_CORRUPT);
+            file.force(false);
+            corruptFound = false;
+        }
+    }
+
     /** With {@code on}, every write commits its metadata before it returns (see {@link WriteBack}). */
     void setMetadataWriteThrough(boolean on) throws IOException {
         writeBack.setWriteThrough(on);
@@ -105,12 +172,22 @@ final class Qcow2Writer {
     // ---- Guest writes ----
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        requireConsistent();
+        try {
+            writeChecked(src, pos, beneath);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
+    }
+
+    private void writeChecked(ByteBuffer src, long pos, Beneath beneath) throws IOException {
         long ticket = 0;
         while (src.hasRemaining()) {
             LayerRun run = clusters.map(pos, src.remaining());
             int n;
             if (run.inPlace()) {
                 n = (int) run.length();
+                guard(run.fileOffset(), n, null, "guest data");
                 file.writeFully(src.slice(src.position(), n), run.fileOffset());
             } else {
                 boolean full;
@@ -203,6 +280,7 @@ final class Qcow2Writer {
         clusters.fileGrew(at + cs);
         clusters.putL2(at, table);
         file.force(false); // the table and its refcount are on the disk before the L1 entry points at them
+        guard(clusters.l1Offset() + (long) i * 8, 8, MetadataOverlap.Structure.ACTIVE_L1, "L1 entry " + i);
         clusters.setL1(i, at | L2_COPIED);
         if (old != 0) free(old, cs);
         return at;
@@ -215,6 +293,7 @@ final class Qcow2Writer {
         }
     }
 
+    /** Allocates {@code count} contiguous clusters (checked to hold no metadata, see {@link Refcounts#allocate}). */
     private long allocate(long count) throws IOException {
         return refcounts.allocate(count) << clusterBits;
     }
@@ -247,6 +326,9 @@ final class Qcow2Writer {
         return new WriteBack.Batch() {
             @Override
             public void write() throws IOException {
+                for (DirtyTables.Copy c : entries) {
+                    guard(c.offset(), c.bytes().remaining(), MetadataOverlap.Structure.ACTIVE_L2, "L2 entries");
+                }
                 DirtyTables.write(file, entries);
             }
 
@@ -314,6 +396,7 @@ final class Qcow2Writer {
                 fill(buf, (u - ua) * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, null, beneath);
             }
             buf.put(a - ua * unit, data, data.position(), data.remaining());
+            guard(offset + (long) ua * unit, buf.capacity(), null, "guest data");
             file.writeFully(buf, offset + (long) ua * unit);
             long entry = s.entry & ~L2_ZERO;
             long bitmap = units > 1 ? (s.bitmap | touched) & ~(touched << 32) : 0;
@@ -394,6 +477,15 @@ final class Qcow2Writer {
     // ---- Zeroing ----
 
     void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        requireConsistent();
+        try {
+            writeZeroesChecked(pos, length, mayUnmap, beneath);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
+    }
+
+    private void writeZeroesChecked(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         long end = pos + length;
         long ticket = 0;
         while (pos < end) {
@@ -495,6 +587,15 @@ final class Qcow2Writer {
     }
 
     void writeCompressed(CompressedUnit unit) throws IOException {
+        requireConsistent();
+        try {
+            writeCompressedChecked(unit);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
+    }
+
+    private void writeCompressedChecked(CompressedUnit unit) throws IOException {
         long pos = unit.pos();
         byte[] packed = unit.packed();
         boolean full;
@@ -596,7 +697,11 @@ final class Qcow2Writer {
     }
 
     void flush() throws IOException {
-        writeBack.commit(true);
+        try {
+            writeBack.commit(true);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
         file.force(true);
     }
 
@@ -646,6 +751,7 @@ final class Qcow2Writer {
                 }
                 ByteBuffer b = ByteBuffer.allocate(cs);
                 b.asLongBuffer().put(table);
+                guard(l2Offset, cs, MetadataOverlap.Structure.ACTIVE_L2, "L2 table");
                 file.writeFully(b, l2Offset);
                 clusters.putL2(l2Offset, table);
             }
@@ -656,6 +762,7 @@ final class Qcow2Writer {
     // ---- Resize ----
 
     void resize(long newSize, boolean allowShrink) throws IOException {
+        requireConsistent();
         if (newSize < 0 || newSize % 512 != 0) {
             throw ImageException.invalid(file.path(), "the new size " + newSize + " is not a multiple of 512 bytes");
         }
@@ -689,7 +796,9 @@ final class Qcow2Writer {
         long tail = size & (cs - 1);
         if (tail == 0) return;
         LayerRun run = clusters.map(size - 1, 1);
-        if (run.inPlace()) file.writeFully(ByteBuffer.allocate((int) (cs - tail)), run.fileOffset() + 1);
+        if (!run.inPlace()) return;
+        guard(run.fileOffset() + 1, cs - tail, null, "guest data past the old end");
+        file.writeFully(ByteBuffer.allocate((int) (cs - tail)), run.fileOffset() + 1);
     }
 
     private void growL1(long newSize) throws IOException {

@@ -70,11 +70,17 @@ final class VdiLayer implements ImageLayer {
         int expected = first + 1;
         while (runEnd < end) {
             int e = map.entry(++block);
-            boolean continues = VdiBlockMap.isData(first) ? VdiBlockMap.isData(e) && e == expected++ : e == first;
+            boolean continues = VdiBlockMap.isData(first)
+                    ? VdiBlockMap.isData(e) && e == expected++ && !header.slotHoldsMetadata(Integer.toUnsignedLong(e))
+                    : e == first;
             if (!continues) break;
             runEnd = Math.min(end, (block + 1L) * blockSize);
         }
         long length = runEnd - pos;
+        if (VdiBlockMap.isData(first) && header.slotHoldsMetadata(Integer.toUnsignedLong(first))) {
+            // A block on the header or the map (a corrupt entry): the library serves it, no one writes there.
+            return LayerRun.encoded(Math.min(length, (pos / blockSize + 1) * blockSize - pos));
+        }
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
@@ -82,6 +88,14 @@ final class VdiLayer implements ImageLayer {
             default -> new LayerRun(length, LayerRun.Status.DATA, file,
                     header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
         };
+    }
+
+    /** A block whose entry names a slot on the metadata ({@link VdiHeader#slotHoldsMetadata}), read as qemu reads it. */
+    @Override
+    public void readEncoded(ByteBuffer dst, long pos) throws IOException {
+        long blockSize = VdiHeader.BLOCK_SIZE;
+        int e = map.entry((int) (pos / blockSize));
+        file.readPadded(dst, header.blockOffset(Integer.toUnsignedLong(e)) + pos % blockSize);
     }
 
     @Override

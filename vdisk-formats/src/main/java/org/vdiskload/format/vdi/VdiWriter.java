@@ -2,6 +2,7 @@ package org.vdiskload.format.vdi;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.MapChangeListener;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
@@ -77,7 +78,7 @@ final class VdiWriter {
             int inBlock = (int) (pos % BLOCK);
             ByteBuffer piece = Bytes.take(src, Math.min(src.remaining(), BLOCK - inBlock));
             int e = map.entry(block);
-            if (VdiBlockMap.isData(e)) file.writeFully(piece, dataOffset(e, inBlock));
+            if (VdiBlockMap.isData(e)) file.writeFully(piece, checkedDataOffset(block, e, inBlock));
             else ticket = Math.max(ticket, allocate(block, inBlock, piece, beneath));
             pos += piece.capacity();
         }
@@ -88,6 +89,17 @@ final class VdiWriter {
         return header.blockOffset(Integer.toUnsignedLong(entry)) + inBlock;
     }
 
+    /** {@link #dataOffset}, refusing a block whose slot lies on the header or the block map. */
+    private long checkedDataOffset(int block, int entry, int inBlock) throws ImageException {
+        long slot = Integer.toUnsignedLong(entry);
+        if (header.slotHoldsMetadata(slot)) {
+            throw ImageException.corrupt(file.path(), header.offsetBmap() + 4L * block, "block map entry " + block,
+                    "refusing to write into data slot " + slot + " at " + header.blockOffset(slot)
+                            + ": it overlaps the header or the block map (" + header.offsetBmap() + ".." + header.bmapEnd() + ")");
+        }
+        return dataOffset(entry, inBlock);
+    }
+
     /** Writes {@code piece} into a block without data, allocating it; returns the commit ticket of the change, or 0. */
     private long allocate(int block, int inBlock, ByteBuffer piece, Beneath beneath) throws IOException {
         boolean full;
@@ -96,10 +108,14 @@ final class VdiWriter {
         try {
             int e = map.entry(block);
             if (VdiBlockMap.isData(e)) { // allocated by a concurrent writer meanwhile
-                file.writeFully(piece, dataOffset(e, inBlock));
+                file.writeFully(piece, checkedDataOffset(block, e, inBlock));
                 return 0;
             }
             int index = (int) blocksAllocated;
+            if (header.slotHoldsMetadata(index)) {
+                throw ImageException.corrupt(file.path(), 0x184, "blocks_allocated", "refusing to allocate data slot " + index
+                        + ": it overlaps the header or the block map (" + header.offsetBmap() + ".." + header.bmapEnd() + ")");
+            }
             long at = header.blockOffset(index);
             boolean zerosAround = e != VdiBlockMap.UNALLOCATED || !beneath.exists();
             if (piece.remaining() < BLOCK && zerosAround && !file.reaches(at + 1)) {
@@ -237,7 +253,7 @@ final class VdiWriter {
             int e = map.entry(block);
             if (VdiBlockMap.isData(e)) {
                 boolean whole = inBlock == 0 && pos + n == guestEnd;
-                if (!(whole && mayUnmap && discardLast(block))) zeroInPlace(dataOffset(e, inBlock), n, mayUnmap);
+                if (!(whole && mayUnmap && discardLast(block))) zeroInPlace(checkedDataOffset(block, e, inBlock), n, mayUnmap);
             }
             pos += n;
         }

@@ -48,6 +48,32 @@ final class VhdLayout {
         return out;
     }
 
+    /**
+     * The allocated blocks that overlap a metadata structure or another block, each with what it overlaps:
+     * neither served as data nor written (the check reports them as corruption).
+     */
+    static java.util.Map<Long, String> overlappingBlocks(VhdDynamicHeader header, VhdBat bat, long fileSize) {
+        List<Region> metadata = metadata(header, bat, fileSize);
+        List<long[]> blocks = new ArrayList<>();
+        for (int i = 0; i < bat.entryCount(); i++) {
+            long at = bat.bitmapOffset(i);
+            if (at >= 0) blocks.add(new long[] {at, i});
+        }
+        blocks.sort(java.util.Comparator.comparingLong(b -> b[0]));
+        java.util.Map<Long, String> out = new java.util.HashMap<>();
+        for (int k = 0; k < blocks.size(); k++) {
+            long start = blocks.get(k)[0], end = start + bat.blockSpan();
+            for (Region m : metadata) {
+                if (m.start() < end && m.end() > start) out.putIfAbsent(blocks.get(k)[1], "the " + m.name() + " at offset " + m.start());
+            }
+            if (k + 1 < blocks.size() && blocks.get(k + 1)[0] < end) {
+                out.putIfAbsent(blocks.get(k)[1], "block " + blocks.get(k + 1)[1] + " at offset " + blocks.get(k + 1)[0]);
+                out.putIfAbsent(blocks.get(k + 1)[1], "block " + blocks.get(k)[1] + " at offset " + start);
+            }
+        }
+        return out;
+    }
+
     /** Just past the last structure: where the tail footer belongs. */
     static long end(VhdDynamicHeader header, VhdBat bat, long fileSize) {
         long end = 0;

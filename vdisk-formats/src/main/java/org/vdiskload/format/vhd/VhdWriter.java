@@ -88,6 +88,11 @@ final class VhdWriter {
     }
 
     private void writeInBlock(ByteBuffer part, long index, int inBlock, Beneath beneath) throws IOException {
+        String overlap = blocks.overlaps(index);
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), bat.entryOffset(index), "BAT entry " + index, "refusing to write into block "
+                    + index + " at offset " + bat.bitmapOffset(index) + ": it overlaps " + overlap);
+        }
         if (bat.bitmapOffset(index) >= 0 && allSet(blocks.bitmap(index), inBlock, part.remaining())) {
             file.writeFully(part, bat.dataOffset(index) + inBlock);
             return;

@@ -67,6 +67,8 @@ final class SparseExtent implements VmdkExtent {
     private final int maxUnwritten;
     /** Commits the changed grain table entries; counts each change (under {@link #lock}). */
     private final WriteBack writeBack;
+    /** Where the header, directories and tables lie: no grain there is served as data or written. */
+    private final SparseMetadata metadata;
     /** Told of every grain whose map changes, in offsets of this extent. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -79,6 +81,7 @@ final class SparseExtent implements VmdkExtent {
         this.directory = directory;
         this.redundant = redundant;
         this.writable = writable;
+        this.metadata = new SparseMetadata(g, directory, redundant);
         this.tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, g.gtEntries() * 4L), DirtyTables.LITTLE_ENDIAN_INTS);
         this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(lock), this::unwritten);
         this.grains = new LruCache<>(LruCache.entriesFor(Math.min(cacheBytes / 4, 8L << 20), g.grainSize()));
@@ -202,6 +205,16 @@ final class SparseExtent implements VmdkExtent {
             end += grain;
         }
         long length = Math.min(end, limit) - pos;
+        if (kind == Kind.GRAIN && !g.compressed()) {
+            // Never a data run over metadata: the grains before it, or the grain itself as the library's to serve.
+            long inGrain = pos % grain; // host is where the run's first grain starts
+            for (long at = host; at < host + inGrain + length; at += grain) {
+                if (metadata.overlap(at, grain) == null) continue;
+                if (at == host) return LayerRun.encoded(Math.min(length, grain - inGrain));
+                length = at - host - inGrain;
+                break;
+            }
+        }
         return switch (kind) {
             case UNALLOCATED -> LayerRun.unallocated(length);
             case ZERO -> LayerRun.zero(length);
@@ -226,6 +239,8 @@ final class SparseExtent implements VmdkExtent {
             long entry = table == null ? 0 : Bytes.u32(table[(int) (pos % g.gtCoverage() / grain)]);
             if (kind(entry) != Kind.GRAIN) {
                 Bytes.fillZero(dst.slice(dst.position(), n));
+            } else if (!g.compressed()) {
+                file.readPadded(dst.slice(dst.position(), n), grainOffset(entry, pos) + inGrain); // a grain on metadata
             } else {
                 long host = grainOffset(entry, pos);
                 byte[] data = grains.get(host, this::inflate);
@@ -329,20 +344,31 @@ final class SparseExtent implements VmdkExtent {
     private long writeGrain(ByteBuffer part, long pos, Beneath beneath, long base) throws IOException {
         long entry = entryAt(table(pos), pos);
         if (kind(entry) == Kind.GRAIN) {
-            file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
+            file.writeFully(part, writableGrain(entry, pos) + pos % g.grainSize());
             return 0;
         }
         synchronized (lock) {
             entry = entryAt(loadTable(pos), pos);
             Kind k = kind(entry);
             if (k == Kind.GRAIN) {
-                file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
+                file.writeFully(part, writableGrain(entry, pos) + pos % g.grainSize());
                 return 0;
             }
             // A zeroed grain is not filled from the backing file: it reads as zeros.
             allocate(part, pos, k == Kind.UNALLOCATED ? beneath : null, base);
             return writeBack.ticket();
         }
+    }
+
+    /** {@link #grainOffset}, refusing a grain that lies on the extent's metadata. */
+    private long writableGrain(long entry, long pos) throws ImageException {
+        long host = grainOffset(entry, pos);
+        String overlap = metadata.overlap(host, g.grainSize());
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), host, "grain table entry for offset " + pos,
+                    "refusing to write into the grain at " + host + ": it overlaps " + overlap);
+        }
+        return host;
     }
 
     /** After each grain changed, outside the lock: what waits in memory stays bounded. */
@@ -452,6 +478,8 @@ final class SparseExtent implements VmdkExtent {
         file.writeFully(ByteBuffer.allocate((int) (end - primary)), primary);
         fileSize = Math.max(fileSize, end);
         file.force(false); // the empty tables are on the disk before the directories point at them
+        metadata.tableAdded(primary);
+        if (copy != 0) metadata.tableAdded(copy);
         writeU32(g.gdOffset() + gdIndex * 4L, primary / 512);
         if (copy != 0) {
             writeU32(g.rgdOffset() + gdIndex * 4L, copy / 512);
@@ -503,7 +531,7 @@ final class SparseExtent implements VmdkExtent {
             setEntry(pos, 0); // unallocated reads as zeros without a backing file; the grain leaks
             grainChanged(pos);
         } else if (k == Kind.GRAIN) {
-            file.writeFully(ByteBuffer.allocate(n), grainOffset(entry, pos) + pos % g.grainSize());
+            file.writeFully(ByteBuffer.allocate(n), writableGrain(entry, pos) + pos % g.grainSize());
         } else if (k == Kind.UNALLOCATED && beneath.exists()) {
             allocate(ByteBuffer.allocate(n), pos, whole ? null : beneath, base);
         }

@@ -1,0 +1,108 @@
+package org.vdiskload.image;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vdiskload.image.error.ImageException;
+import org.vdiskload.testing.Tools;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * VHD, VMDK and VDI images (qemu-made) whose tables were patched to point into their own metadata: the map
+ * serves no data from there (the library reads it), and a write there fails with a CORRUPT error naming what
+ * it would overwrite, leaving the file as it was. (qcow2: Qcow2OverlapTest; VHDX checks its blocks against
+ * its regions and sector bitmaps when it maps them.)
+ */
+class OverlapGuardTest {
+    @TempDir
+    Path dir;
+
+    private Path qemuImage(String name, String format, String size) throws Exception {
+        Path p = dir.resolve(name);
+        Tools.check("qemu-img", "create", "-q", "-f", format, p.toString(), size);
+        Tools.check("qemu-io", "-f", format, "-c", "write -P 0x11 0 64k", p.toString());
+        return p;
+    }
+
+    private static void put(Path p, long at, ByteBuffer b) throws Exception {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+            ch.write(b.flip(), at);
+        }
+    }
+
+    private static long read(Path p, long at, int bytes, ByteOrder order) throws Exception {
+        try (FileChannel ch = FileChannel.open(p)) {
+            ByteBuffer b = ByteBuffer.allocate(8).order(order);
+            ch.read(b.limit(bytes), at);
+            b.flip();
+            return bytes == 8 ? b.getLong() : Integer.toUnsignedLong(b.getInt());
+        }
+    }
+
+    /** The map of {@code [0, length)} has no data there; a write at 100 fails naming {@code overlapped}; the file is unchanged. */
+    private static void refused(Path p, String format, long length, String overlapped) throws Exception {
+        byte[] before = Files.readAllBytes(p);
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat(format).withWritable(true))) {
+            d.prepareForWrites();
+            for (Extent e : d.map(0, length)) assertFalse(e.kind() == Extent.Kind.DATA || e.inPlace(), format + ": " + e);
+            d.read(ByteBuffer.allocate((int) length), 0);
+            ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), 100));
+            assertEquals(ImageException.Kind.CORRUPT, e.kind());
+            assertTrue(e.getMessage().contains("overlaps " + overlapped), e.getMessage());
+            assertThrows(ImageException.class, () -> d.writeZeroes(0, 64 << 10, false));
+        }
+        byte[] after = Files.readAllBytes(p);
+        if (format.equals("vmdk")) {
+            // The first write gave the disk a new CID (before the refusal, as qemu does): the descriptor's only change.
+            after = new String(after, java.nio.charset.StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]{8}", "CID=")
+                    .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            before = new String(before, java.nio.charset.StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]{8}", "CID=")
+                    .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+        assertArrayEquals(before, after, format + ": the refused write changed the file");
+    }
+
+    /** Block 0's BAT entry names the BAT's own sector. */
+    @Test
+    void vhdBlockOnTheBat() throws Exception {
+        Path p = qemuImage("a.vhd", "vpc", "4M");
+        long header = read(p, 16, 8, ByteOrder.BIG_ENDIAN);
+        long bat = read(p, header + 16, 8, ByteOrder.BIG_ENDIAN);
+        put(p, bat, ByteBuffer.allocate(4).putInt((int) (bat / 512)));
+        refused(p, "vpc", 2 << 20, "the BAT at offset " + bat);
+    }
+
+    /** Grain 0's grain table entry names the grain directory's sector. */
+    @Test
+    void vmdkGrainOnTheGrainDirectory() throws Exception {
+        Path p = qemuImage("b.vmdk", "vmdk", "4M");
+        long gd = read(p, 56, 8, ByteOrder.LITTLE_ENDIAN);
+        long gt = read(p, gd * 512, 4, ByteOrder.LITTLE_ENDIAN);
+        put(p, gt * 512, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) gd));
+        refused(p, "vmdk", 64 << 10, "the grain directory at " + gd * 512);
+    }
+
+    /** The block map moved into data slot 1 (what an interrupted resize leaves), and block 0's entry names that slot. */
+    @Test
+    void vdiBlockOnTheBlockMap() throws Exception {
+        Path p = qemuImage("c.vdi", "vdi", "4M");
+        long data = read(p, 0x158, 4, ByteOrder.LITTLE_ENDIAN);
+        long map = data + (1 << 20);
+        ByteBuffer entries = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putInt(1).putInt(-1).putInt(-1).putInt(-1);
+        put(p, map, entries);
+        put(p, 0x154, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) map));
+        put(p, 0x184, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(2));
+        refused(p, "vdi", 1 << 20, "the header or the block map (" + map + ".." + (map + 16) + ")");
+    }
+}

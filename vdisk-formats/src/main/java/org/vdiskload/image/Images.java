@@ -71,6 +71,10 @@ public final class Images {
         try {
             ImageFile top = ImageFile.open(path, options.writable(), options.flush());
             ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
+            if (options.format() == null && format instanceof RawFormat && LayoutFormat.unmarkedJson(top)) {
+                Warnings.warn(path + ": parses as JSON but has no \"vdiskload-layout\" marker, so it is read as a raw disk of "
+                        + top.size() + " bytes (add the marker to read it as a layout, or pass -f raw)");
+            }
             layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs(),
                     options.repair(), options.fullOverlapCheck())));
             Set<Path> seen = new HashSet<>();

@@ -58,6 +58,27 @@ public final class LayoutFormat implements ImageFormat {
         return KEY.matcher(new String(b, StandardCharsets.UTF_8)).find() ? MAGIC : 0;
     }
 
+    /**
+     * Whether {@code file}, detected as raw, parses as a JSON object: a layout whose marker is missing or
+     * misspelt, most likely. It stays a raw disk (a guest's raw disk must never pass for a layout); the
+     * caller says so in a warning.
+     */
+    public static boolean unmarkedJson(ImageFile file) throws IOException {
+        long size = file.size();
+        if (size == 0 || size > MAX_BYTES) return false;
+        ByteBuffer content = ByteBuffer.allocate((int) size);
+        file.readFully(content, 0, "JSON");
+        byte[] b = content.array();
+        int p = b.length >= 3 && (b[0] & 0xFF) == 0xEF && (b[1] & 0xFF) == 0xBB && (b[2] & 0xFF) == 0xBF ? 3 : 0;
+        while (p < b.length && Character.isWhitespace(b[p])) p++;
+        if (p >= b.length || b[p] != '{') return false;
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(b, p, b.length - p).isObject();
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return false;
+        }
+    }
+
     @Override
     public ImageLayer open(ImageFile file, OpenContext context) throws IOException {
         if (OPENING.get()) throw ImageException.unsupported(file.path(), "a layout cannot be reached from one of its own sources");

@@ -26,20 +26,12 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ClusterMap {
     static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
     static final long L1_RESERVED = 0x7f000000000001ffL;
-    static final long L2_COPIED = 1L << 63;
-    static final long L2_COMPRESSED = 1L << 62;
-    static final long L2_ZERO = 1L;
-    static final long L2_OFFSET_MASK = 0x00fffffffffffe00L;
-    /** Bits 1-8 and 56-61 of a standard descriptor. */
-    static final long L2_RESERVED = 0x3f000000000001feL;
-    static final int SUBCLUSTERS = 32;
-
-    /** What one cluster or subcluster holds. */
-    enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
+    /** The L1 entry's copied flag: the L2 table is this image's alone. */
+    static final long L1_COPIED = 1L << 63;
 
     /** One decoded (sub)cluster: its kind and, for DATA, the host offset of the queried guest byte. */
-    record Unit(Kind kind, long hostOffset, boolean copied) {
-        Unit(Kind kind, long hostOffset) { this(kind, hostOffset, false); }
+    record Unit(L2Entry.Kind kind, long hostOffset, boolean copied) {
+        static final Unit UNALLOCATED = new Unit(L2Entry.Kind.UNALLOCATED, -1, false);
     }
 
     /** A compressed cluster's descriptor: where its data starts and how many bytes may belong to it. */
@@ -69,7 +61,7 @@ final class ClusterMap {
         this.l2Tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, h.clusterSize()), DirtyTables.BIG_ENDIAN_LONGS);
         this.fileSize = file.size();
         this.clusterMask = h.clusterSize() - 1;
-        this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
+        this.unitSize = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
         for (long e : l1) if ((e & L1_OFFSET_MASK) != 0) l2Clusters.add(e & L1_OFFSET_MASK);
     }
 
@@ -92,12 +84,12 @@ final class ClusterMap {
         while (cur < limit) {
             Unit u = unit(l2, cur);
             if (u.kind() != first.kind() || u.copied() != first.copied()) break;
-            if (u.kind() == Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
+            if (u.kind() == L2Entry.Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
             cur = Math.min(cur + unitSize, limit);
         }
         long n = cur - pos;
         MetadataOverlap o = overlap;
-        if (first.kind() == Kind.DATA && o != null) {
+        if (first.kind() == L2Entry.Kind.DATA && o != null) {
             MetadataOverlap.Hit hit = o.find(first.hostOffset(), n, null);
             if (hit != null) {
                 // Never a DATA run over metadata: the data before it, or the cluster itself as the library's to serve.
@@ -123,7 +115,7 @@ final class ClusterMap {
         long[] l2 = l2Table(pos / h.bytesPerL1Entry());
         if (l2 == null) return -1;
         Unit u = unit(l2, pos);
-        return u.kind() == Kind.DATA ? u.hostOffset() : -1;
+        return u.kind() == L2Entry.Kind.DATA ? u.hostOffset() : -1;
     }
 
     /** Data lying on metadata maps as ENCODED from now on. */
@@ -140,10 +132,8 @@ final class ClusterMap {
     Compressed compressed(long pos) throws IOException {
         long[] l2 = l2Table(pos / h.bytesPerL1Entry());
         if (l2 == null) return null;
-        int index = l2Index(pos);
-        long entry = l2[index * stride()];
-        if ((entry & L2_COMPRESSED) == 0) return null;
-        return compressedDescriptor(entry, entryOffset(pos));
+        L2Entry entry = L2Entry.of(l2, l2Index(pos), stride());
+        return entry.isCompressed() ? compressed(entry, entryOffset(pos)) : null;
     }
 
     int stride() {
@@ -184,76 +174,60 @@ final class ClusterMap {
 
     /** Decodes and validates the (sub)cluster holding {@code pos}. */
     private Unit unit(long[] l2, long pos) throws IOException {
-        int index = l2Index(pos);
-        long entry = l2[index * stride()];
         long at = entryOffset(pos);
-        if (h.extendedL2()) return extendedUnit(entry, l2[index * 2 + 1], pos, at);
-        if ((entry & L2_COMPRESSED) != 0) {
-            compressedDescriptor(entry, at);
-            return new Unit(Kind.COMPRESSED, -1);
+        L2Entry entry = validated(L2Entry.of(l2, l2Index(pos), stride()), at);
+        int unit = (int) ((pos & clusterMask) / unitSize);
+        L2Entry.Kind kind = entry.kind(unit, h.extendedL2());
+        if (kind != L2Entry.Kind.DATA) return kind == L2Entry.Kind.UNALLOCATED ? Unit.UNALLOCATED : new Unit(kind, -1, false);
+        if (entry.hostCluster() >= fileSize) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + entry.hostCluster()
+                    + " is past the end of the file (" + fileSize + " bytes)");
         }
-        long reserved = L2_RESERVED | (h.version() == 2 ? L2_ZERO : 0);
-        if ((entry & reserved) != 0) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
-        }
-        long offset = checkedOffset(entry, at);
-        if ((entry & L2_ZERO) != 0) return new Unit(Kind.ZERO, -1);
-        if (offset == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
+        return new Unit(kind, entry.hostCluster() + (pos & clusterMask), entry.isCopied());
     }
 
-    /** Extended L2 entry: bits 0-31 of the bitmap say "allocated", bits 32-63 "reads as zeros", per subcluster. */
-    private Unit extendedUnit(long entry, long bitmap, long pos, long at) throws IOException {
-        if ((entry & L2_COMPRESSED) != 0) {
-            if (bitmap != 0) {
+    /**
+     * {@code entry}, read at {@code at}, if it may be used: no reserved bit set (the zero flag is reserved in
+     * version 2 and with extended entries), a cluster-aligned host offset, a compressed cluster's data past the
+     * header and starting in the file, and a subcluster bitmap that agrees with the descriptor. Otherwise the
+     * image is corrupt. The map and the writer both read entries through here.
+     */
+    L2Entry validated(L2Entry entry, long at) throws ImageException {
+        long d = entry.descriptor();
+        if (entry.isCompressed()) {
+            if (h.extendedL2() && entry.bitmap() != 0) {
                 throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "a compressed cluster has a non-zero subcluster bitmap");
             }
-            compressedDescriptor(entry, at);
-            return new Unit(Kind.COMPRESSED, -1);
+            compressed(entry, at);
+            return entry;
         }
-        if ((entry & (L2_RESERVED | L2_ZERO)) != 0) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        long reserved = L2Entry.RESERVED | (h.version() == 2 || h.extendedL2() ? L2Entry.ZERO : 0);
+        if ((d & reserved) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(d) + ")");
         }
-        long offset = checkedOffset(entry, at);
-        int sc = (int) ((pos & clusterMask) / unitSize);
-        long alloc = bitmap & 0xffffffffL;
-        long zero = bitmap >>> 32;
-        if (offset == 0 && alloc != 0) {
-            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "an unallocated cluster has subclusters marked allocated");
-        }
-        if ((alloc & zero) != 0) {
-            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "subclusters are marked both allocated and zero");
-        }
-        if ((zero >>> sc & 1) != 0) return new Unit(Kind.ZERO, -1);
-        if ((alloc >>> sc & 1) == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
-    }
-
-    long checkedOffset(long entry, long at) throws ImageException {
-        long offset = entry & L2_OFFSET_MASK;
+        long offset = entry.hostCluster();
         if ((offset & clusterMask) != 0) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "cluster offset 0x" + Long.toHexString(offset)
                     + " is not aligned to the cluster size " + h.clusterSize());
         }
-        return offset;
-    }
-
-    private long dataOffset(long clusterOffset, long pos, long at) throws ImageException {
-        if (clusterOffset >= fileSize) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + clusterOffset
-                    + " is past the end of the file (" + fileSize + " bytes)");
+        if (h.extendedL2()) {
+            if (offset == 0 && entry.allocatedSubclusters() != 0) {
+                throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "an unallocated cluster has subclusters marked allocated");
+            }
+            if ((entry.allocatedSubclusters() & entry.zeroSubclusters()) != 0) {
+                throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "subclusters are marked both allocated and zero");
+            }
         }
-        return clusterOffset + (pos & clusterMask);
+        return entry;
     }
 
-    /** Compressed cluster descriptor: x = 62 - (cluster_bits - 8) bits of host offset, then the additional 512-byte sectors. */
-    Compressed compressedDescriptor(long entry, long at) throws ImageException {
-        if ((entry & L2_COPIED) != 0) {
+    /** A compressed entry's data: where it starts and how many bytes may belong to it (validated). */
+    Compressed compressed(L2Entry entry, long at) throws ImageException {
+        if (entry.isCopied()) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "a compressed cluster has the copied flag set");
         }
-        int x = 62 - (h.clusterBits() - 8);
-        long offset = entry & ((1L << x) - 1);
-        long sectors = ((entry >>> x) & ((1L << (h.clusterBits() - 8)) - 1)) + 1;
+        long offset = entry.compressedOffset(h.clusterBits());
+        long sectors = entry.compressedSectors(h.clusterBits());
         if (offset < h.clusterSize()) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "compressed data overlaps the header (offset " + offset + ")");
         }
@@ -328,7 +302,7 @@ final class ClusterMap {
         int stride = stride();
         if (stride == 2) {
             // Readers look at the entry before the bitmap: the bitmap may only say "allocated" once the entry has an offset.
-            if ((entry & L2_OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
+            if ((entry & L2Entry.OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
             else { table[index * 2 + 1] = bitmap; table[index * 2] = entry; }
         } else {
             table[index] = entry;

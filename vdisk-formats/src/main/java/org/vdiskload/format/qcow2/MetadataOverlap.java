@@ -63,11 +63,11 @@ final class MetadataOverlap {
     private final Refcounts refcounts;
     /** The clusters of the snapshots' L2 tables: empty unless the full check was asked for. */
     private final Set<Long> inactiveL2;
-    /** The bitmap directory while the bitmaps live ({offset, length}, or null): a first write drops them. */
-    private final Supplier<long[]> bitmapDirectory;
+    /** The bitmap directory while the bitmaps live (or null): a first write drops them. */
+    private final Supplier<HostRange> bitmapDirectory;
 
     MetadataOverlap(Qcow2Header h, List<Qcow2Snapshot> snapshots, long snapshotTableBytes, ClusterMap active, Refcounts refcounts,
-                    Set<Long> inactiveL2, Supplier<long[]> bitmapDirectory) {
+                    Set<Long> inactiveL2, Supplier<HostRange> bitmapDirectory) {
         this.clusterSize = h.clusterSize();
         this.active = active;
         this.refcounts = refcounts;
@@ -140,8 +140,8 @@ final class MetadataOverlap {
             best = earlier(best, rangeHit(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize, from, to,
                     Structure.REFCOUNT_TABLE, writing));
         }
-        long[] bitmaps = bitmapDirectory.get();
-        if (bitmaps != null) best = earlier(best, rangeHit(bitmaps[0], bitmaps[1], from, to, Structure.BITMAP_DIRECTORY, writing));
+        HostRange bitmaps = bitmapDirectory.get();
+        if (bitmaps != null) best = earlier(best, rangeHit(bitmaps.offset(), bitmaps.length(), from, to, Structure.BITMAP_DIRECTORY, writing));
         long stop = best == null ? to : best.clusterOffset();
         for (long c = from; c < stop; c += clusterSize) {
             Structure s = clusterHolds(c, writing);

@@ -85,8 +85,8 @@ final class Qcow2Layer implements ImageLayer {
         Refcounts refcounts = writable ? Refcounts.load(file, h) : null;
         Qcow2Writer writer = writable ? new Qcow2Writer(file, h, clusters, refcounts, Bitmaps.extents(file, h, ext, h.autoclearFeatures())) : null;
         long snapshotTableBytes = snapshots.stream().mapToLong(Qcow2Snapshot::entryBytes).sum();
-        long[] bitmapDirectory = ext.bitmaps() && (h.autoclearFeatures() & Bitmaps.AUTOCLEAR_BITMAPS) != 0 && ext.bitmapCount() > 0
-                ? new long[] {ext.bitmapDirectoryOffset(), ext.bitmapDirectorySize()} : null;
+        HostRange bitmapDirectory = ext.bitmaps() && (h.autoclearFeatures() & Bitmaps.AUTOCLEAR_BITMAPS) != 0 && ext.bitmapCount() > 0
+                ? new HostRange(ext.bitmapDirectoryOffset(), ext.bitmapDirectorySize()) : null;
         MetadataOverlap overlap = new MetadataOverlap(h, snapshots, snapshotTableBytes, clusters, refcounts,
                 context.fullOverlapCheck() ? MetadataOverlap.snapshotL2Tables(file, h, snapshots) : java.util.Set.of(),
                 writer != null ? writer::bitmapDirectory : () -> bitmapDirectory);
@@ -209,7 +209,7 @@ final class Qcow2Layer implements ImageLayer {
     @Override
     public int allocationUnit() {
         // With extended L2 entries only the subclusters written are allocated.
-        return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / ClusterMap.SUBCLUSTERS : header.clusterSize());
+        return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / L2Entry.SUBCLUSTERS : header.clusterSize());
     }
 
     @Override

@@ -255,13 +255,13 @@ final class Refcounts {
         return n == counts.length ? counts : java.util.Arrays.copyOf(counts, n);
     }
 
-    /** The clusters of the refcount structure itself (table and blocks), as host offsets and lengths. */
-    List<long[]> structure() throws IOException {
-        List<long[]> out = new ArrayList<>();
-        out.add(new long[] {tableOffset, (long) table.length * 8});
+    /** The clusters of the refcount structure itself: the table and the blocks. */
+    List<HostRange> structure() throws IOException {
+        List<HostRange> out = new ArrayList<>();
+        out.add(new HostRange(tableOffset, (long) table.length * 8));
         for (int t = 0; t < table.length; t++) {
             long offset = blockOffset(t);
-            if (offset != 0) out.add(new long[] {offset, clusterSize()});
+            if (offset != 0) out.add(new HostRange(offset, clusterSize()));
         }
         return out;
     }
@@ -270,8 +270,8 @@ final class Refcounts {
     private void grow(long entries) throws IOException {
         long fileClusters = (file.size() + clusterSize() - 1) >>> clusterBits;
         long[] counts = readAll(fileClusters);
-        for (long[] s : structure()) {
-            for (long c = s[0] >>> clusterBits; c < (s[0] + s[1] + clusterSize() - 1) >>> clusterBits; c++) counts[(int) c]--;
+        for (HostRange part : structure()) {
+            for (long c = part.offset() >>> clusterBits; c < (part.end() + clusterSize() - 1) >>> clusterBits; c++) counts[(int) c]--;
         }
         replaceWith(counts, Math.max(entries, (long) table.length * 3 / 2));
     }

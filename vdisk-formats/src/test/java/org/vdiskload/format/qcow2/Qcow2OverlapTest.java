@@ -72,7 +72,7 @@ class Qcow2OverlapTest {
             long target = structure(p, which);
             // Guest cluster 1 MiB (written, its own cluster) now points at the structure.
             long entryAt = TestImages.l2Entry(p, 16);
-            TestImages.writeLong(p, entryAt, target | ClusterMap.L2_COPIED);
+            TestImages.writeLong(p, entryAt, target | L2Entry.COPIED);
             byte[] before = Files.readAllBytes(p);
             try (DiskImage d = Images.open(p, RW)) {
                 d.prepareForWrites();
@@ -153,7 +153,7 @@ class Qcow2OverlapTest {
         long snapshotL1 = TestImages.readLong(p, h.snapshotsOffset());
         long snapshotL2 = TestImages.readLong(p, snapshotL1) & ClusterMap.L1_OFFSET_MASK;
         assertTrue(snapshotL2 != (TestImages.readLong(p, h.l1TableOffset()) & ClusterMap.L1_OFFSET_MASK), "the active L2 was copied");
-        TestImages.writeLong(p, TestImages.l2Entry(p, 16), snapshotL2 | ClusterMap.L2_COPIED);
+        TestImages.writeLong(p, TestImages.l2Entry(p, 16), snapshotL2 | L2Entry.COPIED);
         try (DiskImage d = Images.open(p, RW)) {
             assertEquals(Extent.Kind.DATA, d.map(1 << 20, 65536).get(0).kind(), "the default check does not read them");
         }

@@ -59,11 +59,17 @@ public final class LayoutFormat implements ImageFormat {
     }
 
     /**
-     * Whether {@code file}, detected as raw, parses as a JSON object: a layout whose marker is missing or
-     * misspelt, most likely. It stays a raw disk (a guest's raw disk must never pass for a layout); the
-     * caller says so in a warning.
+     * A file detected as raw that parses as a JSON object is a layout whose marker is missing or misspelt, most
+     * likely. It stays a raw disk (a guest's raw disk must never pass for a layout), with a warning saying so.
      */
-    public static boolean unmarkedJson(ImageFile file) throws IOException {
+    @Override
+    public String probeWarning(ImageFile file, ImageFormat detected) throws IOException {
+        if (!detected.name().equals("raw") || !unmarkedJson(file)) return null;
+        return "parses as JSON but has no \"vdiskload-layout\" marker, so it is read as a raw disk of " + file.size()
+                + " bytes (add the marker to read it as a layout, or pass -f raw)";
+    }
+
+    private static boolean unmarkedJson(ImageFile file) throws IOException {
         long size = file.size();
         if (size == 0 || size > MAX_BYTES) return false;
         ByteBuffer content = ByteBuffer.allocate((int) size);

@@ -64,25 +64,9 @@ public final class LayoutFormat implements ImageFormat {
      */
     @Override
     public String probeWarning(ImageFile file, ImageFormat detected) throws IOException {
-        if (!detected.name().equals("raw") || !unmarkedJson(file)) return null;
+        if (!detected.name().equals("raw") || !UnmarkedJson.in(file, MAX_BYTES)) return null;
         return "parses as JSON but has no \"vdiskload-layout\" marker, so it is read as a raw disk of " + file.size()
                 + " bytes (add the marker to read it as a layout, or pass -f raw)";
-    }
-
-    private static boolean unmarkedJson(ImageFile file) throws IOException {
-        long size = file.size();
-        if (size == 0 || size > MAX_BYTES) return false;
-        ByteBuffer content = ByteBuffer.allocate((int) size);
-        file.readFully(content, 0, "JSON");
-        byte[] b = content.array();
-        int p = b.length >= 3 && (b[0] & 0xFF) == 0xEF && (b[1] & 0xFF) == 0xBB && (b[2] & 0xFF) == 0xBF ? 3 : 0;
-        while (p < b.length && Character.isWhitespace(b[p])) p++;
-        if (p >= b.length || b[p] != '{') return false;
-        try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(b, p, b.length - p).isObject();
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            return false;
-        }
     }
 
     @Override

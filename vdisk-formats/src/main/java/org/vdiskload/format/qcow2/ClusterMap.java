@@ -11,8 +11,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
@@ -47,7 +45,7 @@ final class ClusterMap {
     /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
     private volatile boolean inPlace;
     /** The clusters the L1 table points to (its L2 tables), for the overlap check. */
-    private final Set<Long> l2Clusters = ConcurrentHashMap.newKeySet();
+    private final ClusterSet l2Clusters = new ClusterSet();
     /** Where the metadata lies: data there maps as ENCODED, served by the library. Null until set. */
     private volatile MetadataOverlap overlap;
     private final long clusterMask;
@@ -62,7 +60,7 @@ final class ClusterMap {
         this.fileSize = file.size();
         this.clusterMask = h.clusterSize() - 1;
         this.unitSize = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
-        for (long e : l1) if ((e & L1_OFFSET_MASK) != 0) l2Clusters.add(e & L1_OFFSET_MASK);
+        l2Clusters.replaceWith(java.util.Arrays.stream(l1).map(e -> e & L1_OFFSET_MASK).toArray());
     }
 
     /** Loads the L1 table at {@code offset} ({@code entries} long, already checked to lie in the file). */
@@ -160,8 +158,9 @@ final class ClusterMap {
         }
         long offset = entry & L1_OFFSET_MASK;
         if (offset == 0) return null;
-        Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
-        Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
+        // Checked only where it may fail: the field names cost a string concatenation per map call.
+        if ((offset & clusterMask) != 0) Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
+        if (!file.reaches(offset + h.clusterSize())) Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
         return l2At(offset);
     }
 

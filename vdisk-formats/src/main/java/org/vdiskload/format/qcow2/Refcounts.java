@@ -10,8 +10,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The refcount table and its refcount blocks, for writing: reads and updates the reference count of
@@ -32,7 +30,7 @@ final class Refcounts {
     /** No cluster below this one is free. */
     private long freeHint;
     /** The refcount blocks' offsets (the table's non-zero entries), for the overlap check. */
-    private final Set<Long> blockOffsets = ConcurrentHashMap.newKeySet();
+    private final ClusterSet blockOffsets = new ClusterSet();
     /** Checks every write here against the other metadata (set by the writer). */
     private MetadataGuard guard = MetadataGuard.NONE;
 
@@ -44,7 +42,7 @@ final class Refcounts {
         this.blocks = new LruCache<>(Math.max(4, LruCache.entriesFor(8L << 20, 1L << clusterBits)));
         this.tableOffset = tableOffset;
         this.table = table;
-        for (long e : table) if ((e & TABLE_OFFSET_MASK) != 0) blockOffsets.add(e & TABLE_OFFSET_MASK);
+        blockOffsets.replaceWith(java.util.Arrays.stream(table).map(e -> e & TABLE_OFFSET_MASK).toArray());
     }
 
     void useGuard(MetadataGuard g) {
@@ -292,8 +290,7 @@ final class Refcounts {
         file.force(false);
         tableOffset = l.tableOffset();
         table = newTable;
-        blockOffsets.clear();
-        for (long e : newTable) if (e != 0) blockOffsets.add(e);
+        blockOffsets.replaceWith(newTable);
         blocks.clear();
         freeHint = 0;
     }

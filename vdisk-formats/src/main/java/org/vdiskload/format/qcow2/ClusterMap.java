@@ -121,9 +121,9 @@ final class ClusterMap {
         overlap = o;
     }
 
-    /** Whether the cluster at {@code clusterOffset} is one of the L2 tables the L1 table points to. */
-    boolean isL2Table(long clusterOffset) {
-        return l2Clusters.contains(clusterOffset);
+    /** The first of the L2 tables the L1 table points to in {@code [from, to)}, or -1. */
+    long firstL2TableIn(long from, long to) {
+        return l2Clusters.firstIn(from, to);
     }
 
     /** The compressed cluster holding {@code pos}, or null if that cluster is not compressed. */

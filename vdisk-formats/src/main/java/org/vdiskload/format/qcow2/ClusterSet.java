@@ -13,6 +13,14 @@ final class ClusterSet {
         return Arrays.binarySearch(sorted, clusterOffset) >= 0;
     }
 
+    /** The smallest member in {@code [from, to)}, or -1: one search, however long the range. */
+    long firstIn(long from, long to) {
+        long[] s = sorted;
+        int i = Arrays.binarySearch(s, from);
+        if (i < 0) i = -i - 1;
+        return i < s.length && s[i] < to ? s[i] : -1;
+    }
+
     /** Changes happen under the owner's lock, one at a time. */
     synchronized void add(long clusterOffset) {
         long[] s = sorted;

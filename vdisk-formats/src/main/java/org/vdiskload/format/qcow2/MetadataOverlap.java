@@ -62,16 +62,16 @@ final class MetadataOverlap {
     /** Null where the image is open read-only (the refcounts are not loaded). */
     private final Refcounts refcounts;
     /** The clusters of the snapshots' L2 tables: empty unless the full check was asked for. */
-    private final Set<Long> inactiveL2;
+    private final ClusterSet inactiveL2 = new ClusterSet();
     /** The bitmap directory while the bitmaps live (or null): a first write drops them. */
     private final Supplier<HostRange> bitmapDirectory;
 
     MetadataOverlap(Qcow2Header h, List<Qcow2Snapshot> snapshots, long snapshotTableBytes, ClusterMap active, Refcounts refcounts,
-                    Set<Long> inactiveL2, Supplier<HostRange> bitmapDirectory) {
+                    long[] inactiveL2, Supplier<HostRange> bitmapDirectory) {
         this.clusterSize = h.clusterSize();
         this.active = active;
         this.refcounts = refcounts;
-        this.inactiveL2 = inactiveL2;
+        this.inactiveL2.replaceWith(inactiveL2);
         this.bitmapDirectory = bitmapDirectory;
         List<Object[]> ranges = new ArrayList<>();
         ranges.add(new Object[] {0L, clusterSize, Structure.MAIN_HEADER});
@@ -88,7 +88,7 @@ final class MetadataOverlap {
      * The clusters of every snapshot's L2 tables, for the full check: each snapshot's L1 table read once
      * (their offsets and sizes were validated with the snapshot table).
      */
-    static Set<Long> snapshotL2Tables(ImageFile file, Qcow2Header h, List<Qcow2Snapshot> snapshots) throws IOException {
+    static long[] snapshotL2Tables(ImageFile file, Qcow2Header h, List<Qcow2Snapshot> snapshots) throws IOException {
         Set<Long> out = new HashSet<>();
         for (Qcow2Snapshot s : snapshots) {
             if (s.l1Size() == 0) continue;
@@ -98,7 +98,7 @@ final class MetadataOverlap {
                 if (offset != 0) out.add(offset & -h.clusterSize());
             }
         }
-        return Set.copyOf(out);
+        return out.stream().mapToLong(Long::longValue).toArray();
     }
 
     /** Sorts cluster-widened ranges and merges those that overlap (the merged range names the first). */
@@ -143,19 +143,16 @@ final class MetadataOverlap {
         HostRange bitmaps = bitmapDirectory.get();
         if (bitmaps != null) best = earlier(best, rangeHit(bitmaps.offset(), bitmaps.length(), from, to, Structure.BITMAP_DIRECTORY, writing));
         long stop = best == null ? to : best.clusterOffset();
-        for (long c = from; c < stop; c += clusterSize) {
-            Structure s = clusterHolds(c, writing);
-            if (s != null) return new Hit(s, c);
+        if (writing != Structure.ACTIVE_L2) best = earlier(best, setHit(active.firstL2TableIn(from, stop), Structure.ACTIVE_L2));
+        if (refcounts != null && writing != Structure.REFCOUNT_BLOCK) {
+            best = earlier(best, setHit(refcounts.firstBlockIn(from, stop), Structure.REFCOUNT_BLOCK));
         }
+        if (writing != Structure.INACTIVE_L2) best = earlier(best, setHit(inactiveL2.firstIn(from, stop), Structure.INACTIVE_L2));
         return best;
     }
 
-    /** The structure kept by cluster set, if any, at cluster {@code c}. */
-    private Structure clusterHolds(long c, Structure writing) {
-        if (writing != Structure.ACTIVE_L2 && active.isL2Table(c)) return Structure.ACTIVE_L2;
-        if (refcounts != null && writing != Structure.REFCOUNT_BLOCK && refcounts.isBlock(c)) return Structure.REFCOUNT_BLOCK;
-        if (writing != Structure.INACTIVE_L2 && !inactiveL2.isEmpty() && inactiveL2.contains(c)) return Structure.INACTIVE_L2;
-        return null;
+    private static Hit setHit(long cluster, Structure structure) {
+        return cluster < 0 ? null : new Hit(structure, cluster);
     }
 
     private Hit fixedHit(long from, long to, Structure writing) {

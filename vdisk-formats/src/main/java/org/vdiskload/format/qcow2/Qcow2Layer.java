@@ -88,7 +88,7 @@ final class Qcow2Layer implements ImageLayer {
         HostRange bitmapDirectory = ext.bitmaps() && (h.autoclearFeatures() & Bitmaps.AUTOCLEAR_BITMAPS) != 0 && ext.bitmapCount() > 0
                 ? new HostRange(ext.bitmapDirectoryOffset(), ext.bitmapDirectorySize()) : null;
         MetadataOverlap overlap = new MetadataOverlap(h, snapshots, snapshotTableBytes, clusters, refcounts,
-                context.fullOverlapCheck() ? MetadataOverlap.snapshotL2Tables(file, h, snapshots) : java.util.Set.of(),
+                context.fullOverlapCheck() ? MetadataOverlap.snapshotL2Tables(file, h, snapshots) : new long[0],
                 writer != null ? writer::bitmapDirectory : () -> bitmapDirectory);
         clusters.useOverlapCheck(overlap);
         if (writer != null) writer.useOverlapCheck(overlap);

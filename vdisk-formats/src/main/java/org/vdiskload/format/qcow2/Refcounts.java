@@ -49,9 +49,9 @@ final class Refcounts {
         guard = g;
     }
 
-    /** Whether the cluster at {@code clusterOffset} is a refcount block of the table. */
-    boolean isBlock(long clusterOffset) {
-        return blockOffsets.contains(clusterOffset);
+    /** The first refcount block in {@code [from, to)}, or -1. */
+    long firstBlockIn(long from, long to) {
+        return blockOffsets.firstIn(from, to);
     }
 
     static Refcounts load(ImageFile file, Qcow2Header h) throws IOException {

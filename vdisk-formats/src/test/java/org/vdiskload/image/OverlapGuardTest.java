@@ -8,6 +8,7 @@ import org.vdiskload.testing.Tools;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -20,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * VHD, VMDK and VDI images (qemu-made) whose tables were patched to point into their own metadata: the map
- * serves no data from there (the library reads it), and a write there fails with a CORRUPT error naming what
- * it would overwrite, leaving the file as it was. (qcow2: Qcow2OverlapTest; VHDX checks its blocks against
+ * serves no data from there (the library reads it), and a write there, or a change to a table lying there,
+ * fails with a CORRUPT error naming what it would overwrite, leaving the file as it was. (qcow2: Qcow2OverlapTest; VHDX checks its blocks against
  * its regions and sector bitmaps when it maps them.)
  */
 class OverlapGuardTest {
@@ -64,13 +65,26 @@ class OverlapGuardTest {
         }
         byte[] after = Files.readAllBytes(p);
         if (format.equals("vmdk")) {
-            // The first write gave the disk a new CID (before the refusal, as qemu does): the descriptor's only change.
-            after = new String(after, java.nio.charset.StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]{8}", "CID=")
-                    .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
-            before = new String(before, java.nio.charset.StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]{8}", "CID=")
-                    .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            after = withoutCid(after);
+            before = withoutCid(before);
         }
         assertArrayEquals(before, after, format + ": the refused write changed the file");
+    }
+
+    /** A VMDK's bytes but its CID: the first write gives the disk a new one (before a refusal, as qemu does). */
+    private static byte[] withoutCid(byte[] image) {
+        return new String(image, StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]{8}", "CID=").getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /** A write at {@code at} changes a grain table that overlaps {@code overlapped}: refused, the file unchanged. */
+    private static void tableChangeRefused(Path p, long at, String overlapped) throws Exception {
+        byte[] before = Files.readAllBytes(p);
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vmdk").withWritable(true))) {
+            ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), at));
+            assertEquals(ImageException.Kind.CORRUPT, e.kind());
+            assertTrue(e.getMessage().contains("overlaps " + overlapped), e.getMessage());
+        }
+        assertArrayEquals(withoutCid(before), withoutCid(Files.readAllBytes(p)), "the refused write changed the file");
     }
 
     /** Block 0's BAT entry names the BAT's own sector. */
@@ -91,6 +105,25 @@ class OverlapGuardTest {
         long gt = read(p, gd * 512, 4, ByteOrder.LITTLE_ENDIAN);
         put(p, gt * 512, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) gd));
         refused(p, "vmdk", 64 << 10, "the grain directory at " + gd * 512);
+    }
+
+    /** Grain directory entry 0 names sector 4, in the embedded descriptor's padding (zeros: a table of unallocated grains). */
+    @Test
+    void vmdkGrainTableOnTheDescriptor() throws Exception {
+        Path p = qemuImage("d.vmdk", "vmdk", "4M");
+        long gd = read(p, 56, 8, ByteOrder.LITTLE_ENDIAN);
+        put(p, gd * 512, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(4));
+        tableChangeRefused(p, 100, "the header and descriptor");
+    }
+
+    /** Grain directory entry 1 names entry 0's table: a grain allocated through it would remap one of the first 32 MiB. */
+    @Test
+    void vmdkGrainTableNamedTwice() throws Exception {
+        Path p = qemuImage("e.vmdk", "vmdk", "64M");
+        long gd = read(p, 56, 8, ByteOrder.LITTLE_ENDIAN);
+        long table0 = read(p, gd * 512, 4, ByteOrder.LITTLE_ENDIAN);
+        put(p, gd * 512 + 4, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) table0));
+        tableChangeRefused(p, (32 << 20) + (64 << 10), "the grain table at " + table0 * 512 + " (named by two grain directory entries)");
     }
 
     /** The block map moved into data slot 1 (what an interrupted resize leaves), and block 0's entry names that slot. */

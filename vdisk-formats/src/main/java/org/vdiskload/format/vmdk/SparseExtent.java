@@ -381,6 +381,7 @@ final class SparseExtent implements VmdkExtent {
      * zeros where null, then points the grain tables at it: data first, so a crash leaks a grain at worst.
      */
     private void allocate(ByteBuffer part, long pos, Beneath fill, long base) throws IOException {
+        requireTableClear(pos); // before the grain is appended: a refused change writes nothing
         long grain = g.grainSize();
         long grainStart = pos - pos % grain;
         int inGrain = (int) (pos % grain);
@@ -430,6 +431,7 @@ final class SparseExtent implements VmdkExtent {
     private void setEntry(long pos, long value) throws IOException {
         int gdIndex = (int) (pos / g.gtCoverage());
         int index = (int) (pos % g.gtCoverage() / g.grainSize());
+        requireTableClear(pos);
         int[] table = loadTable(pos);
         if (table == null) table = allocateTable(gdIndex, pos);
         table[index] = (int) value;
@@ -487,6 +489,27 @@ final class SparseExtent implements VmdkExtent {
         }
         directory[gdIndex] = (int) (primary / 512);
         return loadTable(pos);
+    }
+
+    /**
+     * Refuses a change to the grain table covering {@code pos} where it, or its redundant copy, lies on other
+     * metadata (a damaged or hostile directory entry): the commit writing it back would overwrite that. A
+     * directory entry of 0 is no table yet; a new one goes past everything.
+     */
+    private void requireTableClear(long pos) throws ImageException {
+        int gdIndex = (int) (pos / g.gtCoverage());
+        requireTableClear(directory[gdIndex], g.gdOffset(), gdIndex, "grain directory entry ");
+        if (redundant != null) requireTableClear(redundant[gdIndex], g.rgdOffset(), gdIndex, "redundant grain directory entry ");
+    }
+
+    private void requireTableClear(int sector, long directoryOffset, int gdIndex, String field) throws ImageException {
+        if (sector == 0) return;
+        long at = Bytes.u32(sector) * 512;
+        String overlap = metadata.tableOverlap(at);
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), directoryOffset + 4L * gdIndex, field + gdIndex,
+                    "refusing to change the grain table at " + at + ": it overlaps " + overlap);
+        }
     }
 
     private void writeU32(long at, long value) throws IOException {
@@ -555,6 +578,7 @@ final class SparseExtent implements VmdkExtent {
         synchronized (lock) {
             if (pendingGrain != index) {
                 if (kind(entryAt(loadTable(pos), pos)) != Kind.UNALLOCATED) throw appendOnly(pos);
+                requireTableClear(pos); // before the grain is taken in: a refused change writes nothing
                 commitPending();
                 byte[] fresh = new byte[grainLength(index)];
                 if (beneath.exists()) beneath.read(ByteBuffer.wrap(fresh), base + index * g.grainSize());

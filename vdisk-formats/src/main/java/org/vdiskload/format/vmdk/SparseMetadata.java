@@ -49,20 +49,62 @@ final class SparseMetadata {
     /** What {@code [offset, offset+length)} overlaps of the metadata, or null. */
     String overlap(long offset, long length) {
         long end = offset + length;
-        if (offset < headerBytes) return "the header and descriptor (0.." + headerBytes + ")";
-        if (overlaps(offset, end, gdOffset, directoryBytes)) return "the grain directory at " + gdOffset;
-        if (rgdOffset != 0 && overlaps(offset, end, rgdOffset, directoryBytes)) return "the redundant grain directory at " + rgdOffset;
+        String fixed = fixedOverlap(offset, end);
+        if (fixed != null) return fixed;
         int[] t = tables;
         // Only a table starting after offset - tableBytes can reach into the range: the first of them decides.
-        long firstSector = Math.max(0, (offset - tableBytes) / 512 + 1);
-        if (firstSector > 0xffffffffL) return null;
-        int i = Arrays.binarySearch(t, (int) firstSector ^ Integer.MIN_VALUE);
-        if (i < 0) i = -i - 1;
+        int i = firstReaching(t, offset);
         if (i < t.length) {
-            long start = Bytes.u32(t[i] ^ Integer.MIN_VALUE) * 512;
+            long start = start(t[i]);
             if (start < end && start + tableBytes > offset) return "the grain table at " + start;
         }
         return null;
+    }
+
+    /**
+     * What the grain table starting at {@code offset} overlaps besides itself, or null: the header, a directory,
+     * another table, or the same table named by a second directory entry. Writing the table back would change that.
+     */
+    String tableOverlap(long offset) {
+        long end = offset + tableBytes;
+        String fixed = fixedOverlap(offset, end);
+        if (fixed != null) return fixed;
+        int[] t = tables;
+        boolean self = false;
+        for (int i = firstReaching(t, offset); i < t.length && start(t[i]) < end; i++) {
+            long start = start(t[i]);
+            if (start == offset && !self) {
+                self = true;
+            } else {
+                return "the grain table at " + start + (start == offset ? " (named by two grain directory entries)" : "");
+            }
+        }
+        return null;
+    }
+
+    private String fixedOverlap(long offset, long end) {
+        if (offset < headerBytes) return "the header and descriptor (0.." + headerBytes + ")";
+        if (overlaps(offset, end, gdOffset, directoryBytes)) return "the grain directory at " + gdOffset;
+        if (rgdOffset != 0 && overlaps(offset, end, rgdOffset, directoryBytes)) return "the redundant grain directory at " + rgdOffset;
+        return null;
+    }
+
+    /** The index in {@code t} of the first table starting after {@code offset - tableBytes} (or t.length). */
+    private int firstReaching(int[] t, long offset) {
+        long firstSector = Math.max(0, (offset - tableBytes) / 512 + 1);
+        if (firstSector > 0xffffffffL) return t.length;
+        int key = (int) firstSector ^ Integer.MIN_VALUE;
+        int low = 0, high = t.length; // the first of equal starts, where Arrays.binarySearch may give any
+        while (low < high) {
+            int mid = (low + high) >>> 1;
+            if (t[mid] < key) low = mid + 1;
+            else high = mid;
+        }
+        return low;
+    }
+
+    private static long start(int flipped) {
+        return Bytes.u32(flipped ^ Integer.MIN_VALUE) * 512;
     }
 
     private static boolean overlaps(long from, long to, long start, long length) {

@@ -97,6 +97,27 @@ class OverlapGuardTest {
         refused(p, "vpc", 2 << 20, "the BAT at offset " + bat);
     }
 
+    /**
+     * The dynamic header's table offset moved 8 bytes into the header itself, onto its data offset field (all
+     * ones, as the specification has it): the two BAT entries read as unallocated, and allocating block 0 would
+     * write its entry over the header.
+     */
+    @Test
+    void vhdBatOnTheDynamicHeader() throws Exception {
+        Path p = qemuImage("f.vhd", "vpc", "4M");
+        long header = read(p, 16, 8, ByteOrder.BIG_ENDIAN);
+        assertEquals(-1L, read(p, header + 8, 8, ByteOrder.BIG_ENDIAN));
+        put(p, header + 16, ByteBuffer.allocate(8).putLong(header + 8));
+        byte[] before = Files.readAllBytes(p);
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vpc").withWritable(true))) {
+            for (Extent e : d.map(0, d.size())) assertFalse(e.kind() == Extent.Kind.DATA, e.toString());
+            ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), 100));
+            assertEquals(ImageException.Kind.CORRUPT, e.kind());
+            assertTrue(e.getMessage().contains("overlaps the dynamic header at offset " + header), e.getMessage());
+        }
+        assertArrayEquals(before, Files.readAllBytes(p), "the refused write changed the file");
+    }
+
     /** Grain 0's grain table entry names the grain directory's sector. */
     @Test
     void vmdkGrainOnTheGrainDirectory() throws Exception {

@@ -108,7 +108,8 @@ public final class VhdFormat implements ImageFormat {
         VhdBlockMap blocks = new VhdBlockMap(file, bat, context.cacheBytes(), writable,
                 VhdLayout.overlappingBlocks(header, bat, file.size()));
         VhdWriter writer = writable
-                ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()))
+                ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()),
+                        VhdLayout.besideTheBat(header, file.size()))
                 : null;
         return new VhdLayer(file, footer, header, blocks, writer, parents);
     }

@@ -16,10 +16,16 @@ final class VhdLayout {
 
     /** The metadata regions (not the blocks); locator data only where it lies inside {@code fileSize}. */
     static List<Region> metadata(VhdDynamicHeader header, VhdBat bat, long fileSize) {
+        List<Region> out = besideTheBat(header, fileSize);
+        out.add(2, new Region("BAT", bat.tableOffset(), roundUp(bat.tableOffset() + bat.tableLength())));
+        return out;
+    }
+
+    /** The metadata regions but the BAT: no BAT entry lying on one of them is written. */
+    static List<Region> besideTheBat(VhdDynamicHeader header, long fileSize) {
         List<Region> out = new ArrayList<>();
         out.add(new Region("footer copy", 0, VhdFooter.SIZE));
         out.add(new Region("dynamic header", header.at(), header.at() + VhdDynamicHeader.SIZE));
-        out.add(new Region("BAT", bat.tableOffset(), roundUp(bat.tableOffset() + bat.tableLength())));
         for (VhdParentLocator loc : header.locators()) {
             long len = reserved(loc);
             if (loc.dataOffset() < 0 || loc.dataOffset() > fileSize || len > fileSize - loc.dataOffset()) continue;

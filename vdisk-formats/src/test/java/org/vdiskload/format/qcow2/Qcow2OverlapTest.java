@@ -127,6 +127,31 @@ class Qcow2OverlapTest {
         assertArrayEquals(before, Arrays.copyOf(after, before.length), "only the corrupt bit changed in what was there");
     }
 
+    /**
+     * L1 entry 0 names the refcount table as its (copied) L2 table: a new cluster's L2 entry would be written
+     * into the refcount table. The commit refuses it; the table keeps its bytes and the image is marked corrupt.
+     */
+    @Test
+    void anL2TableOnTheRefcountTableIsNotWritten() throws Exception {
+        Path p = image("l2-on-refcounts.qcow2");
+        Qcow2Header h = TestImages.header(p);
+        long table = h.refcountTableOffset();
+        assertEquals(0, TestImages.readLong(p, table + 8 * 3), "refcount table entry 3 (the L2 entry of guest cluster 3) is free");
+        TestImages.writeLong(p, h.l1TableOffset(), table | ClusterMap.L1_COPIED);
+        byte[] before = Files.readAllBytes(p);
+        DiskImage d = Images.open(p, RW.withMetadataWriteThrough(true));
+        ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), 3 * 65536));
+        assertEquals(ImageException.Kind.CORRUPT, e.kind());
+        assertTrue(e.getMessage().contains("it would overwrite the refcount table"), e.getMessage());
+        // The refused entry still waits in memory: the close's commit refuses it again (and closes the file).
+        ImageException atClose = assertThrows(ImageException.class, d::close);
+        assertTrue(atClose.getMessage().contains("it would overwrite the refcount table"), atClose.getMessage());
+        byte[] after = Files.readAllBytes(p);
+        assertArrayEquals(Arrays.copyOfRange(before, (int) table, (int) table + 65536),
+                Arrays.copyOfRange(after, (int) table, (int) table + 65536), "the refcount table changed");
+        assertTrue(TestImages.header(p).corrupt());
+    }
+
     /** A repair that leaves no corruption clears the bit, as qemu-img check -r does; reading never needed it. */
     @Test
     void checkRepairClearsTheCorruptBit() throws Exception {

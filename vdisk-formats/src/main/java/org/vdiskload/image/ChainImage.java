@@ -165,6 +165,31 @@ final class ChainImage implements DiskImage {
         if (layers.get(0).writable()) layers.get(0).flush();
     }
 
+    /** The top layer's: only it is written. */
+    @Override
+    public long mappingUnit() {
+        return layers.get(0).mappingUnit();
+    }
+
+    /** The layer's reports, clipped to the disk (a layer reports whole units, and the last may reach past its end). */
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        layers.get(0).setMapChangeListener(listener == null ? MapChangeListener.NONE : (pos, length) -> {
+            long end = Math.min(pos + length, size());
+            if (end > pos) listener.changed(pos, end - pos);
+        });
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        if (layers.get(0).writable()) layers.get(0).prepareForWrites();
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        if (layers.get(0).writable()) layers.get(0).setMetadataWriteThrough(on);
+    }
+
     /** As Closeable asks: closing again does nothing (a second flush would fail on the closed files). */
     @Override
     public void close() throws IOException {

@@ -91,6 +91,34 @@ public interface ImageLayer extends Closeable {
     }
 
     /**
+     * The unit a write, zero-write or discard changes this layer's map in (see {@link DiskImage#mappingUnit}):
+     * a power of two, at least 512, with every unit of the table at a multiple of it in the virtual disk.
+     * The default suits a layer whose map writes never change (or that cannot be written).
+     */
+    default long mappingUnit() {
+        return 512;
+    }
+
+    /**
+     * Where to report each range of this layer's virtual disk whose {@link #map} a write, zero-write or
+     * discard changes ({@link MapChangeListener}); {@link MapChangeListener#NONE} to stop. Every layer that
+     * can be written and whose map can change reports, where it changes a table entry.
+     */
+    default void setMapChangeListener(MapChangeListener listener) {
+    }
+
+    /** What the first write after opening does to the layer as a whole (see {@link DiskImage#prepareForWrites}). */
+    default void prepareForWrites() throws IOException {
+    }
+
+    /**
+     * Metadata write-through on or off (see {@link DiskImage#setMetadataWriteThrough}). The default suits
+     * layers that write their metadata before a write returns anyway, or never change it.
+     */
+    default void setMetadataWriteThrough(boolean on) throws IOException {
+    }
+
+    /**
      * The unit a write allocates whole in this image, zeros and all (a qcow2 cluster, a dynamic VDI's
      * block), or 0 where the parts of a unit left unwritten take no space. Within such a unit, zeros
      * cost nothing to write: {@code convert} writes a unit holding any data in one piece instead of

@@ -4,6 +4,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
@@ -24,8 +25,12 @@ import java.util.Optional;
  * gaps and a partition's tail past its source take only the bytes they already hold (zeros, the same table).
  */
 final class LayoutLayer implements ImageLayer {
-    /** A range of the disk that is not a gap: table bytes, or a partition (with or without a source). */
-    private record Region(long start, long end, Tables.Block table, DiskPlan.Placed part, PartitionSource source) {}
+    /**
+     * A range of the disk that is not a gap: table bytes, or a partition (with or without a source).
+     * {@code encoded}: a partition written through the library alone, see {@link #servedEncoded}.
+     */
+    private record Region(long start, long end, Tables.Block table, DiskPlan.Placed part, PartitionSource source,
+                          boolean encoded) {}
 
     private final ImageFile file;
     private final DiskPlan plan;
@@ -39,10 +44,24 @@ final class LayoutLayer implements ImageLayer {
         this.sources = sources;
         this.writable = writable;
         List<Region> r = new ArrayList<>();
-        for (Tables.Block b : tables) r.add(new Region(b.offset(), b.end(), b, null, null));
-        for (DiskPlan.Placed p : plan.parts) r.add(new Region(p.start(), p.end(), null, p, sources.get(p.number() - 1)));
+        for (Tables.Block b : tables) r.add(new Region(b.offset(), b.end(), b, null, null, false));
+        for (DiskPlan.Placed p : plan.parts) {
+            PartitionSource source = sources.get(p.number() - 1);
+            r.add(new Region(p.start(), p.end(), null, p, source, servedEncoded(p.start(), source)));
+        }
         r.sort(Comparator.comparingLong(Region::start));
         this.regions = List.copyOf(r);
+    }
+
+    /**
+     * Whether a partition maps as ENCODED rather than as its source's own map: when its source takes writes
+     * but its start is not a multiple of the source's mapping unit. A write there would change the source's
+     * map in units that straddle the disk's (no unit of the disk can line up with them), so the range is
+     * left to the library, whose map of it never changes. Layouts align partitions to 1 MiB by default:
+     * only sources with larger units (a VHDX's blocks) or a smaller alignment come to this.
+     */
+    private static boolean servedEncoded(long start, PartitionSource source) {
+        return source != null && source.image.isWritable() && start % source.image.mappingUnit() != 0;
     }
 
     @Override
@@ -104,7 +123,7 @@ final class LayoutLayer implements ImageLayer {
         if (r.table() != null) return LayerRun.encoded(n);
         long off = pos - r.start();
         long src = inSource(r, off);
-        if (src > 0) return r.source().map(off, Math.min(n, src));
+        if (src > 0) return r.encoded() ? LayerRun.encoded(Math.min(n, src)) : r.source().map(off, Math.min(n, src));
         return LayerRun.zero(n);
     }
 
@@ -226,6 +245,42 @@ final class LayoutLayer implements ImageLayer {
             r.source().image.writeZeroes(p.pos() - r.start(), p.length(), mayUnmap);
             r.source().invalidate();
         }
+    }
+
+    /** The largest of the partitions' units whose maps pass through; the tables and gaps never change. */
+    @Override
+    public long mappingUnit() {
+        long unit = 512;
+        for (Region r : regions) {
+            if (r.source() != null && r.source().image.isWritable() && !r.encoded()) unit = Math.max(unit, r.source().image.mappingUnit());
+        }
+        return unit;
+    }
+
+    /** Each partition's reports, moved to where the partition lies and clipped to its source's part of it. */
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        for (Region r : regions) {
+            if (r.source() == null || !r.source().image.isWritable()) continue;
+            long start = r.start();
+            long end = Math.min(r.end(), start + r.source().size());
+            PartitionSource source = r.source();
+            source.image.setMapChangeListener(listener == MapChangeListener.NONE || r.encoded() ? null : (pos, length) -> {
+                source.invalidate(); // the window of the source's map this layer answers from
+                long n = Math.min(length, end - start - pos);
+                if (n > 0) listener.changed(start + pos, n);
+            });
+        }
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        for (PartitionSource s : sources) if (s != null && s.image.isWritable()) s.image.prepareForWrites();
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        for (PartitionSource s : sources) if (s != null && s.image.isWritable()) s.image.setMetadataWriteThrough(on);
     }
 
     @Override

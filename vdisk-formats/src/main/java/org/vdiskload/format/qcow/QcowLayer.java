@@ -6,6 +6,7 @@ import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
@@ -172,6 +173,21 @@ final class QcowLayer implements ImageLayer {
     @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
+    }
+
+    @Override
+    public long mappingUnit() {
+        return header.clusterSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        if (writer != null) writer.setMapChangeListener(listener);
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWriter().setMetadataWriteThrough(on);
     }
 
     @Override

@@ -5,6 +5,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Holes;
@@ -27,12 +28,29 @@ final class RawLayer implements ImageLayer {
     private volatile long size;
     private volatile Holes.Probe holes;
     private volatile boolean holesTried;
+    private final long mappingUnit;
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     RawLayer(ImageFile file) throws IOException {
         this.file = file;
         this.size = roundToSector(file.size());
+        this.mappingUnit = fileSystemBlock(file);
         // The first map asks for holes: bind them meanwhile.
         Holes.prepareInBackground();
+    }
+
+    /**
+     * The host file system's block, at least a 4 KiB page: a write into a hole allocates whole blocks and a
+     * punched hole frees only whole ones, so the holes the map shows move in those (tmpfs: pages).
+     */
+    private static long fileSystemBlock(ImageFile file) {
+        long block = 4096;
+        try {
+            block = Math.max(block, java.nio.file.Files.getFileStore(file.path()).getBlockSize());
+        } catch (IOException | UnsupportedOperationException e) {
+            // the page it is
+        }
+        return Long.bitCount(block) == 1 ? block : Long.highestOneBit(block) << 1;
     }
 
     private static long roundToSector(long bytes) {
@@ -94,9 +112,29 @@ final class RawLayer implements ImageLayer {
         return file.isWritable();
     }
 
+    /** Holes are all a raw file's map has: data or not, by file system blocks (see {@link #fileSystemBlock}). */
+    @Override
+    public long mappingUnit() {
+        return mappingUnit;
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
+    /** A write may fill a hole. */
     @Override
     public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        long length = src.remaining();
         file.writeFully(src, pos);
+        blocksChanged(pos, length);
+    }
+
+    /** The file system blocks of {@code [pos, pos+length)} may have turned from hole to data or back. */
+    private void blocksChanged(long pos, long length) {
+        long from = pos & -mappingUnit;
+        listener.changed(from, ((pos + length + mappingUnit - 1) & -mappingUnit) - from);
     }
 
     @Override
@@ -104,7 +142,10 @@ final class RawLayer implements ImageLayer {
         // Punching a hole is exact zeros on Linux file systems that support it; otherwise write them.
         long inFile = Math.max(0, Math.min(length, file.size() - pos));
         if (inFile == 0) return;
-        if (mayUnmap && Holes.punchHole(file.path(), pos, inFile)) return;
+        if (mayUnmap && Holes.punchHole(file.path(), pos, inFile)) {
+            blocksChanged(pos, inFile);
+            return;
+        }
         ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(ZERO_CHUNK, inFile));
         for (long done = 0; done < inFile; ) {
             int n = (int) Math.min(zeros.capacity(), inFile - done);
@@ -113,6 +154,7 @@ final class RawLayer implements ImageLayer {
             file.writeFully(zeros.flip(), pos + done);
             done += n;
         }
+        blocksChanged(pos, inFile); // zeros written into a hole fill it
     }
 
     @Override

@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -25,12 +26,20 @@ final class VdiLayer implements ImageLayer {
     private volatile VdiBlockMap map;
     /** Null when the file is open read-only. */
     private volatile VdiWriter writer;
+    /** Forwards to the listener set last, so a writer made anew by resize reports to it too. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
+    /** Metadata write-through, for a writer made anew by resize too. */
+    private volatile boolean writeThrough;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
         this.header = header;
         this.map = map;
-        this.writer = file.isWritable() ? new VdiWriter(file, header, map) : null;
+        this.writer = file.isWritable() ? new VdiWriter(file, header, map, this::mapChanged) : null;
+    }
+
+    private void mapChanged(long pos, long length) {
+        listener.changed(pos, length);
     }
 
     @Override
@@ -61,11 +70,17 @@ final class VdiLayer implements ImageLayer {
         int expected = first + 1;
         while (runEnd < end) {
             int e = map.entry(++block);
-            boolean continues = VdiBlockMap.isData(first) ? VdiBlockMap.isData(e) && e == expected++ : e == first;
+            boolean continues = VdiBlockMap.isData(first)
+                    ? VdiBlockMap.isData(e) && e == expected++ && !header.slotHoldsMetadata(Integer.toUnsignedLong(e))
+                    : e == first;
             if (!continues) break;
             runEnd = Math.min(end, (block + 1L) * blockSize);
         }
         long length = runEnd - pos;
+        if (VdiBlockMap.isData(first) && header.slotHoldsMetadata(Integer.toUnsignedLong(first))) {
+            // A block on the header or the map (a corrupt entry): the library serves it, no one writes there.
+            return LayerRun.encoded(Math.min(length, (pos / blockSize + 1) * blockSize - pos));
+        }
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
@@ -73,6 +88,14 @@ final class VdiLayer implements ImageLayer {
             default -> new LayerRun(length, LayerRun.Status.DATA, file,
                     header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
         };
+    }
+
+    /** A block whose entry names a slot on the metadata ({@link VdiHeader#slotHoldsMetadata}), read as qemu reads it. */
+    @Override
+    public void readEncoded(ByteBuffer dst, long pos) throws IOException {
+        long blockSize = VdiHeader.BLOCK_SIZE;
+        int e = map.entry((int) (pos / blockSize));
+        file.readPadded(dst, header.blockOffset(Integer.toUnsignedLong(e)) + pos % blockSize);
     }
 
     @Override
@@ -106,6 +129,23 @@ final class VdiLayer implements ImageLayer {
         return writer != null && header.imageType() != VdiHeader.TYPE_STATIC ? VdiHeader.BLOCK_SIZE : 0;
     }
 
+    /** A block: where the block map changes. */
+    @Override
+    public long mappingUnit() {
+        return VdiHeader.BLOCK_SIZE;
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWriter().setMetadataWriteThrough(on);
+        writeThrough = on;
+    }
+
     @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
@@ -125,7 +165,8 @@ final class VdiLayer implements ImageLayer {
         ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");
         header = VdiHeader.parse(b, file.path());
         map = VdiBlockMap.read(file, header);
-        writer = new VdiWriter(file, header, map);
+        writer = new VdiWriter(file, header, map, this::mapChanged);
+        writer.setMetadataWriteThrough(writeThrough);
     }
 
     private VdiWriter requireWriter() throws ImageException {

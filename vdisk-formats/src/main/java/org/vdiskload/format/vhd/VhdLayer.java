@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
 
@@ -85,6 +86,19 @@ final class VhdLayer implements ImageLayer {
         return writable ? LayerRun.dataInPlace(maxLength, file, pos) : LayerRun.data(maxLength, file, pos);
     }
 
+    /** The sectors of a block lying on metadata ({@link VhdBlockMap#overlaps}), read as qemu reads them. */
+    @Override
+    public void readEncoded(ByteBuffer dst, long pos) throws IOException {
+        long blockSize = blocks.bat().blockSize();
+        while (dst.hasRemaining()) {
+            long index = pos / blockSize;
+            int n = (int) Math.min(dst.remaining(), blockSize - pos % blockSize);
+            file.readPadded(dst.slice(dst.position(), n), blocks.bat().dataOffset(index) + pos % blockSize);
+            dst.position(dst.position() + n);
+            pos += n;
+        }
+    }
+
     @Override
     public Optional<BackingRef> backing() {
         return Optional.ofNullable(backing);
@@ -128,6 +142,17 @@ final class VhdLayer implements ImageLayer {
             }
             pos += n;
         }
+    }
+
+    /** A block of a dynamic or differencing disk (its BAT entry and sector bits); a fixed disk's map never changes. */
+    @Override
+    public long mappingUnit() {
+        return header == null ? 512 : header.blockSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener listener) {
+        if (writer != null) writer.setMapChangeListener(listener);
     }
 
     @Override

@@ -7,6 +7,7 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.OpenContext;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
@@ -47,6 +48,10 @@ final class VhdxLayer implements ImageLayer {
     private final Journal journal;
     /** Log entries replayed into the file when it was opened for writing. */
     private final int replayedOnOpen;
+    /** Where the sector bitmap blocks of a differencing image lie (1 MiB each): no payload block may lie on one. */
+    private final java.util.concurrent.ConcurrentSkipListSet<Long> bitmapBlocks = new java.util.concurrent.ConcurrentSkipListSet<>();
+    /** Told of every block whose BAT entry or sector bits a write changes. */
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     private VhdxLayer(ReplayedFile view, VhdxHeader header, RegionTable regions, VhdxMetadata meta, Bat bat,
                       VhdxLog.Replay replay, long cacheBytes, Journal journal, int replayedOnOpen) {
@@ -60,6 +65,15 @@ final class VhdxLayer implements ImageLayer {
         this.bitmapPages = new LruCache<>(LruCache.entriesFor(cacheBytes / 4, BITMAP_PAGE));
         this.journal = journal;
         this.replayedOnOpen = replayedOnOpen;
+    }
+
+    /** Notes where the sector bitmap blocks are (a differencing image has one per chunk of payload blocks). */
+    private void findBitmapBlocks() throws IOException {
+        if (!meta.hasParent()) return;
+        for (long block = 0; block < meta.dataBlocks(); block += meta.chunkRatio()) {
+            BatEntry e = bat.bitmap(block);
+            if (e.state() == BatEntry.BITMAP_PRESENT && e.fileOffset() != 0) bitmapBlocks.add(e.fileOffset());
+        }
     }
 
     static VhdxLayer open(ImageFile file, OpenContext context) throws IOException {
@@ -91,7 +105,9 @@ final class VhdxLayer implements ImageLayer {
         }
         Bat bat = new Bat(view, regions.bat(), meta, batCache(context.cacheBytes()));
         Journal journal = writable ? new Journal(file, header) : null;
-        return new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
+        VhdxLayer layer = new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
+        layer.findBitmapBlocks();
+        return layer;
     }
 
     private static long batCache(long cacheBytes) {
@@ -246,6 +262,11 @@ final class VhdxLayer implements ImageLayer {
                         what + " at " + offset + " overlaps the metadata or log region at " + r.fileOffset());
             }
         }
+        Long bitmapBlock = bitmapBlocks.floor(offset + length - 1);
+        if (bitmapBlock != null && bitmapBlock + VhdxHeader.MB > offset && !what.startsWith("sector bitmap block")) {
+            throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
+                    what + " at " + offset + " overlaps the sector bitmap block at " + bitmapBlock);
+        }
     }
 
     @Override
@@ -352,6 +373,7 @@ final class VhdxLayer implements ImageLayer {
         if (fresh && file().size() < offset + bs) file().writeFully(ByteBuffer.allocate(1), offset + bs - 1);
         file().writeFully(part, offset + skipFrom);
         setEntries(Map.of(bat.payloadIndex(block), BatEntry.encode(BatEntry.FULLY_PRESENT, offset)));
+        blockChanged(block);
     }
 
     /**
@@ -378,6 +400,7 @@ final class VhdxLayer implements ImageLayer {
         } else {
             bitmapOffset = journal.allocate(VhdxHeader.MB); // past the end of the file: zeros
             entries.put(bat.bitmapIndex(block), BatEntry.encode(BatEntry.BITMAP_PRESENT, bitmapOffset));
+            bitmapBlocks.add(bitmapOffset);
         }
         ByteBuffer sectors = ByteBuffer.allocate((int) (to - from));
         for (long edge : new long[] {from, to - lss}) {
@@ -396,6 +419,8 @@ final class VhdxLayer implements ImageLayer {
         invalidateBits(block, bitmapOffset);
         if (fresh) entries.put(bat.payloadIndex(block), BatEntry.encode(BatEntry.PARTIALLY_PRESENT, offset));
         if (!entries.isEmpty()) setEntries(entries);
+        if (fresh) blockChanged(block);
+        else listener.changed(start + from, to - from);
     }
 
     /**
@@ -489,6 +514,27 @@ final class VhdxLayer implements ImageLayer {
         pages.clear();
     }
 
+    /** A payload block: where the BAT and, in a differencing image, the sector bitmaps change. */
+    @Override
+    public long mappingUnit() {
+        return meta.blockSize();
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+    }
+
+    /** New write GUIDs; the map hands out in-place runs whenever, renewing them before the first ({@link #inPlace}). */
+    @Override
+    public void prepareForWrites() throws IOException {
+        journal().beginChange();
+    }
+
+    private void blockChanged(long block) {
+        listener.changed(block * meta.blockSize(), meta.blockSize());
+    }
+
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         journal().beginChange();
@@ -522,6 +568,7 @@ final class VhdxLayer implements ImageLayer {
                         ? BatEntry.encode(BatEntry.UNMAPPED, now.fileOffset())
                         : BatEntry.encode(BatEntry.ZERO, 0);
                 setEntries(Map.of(bat.payloadIndex(block), raw));
+                blockChanged(block);
             }
             return;
         }
@@ -612,7 +659,10 @@ final class VhdxLayer implements ImageLayer {
         if (index % (ratio + 1) == ratio) {
             long chunkFirst = index / (ratio + 1) * ratio;
             if (chunkFirst < m.dataBlocks()) return KEEP;
-            return m.hasParent() ? BatEntry.encode(BatEntry.BITMAP_PRESENT, journal.allocate(VhdxHeader.MB)) : 0;
+            if (!m.hasParent()) return 0;
+            long at = journal.allocate(VhdxHeader.MB);
+            bitmapBlocks.add(at);
+            return BatEntry.encode(BatEntry.BITMAP_PRESENT, at);
         }
         long block = index - index / (ratio + 1);
         if (block >= grown.dataBlocks()) return 0;

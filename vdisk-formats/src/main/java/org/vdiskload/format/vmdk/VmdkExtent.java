@@ -2,6 +2,7 @@ package org.vdiskload.format.vmdk;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -38,6 +39,14 @@ sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
 
     /** Makes {@code [pos, pos+length)}, inside this extent, read as zeros. */
     void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath, long base) throws IOException;
+
+    /** Where to report the ranges (offsets in this extent) whose map a write changes; extents without tables have none. */
+    default void setMapChangeListener(MapChangeListener listener) {
+    }
+
+    /** Metadata write-through (see {@code DiskImage.setMetadataWriteThrough}); extents without tables have none to write. */
+    default void setMetadataWriteThrough(boolean on) throws IOException {
+    }
 
     /** Makes this extent's writes durable. */
     default void flush() throws IOException {

@@ -8,6 +8,7 @@ import org.vdiskload.image.CompressedUnit;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
+import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
@@ -36,6 +37,7 @@ final class VmdkLayer implements ImageLayer {
     private final Map<String, String> ddb;
     /** Whether this open has given the disk a new CID yet (qemu does on the first write after each open). */
     private volatile boolean cidUpdated;
+    private volatile MapChangeListener listener = MapChangeListener.NONE;
 
     /**
      * @param file   the file opened (descriptor or monolithic sparse file)
@@ -179,6 +181,54 @@ final class VmdkLayer implements ImageLayer {
             descriptor.rewrite(next);
             cid = next;
             cidUpdated = true;
+            listener.changed(0, size); // allocated grains map in place from now on
+        }
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        requireWritable();
+        updateCid();
+    }
+
+    /**
+     * The largest grain of a sparse extent: its grains are where a write changes the map. A sparse extent
+     * whose grain is not a power of two, or that does not start at a multiple of it in the disk, is refused
+     * for writing ({@link #requireGrainsAligned}), so that unit holds for every extent written.
+     */
+    @Override
+    public long mappingUnit() {
+        long unit = 512;
+        for (VmdkExtent e : extents) unit = Math.max(unit, e.grainSize());
+        return unit;
+    }
+
+    /** No tool makes extents like these; the map's changes would straddle {@link #mappingUnit}'s. */
+    private void requireGrainsAligned(int i) throws ImageException {
+        long grain = extents.get(i).grainSize();
+        if (grain == 0) return;
+        if (Long.bitCount(grain) != 1 || starts[i] % grain != 0) {
+            throw ImageException.unsupported(file.path(), "extent " + (i + 1) + " cannot be written: its grain of " + grain
+                    + " bytes is not a power of two or it starts at disk offset " + starts[i] + ", not a multiple of it");
+        }
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWritable();
+        for (VmdkExtent e : extents) e.setMetadataWriteThrough(on);
+    }
+
+    @Override
+    public void setMapChangeListener(MapChangeListener l) {
+        listener = l;
+        for (int i = 0; i < extents.size(); i++) {
+            long base = starts[i];
+            long end = base + extents.get(i).size();
+            extents.get(i).setMapChangeListener((pos, length) -> {
+                long n = Math.min(length, end - base - pos);
+                if (n > 0) l.changed(base + pos, n);
+            });
         }
     }
 
@@ -195,6 +245,7 @@ final class VmdkLayer implements ImageLayer {
                 throw ImageException.unsupported(file.path(), "the ZERO extent at disk offset " + starts[i] + " cannot hold data");
             }
             extents.get(i).requireWritable();
+            requireGrainsAligned(i);
         }
         updateCid();
         while (src.hasRemaining()) {
@@ -211,7 +262,10 @@ final class VmdkLayer implements ImageLayer {
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         requireWritable();
         long end = pos + length;
-        for (int i = extentAt(pos); i < extents.size() && starts[i] < end; i++) extents.get(i).requireWritable();
+        for (int i = extentAt(pos); i < extents.size() && starts[i] < end; i++) {
+            extents.get(i).requireWritable();
+            requireGrainsAligned(i);
+        }
         updateCid();
         while (pos < end) {
             int i = extentAt(pos);

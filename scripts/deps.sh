@@ -4,7 +4,7 @@
 #   scripts/deps.sh test    the independent implementations the tests compare against
 #   scripts/deps.sh demo    what the demo uses to make its sample image and attach it
 #   scripts/deps.sh bench   what bench/serve-vs-qemu-nbd.sh and attach-vs-qsd.sh drive (qemu-nbd, nbdcopy, fio, qemu-storage-daemon)
-#   scripts/deps.sh vm      what vmtest/run needs to boot Debian's kernel in qemu, and its checks' tools
+#   scripts/deps.sh vm      what vmtest/run needs to boot Debian's kernel in qemu, build vdisk.ko for it, and its checks' tools
 set -e
 missing=""
 want() { # want COMMAND PACKAGE
@@ -29,7 +29,8 @@ for group in "$@"; do
                want qemu-storage-daemon qemu-system-common ;;
         vm) want qemu-system-x86_64 qemu-system-x86; want_pkg linux-image-amd64; want_pkg busybox-static
             want_pkg linux-headers-amd64; want modprobe kmod; want cpio cpio; want gzip gzip
-            want qemu-nbd qemu-utils; want sgdisk gdisk; want debugfs e2fsprogs; want java openjdk-17-jdk-headless ;;
+            want qemu-nbd qemu-utils; want sgdisk gdisk; want debugfs e2fsprogs; want java openjdk-17-jdk-headless
+            want gcc gcc; want make make; want_pkg libc6-dev; want_pkg linux-libc-dev; want hdparm hdparm; want fio fio ;;
         *) echo "deps.sh: unknown group '$group' (build, test, demo, bench, vm)" >&2; exit 2 ;;
     esac
 done

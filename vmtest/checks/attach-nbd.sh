@@ -47,7 +47,7 @@ for ext in raw qcow qcow2 vmdk vdi vhd vhdx; do
 done
 
 # -l, the udev naming script, and a SIGKILLed serving process.
-dev=$(VDISKLOAD_NBD_DEAD_TIMEOUT=10 vdl --backend nbd --show gpt-ext4.qcow2 | tail -n 1)
+dev=$(VDISKLOAD_DEAD_TIMEOUT=10 vdl --backend nbd --show gpt-ext4.qcow2 | tail -n 1)
 name=${dev#/dev/}
 kname=$(basename "$(readlink -f "$dev")")
 vdl -l > list.txt

@@ -19,7 +19,7 @@ head -c 1M /dev/urandom > before.bin
 head -c 1M /dev/urandom > after.bin
 # I/O waits 10 minutes for the reconnect (default 120 s): two JVMs starting in a busy TCG guest may
 # take longer than the default, and this check is about what the reconnect does, not the timeout.
-dev=$(VDISKLOAD_NBD_DEAD_TIMEOUT=600 vdl --backend nbd --show disk.qcow2 | tail -n 1) || fail "attach"
+dev=$(VDISKLOAD_DEAD_TIMEOUT=600 vdl --backend nbd --show disk.qcow2 | tail -n 1) || fail "attach"
 name=${dev#/dev/}
 kdev=$(readlink -f "$dev")
 dd if=before.bin of="$dev" bs=1M seek=4 oflag=direct conv=fsync status=none || fail "write before the kill"

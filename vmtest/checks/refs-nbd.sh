@@ -28,7 +28,7 @@ grep -q "images/top.qcow2: backing file \"../outside/base.raw\" resolves to $out
 [ "$(connected)" = "$before" ] || fail "an nbd device was left connected: $(connected)"
 echo "refused: $(cat refused.err)"
 
-dev=$(VDISKLOAD_NBD_DEAD_TIMEOUT=600 vdl --backend nbd -r --show --allow-refs outside images/top.qcow2 | tail -n 1) \
+dev=$(VDISKLOAD_DEAD_TIMEOUT=600 vdl --backend nbd -r --show --allow-refs outside images/top.qcow2 | tail -n 1) \
     || fail "attach with --allow-refs"
 name=${dev#/dev/}
 kdev=$(readlink -f "$dev")

@@ -28,6 +28,9 @@ public final class Libc {
     public static final int SEEK_DATA = 3, SEEK_HOLE = 4;
     public static final int FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02;
     public static final int F_OFD_GETLK = 36, F_OFD_SETLK = 37;
+    /** prctl: whether allocations recurse into I/O for this process (Linux 5.6). */
+    public static final int PR_SET_IO_FLUSHER = 57, PR_GET_IO_FLUSHER = 58;
+    public static final int MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
     /** BLKFLSBUF: write back and drop a block device's buffer cache. */
     public static final long BLKFLSBUF = 0x1261;
 
@@ -104,4 +107,9 @@ public final class Libc {
     public static native long recv(int fd, byte[] buf, long length, int flags);
 
     public static native String strerror(int errno);
+
+    public static native int prctl(int option, long arg2, long arg3, long arg4, long arg5);
+
+    /** Locks the process's memory in RAM (MCL_*), so that it is never swapped out. */
+    public static native int mlockall(int flags);
 }

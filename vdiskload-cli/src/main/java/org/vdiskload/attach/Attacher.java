@@ -42,17 +42,23 @@ public final class Attacher {
         this.timeout = timeout;
     }
 
+    /** The serving process's heap: its caches, buffers and the NBD and FUSE servers' direct buffers fit. */
+    static final String SERVING_HEAP = "192m";
+
     /**
      * The java command line that runs {@code mainClass} of this very installation (same JVM, same class
-     * path), with the launcher's class-data sharing archive where it started this JVM with one
-     * ({@code VDISKLOAD_CDS}): the serving process starts as fast as the command did. An archive that
-     * does not match is ignored (-Xshare:auto).
+     * path) as a serving process, with the launcher's class-data sharing archive where it started this JVM
+     * with one ({@code VDISKLOAD_CDS}): the serving process starts as fast as the command did. An archive
+     * that does not match is ignored (-Xshare:auto).
      */
     public static List<String> thisJava(String mainClass) {
         String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> classPath = new ArrayList<>();
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) classPath.add(Path.of(entry).toAbsolutePath().toString());
-        List<String> command = new ArrayList<>(List.of(java, "-XX:+ExitOnOutOfMemoryError"));
+        // A heap of fixed size, touched at start: the serving process never asks for more memory while
+        // the machine may be short of it (ServingProcess locks it in RAM).
+        List<String> command = new ArrayList<>(List.of(java, "-XX:+ExitOnOutOfMemoryError",
+                "-Xms" + SERVING_HEAP, "-Xmx" + SERVING_HEAP, "-XX:+AlwaysPreTouch"));
         String archive = System.getenv("VDISKLOAD_CDS");
         if (archive != null && Files.isRegularFile(Path.of(archive))) {
             command.addAll(List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
@@ -139,8 +145,8 @@ public final class Attacher {
         cmd.addAll(daemonCommand);
         cmd.addAll(options);
         cmd.add(name);
-        return new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(state.log(name).toFile())).start();
+        return ServingProcess.start(new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(state.log(name).toFile())));
     }
 
     /** Waits until {@code daemon} records attachment {@code name} ready; its log from {@code logStart} on tells why it failed. */

@@ -1,6 +1,7 @@
 package org.vdiskload.cli;
 
 import org.vdiskload.attach.AttachDaemon;
+import org.vdiskload.attach.ServingProcess;
 import org.vdiskload.attach.StateDir;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -19,6 +20,7 @@ final class AttachDaemonCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        ServingProcess.harden(System.err);
         AttachDaemon.run(StateDir.system(), AttachBackends.ALL, name, reconnect, System.err);
         return 0;
     }

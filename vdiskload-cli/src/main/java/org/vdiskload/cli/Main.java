@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
         versionProvider = Main.Version.class,
         synopsisHeading = "Usage: ",
         customSynopsis = {
-                "vdiskload [-r | --snapshot] [--show] [--backend auto|fuse|nbd] [--allow-refs DIR]... FILE",
+                "vdiskload [-r | --snapshot] [--show] [--backend auto|kmod|nbd|fuse] [--allow-refs DIR]... FILE",
                 "       vdiskload -l [--json] | -j FILE | -d DEV... | -D | --reconnect DEV...",
                 "       vdiskload COMMAND [ARGS]"},
         description = {"Attach FILE as /dev/<fmt>N (and /dev/<fmt>NpM per partition), as losetup does; list and detach attachments;", "or run a COMMAND on virtual-disk images (qcow, qcow2, vmdk, vdi, vhd, vhdx, raw)."})
@@ -48,7 +48,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--show", description = "Print the device names, the whole disk's last.")
     boolean show;
 
-    @Option(names = "--backend", paramLabel = "auto|fuse|nbd", defaultValue = "auto", description = "How the kernel gets the image: nbd (the kernel's nbd driver), fuse (FUSE and loop devices); auto: nbd where the kernel has it (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", paramLabel = "auto|kmod|nbd|fuse", defaultValue = "auto", description = "How the kernel gets the image: kmod (vdisk.ko serves it in the kernel), nbd (the kernel's nbd driver), fuse (FUSE and loop devices); auto: the first the kernel has, in that order (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = {"-l", "--list"}, description = "List attached images.")
@@ -66,7 +66,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = {"-D", "--detach-all"}, description = "Detach every attached image.")
     boolean detachAll;
 
-    @Option(names = "--reconnect", description = "Start a new serving process for the nbd devices given, whose serving process died: the same /dev/nbdN carries on, and I/O waiting for it resumes.")
+    @Option(names = "--reconnect", description = "Start a new serving process for the devices given (backends kmod and nbd), whose serving process died: the same device carries on, and I/O waiting for it resumes.")
     boolean reconnect;
 
     @CommandLine.Mixin

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.parallel.Isolated;
 import org.vdiskload.testing.Tools;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -20,6 +21,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -280,10 +282,17 @@ class AttachTest {
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         Attachment rec = StateDir.system().list().stream().filter(x -> x.path().equals(dev)).findFirst().orElseThrow();
-        // Writes in flight when the server dies: they fail, and the image is left for check -r.
-        Tools.check("dd", "if=/dev/urandom", "of=" + dev + "p1", "bs=64k", "count=64", "seek=16", "oflag=direct");
-        ProcessHandle.of(rec.pid()).orElseThrow().destroyForcibly();
-        assertTrue(ProcessHandle.of(rec.pid()).map(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join()).isPresent());
+        // Writes answered before the server dies are in the image (its metadata is written through);
+        // writes in flight then fail, and the image is left for check -r (leaks at most).
+        // The partition's last 4 MiB: clusters the image has not allocated, so the writes change metadata.
+        Attachment.PartitionDevice p1 = rec.partitions().get(0);
+        long at = p1.size() / 65536 - 64;
+        Path written = dir.resolve("written.bin");
+        Tools.check("dd", "if=/dev/urandom", "of=" + written, "bs=64k", "count=64");
+        Tools.check("dd", "if=" + written, "of=" + dev + "p1", "bs=64k", "seek=" + at, "oflag=direct");
+        ProcessHandle daemon = ProcessHandle.of(rec.pid()).orElseThrow();
+        daemon.destroyForcibly();
+        daemon.onExit().orTimeout(30, TimeUnit.SECONDS).join();
         Tools.Result io = Tools.run(List.of("dd", "if=" + dev, "of=/dev/null", "bs=4k", "count=1", "iflag=direct"), null);
         assertNotEquals(0, io.exit(), "I/O to a device whose server is gone fails: " + io);
         CliRun again = vdiskload("--reconnect", dev);
@@ -296,6 +305,14 @@ class AttachTest {
         assertTrue(LoopDevices.under(StateDir.system().mountPoint(rec.name())).isEmpty());
         Tools.Result check = Tools.run(List.of("qemu-img", "check", "-r", "leaks", image.toString()), null);
         assertEquals(0, check.exit(), check.stdout() + check.stderr());
+        Path back = dir.resolve("back.raw");
+        Tools.check("qemu-img", "convert", "-f", "qcow2", "-O", "raw", image.toString(), back.toString());
+        byte[] found = new byte[64 * 65536];
+        try (RandomAccessFile raw = new RandomAccessFile(back.toFile(), "r")) {
+            raw.seek(p1.start() + at * 65536);
+            raw.readFully(found);
+        }
+        assertArrayEquals(Files.readAllBytes(written), found, "the answered writes are in the image");
     }
 
     @Test

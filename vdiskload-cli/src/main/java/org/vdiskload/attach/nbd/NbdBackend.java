@@ -2,6 +2,7 @@ package org.vdiskload.attach.nbd;
 
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backend;
+import org.vdiskload.attach.DeadTimeout;
 import org.vdiskload.attach.KernelPartitions;
 import org.vdiskload.attach.StateDir;
 import org.vdiskload.image.DiskImage;
@@ -39,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  * ({@link #reconnect}). What I/O sees meanwhile (drivers/block/nbd.c, Linux 6.1):
  * <ul>
  * <li>A request sent after the death waits, in nbd_handle_cmd's wait_for_reconnect, up to
- *     {@link #DEAD_CONN_SECONDS} (or {@link #DEAD_CONN_ENV}) for a live connection; a reconnect wakes it,
+ *     the dead-connection timeout ({@link DeadTimeout}) for a live connection; a reconnect wakes it,
  *     and it goes out on the new connection. Once that time passes with none, it fails with EIO, and the
  *     driver marks the device disconnected: later I/O fails with EIO at once. A reconnect still works
  *     then (it clears that mark) and later I/O succeeds, but what failed stays failed (a filesystem may
@@ -97,15 +98,6 @@ public final class NbdBackend implements Backend {
 
     /** Seconds a request may go unanswered before the driver gives up on its connection. */
     static final long TIMEOUT_SECONDS = 30;
-    /**
-     * Seconds the driver holds I/O when every connection is dead, waiting for a reconnect: iSCSI's default
-     * for the same wait (open-iscsi's replacement_timeout), long enough to notice a dead serving process and
-     * run {@code vdiskload --reconnect}, short enough that I/O gets its EIO in minutes when nobody does.
-     */
-    static final long DEAD_CONN_SECONDS = 120;
-    /** Overrides {@link #DEAD_CONN_SECONDS} at attach (whole seconds; 0: fail at once): for tests and slow machines. */
-    static final String DEAD_CONN_ENV = "VDISKLOAD_NBD_DEAD_TIMEOUT";
-    private static final long DEAD_CONN_MAX = 86_400;
     /** How long the kernel may take to show the device and its partitions after the connect. */
     private static final Duration SETTLE = Duration.ofSeconds(20);
     private static final int CONNECTIONS = Math.min(4, Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
@@ -154,20 +146,11 @@ public final class NbdBackend implements Backend {
         int connections = control.multipleConnections() ? CONNECTIONS : 1;
         serve(export, connections);
         index = control.connect(new NbdControl.Connect(disk.size(), table.sectorSize(),
-                NbdServer.connectedFlags(export, connections > 1), TIMEOUT_SECONDS, deadConnSeconds(),
+                NbdServer.connectedFlags(export, connections > 1), TIMEOUT_SECONDS, DeadTimeout.seconds(),
                 NbdDevices.backendId(name), sockets.fds()));
         sockets.closeKernelEnds();
         String device = NbdDevices.device(index);
         return new Devices("", device, KernelPartitions.match(name, KernelPartitions.await(device, table, SETTLE), table));
-    }
-
-    private static long deadConnSeconds() throws IOException {
-        String v = System.getenv(DEAD_CONN_ENV);
-        if (v == null || v.isEmpty()) return DEAD_CONN_SECONDS;
-        if (!v.matches("[0-9]{1,5}") || Long.parseLong(v) > DEAD_CONN_MAX) {
-            throw new IOException(DEAD_CONN_ENV + "=" + v + ": want whole seconds, 0 to " + DEAD_CONN_MAX);
-        }
-        return Long.parseLong(v);
     }
 
     /** Makes the socket pairs and a server thread on each server end. */

@@ -63,8 +63,9 @@ class PartitionTableFuzzTarget {
         ByteBuffer h = GptPatch.read(ch, lba * sectorSize, sectorSize);
         if (h.getLong(0) != 0x5452415020494645L) return -1;
         long arrayAt = h.getLong(GptPatch.ENTRIES_LBA) * sectorSize;
-        long arrayLen = Integer.toUnsignedLong(h.getInt(GptPatch.ENTRY_COUNT)) * Integer.toUnsignedLong(h.getInt(GptPatch.ENTRY_SIZE));
-        if (arrayAt > 0 && arrayLen <= 4 << 20 && arrayAt <= ch.size() - arrayLen) {
+        long count = Integer.toUnsignedLong(h.getInt(GptPatch.ENTRY_COUNT)), size = Integer.toUnsignedLong(h.getInt(GptPatch.ENTRY_SIZE));
+        long arrayLen = count * size;
+        if (arrayAt > 0 && count <= 16384 && size <= 4096 && arrayAt <= ch.size() - arrayLen) {
             h.putInt(GptPatch.ENTRIES_CRC, GptPatch.crc(GptPatch.read(ch, arrayAt, (int) arrayLen), (int) arrayLen));
         }
         ch.write(h.clear(), lba * sectorSize);

@@ -44,8 +44,13 @@ import java.util.regex.Pattern;
 class NbdFuzzTarget {
     static final long ALLOCATION_BOUND = BlockSizes.DEFAULT.maxPayload() + (16L << 20);
     private static final int DISK_BYTES = 1 << 20;
-    /** A log line that is a bug: an internal error, or a failure whose message is an exception's class name. */
-    private static final Pattern BUG = Pattern.compile("internal error|failed: (java|javax|jdk|sun|org)\\.[\\w.$]+(Exception|Error)");
+    /**
+     * A log line that is a bug: the connection's "internal error", or a request that failed with a
+     * RuntimeException (logged by its class name: an IOException is logged by its message). Anchored, since log
+     * lines also quote what clients send.
+     */
+    private static final Pattern BUG = Pattern.compile("^client#\\d+: (internal error: |[A-Z_]+ offset=\\d+ length=\\d+( flags=0x[0-9a-f]+)?"
+            + " failed: (java\\.lang\\.|java\\.util\\.|java\\.nio\\.\\w*Buffer\\w*Exception|java\\.io\\.UncheckedIOException))");
 
     private static final Sandbox SANDBOX = Sandbox.create("nbd");
     private static final byte[] BESIDE = Companions.pattern(4096, 99);

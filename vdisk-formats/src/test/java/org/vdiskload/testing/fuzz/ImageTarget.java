@@ -66,6 +66,24 @@ public final class ImageTarget {
         this.sandbox = Sandbox.create(format);
         this.image = sandbox.path(fileName);
         companions.add(fileName);
+        warmUp();
+    }
+
+    /**
+     * Maps and reads a small raw file once, outside any allocation bound: the first hole query loads JNA and
+     * binds the C library, which under Jazzer's agent allocates some 20 MiB in the calling thread.
+     */
+    private void warmUp() {
+        try {
+            Path raw = sandbox.put("warm-up.raw", Companions.pattern(4096, 0));
+            try (DiskImage disk = Images.open(raw, OpenOptions.DEFAULTS.withFormat("raw"))) {
+                disk.map(0, disk.size());
+                disk.read(java.nio.ByteBuffer.allocate(4096), 0);
+            }
+            Files.delete(raw);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     public ImageTarget reseal(Reseal r) {

@@ -106,6 +106,48 @@ class ImageTextTest {
         }
     }
 
+    /** A parent locator's name is the image's text (W2ru here), whether or not it names a file that is there. */
+    @Test
+    void vhdParentLocator() throws Exception {
+        Path parent = dir.resolve("parent" + IN_NAME + ".vhd");
+        Tools.check("qemu-img", "create", "-q", "-f", "vpc", parent.toString(), "1M");
+        Tools.check("qemu-img", "convert", "-f", "vpc", "-O", "raw", parent.toString(), dir.resolve("parent.raw").toString());
+        for (String name : new String[] {parent.getFileName().toString(), "missing" + IN_NAME + ".vhd"}) {
+            Path child = dir.resolve("child.vhd");
+            Files.deleteIfExists(child);
+            Tools.check("python3", Tools.repo().resolve("testdata/vhdtool.py").toString(), "child", parent.toString(),
+                    dir.resolve("parent.raw").toString(), child.toString(), dir.resolve("child.raw").toString(),
+                    "--block-size", "65536", "--w2ru", ".\\" + name);
+            assertParentNameEscaped(child, name, name.startsWith("parent"));
+        }
+    }
+
+    @Test
+    void vhdxParentLocator() throws Exception {
+        Path parent = dir.resolve("parent.vhdx");
+        Tools.check("qemu-img", "create", "-q", "-f", "vhdx", parent.toString(), "8M");
+        Tools.check("qemu-img", "convert", "-f", "vhdx", "-O", "raw", parent.toString(), dir.resolve("parent.raw").toString());
+        Path child = dir.resolve("child.vhdx");
+        Tools.check("python3", Tools.repo().resolve("testdata/vhdx_make.py").toString(), "diff", parent.toString(),
+                dir.resolve("parent.raw").toString(), child.toString(), dir.resolve("child.raw").toString(), "missing" + IN_NAME + ".vhdx");
+        assertParentNameEscaped(child, "missing" + IN_NAME + ".vhdx", false);
+    }
+
+    /** info shows the parent's name escaped; where the parent is missing, map's error is one escaped line naming it. */
+    private static void assertParentNameEscaped(Path child, String name, boolean found) {
+        CliRun info = cli("info", child.toString());
+        assertEquals(0, info.exit(), info.toString());
+        assertPrintable(info.out());
+        assertTrue(info.out().contains("backing file: " + Printable.of(name)), info.out());
+        CliRun map = cli("map", child.toString());
+        assertEquals(found ? 0 : 1, map.exit(), map.toString());
+        assertPrintable(map.out() + map.err());
+        if (!found) {
+            assertEquals(1, map.err().lines().count(), map.err());
+            assertTrue(map.err().contains(Printable.of(name)), map.err());
+        }
+    }
+
     @Test
     void layoutSourcePathInInfo() throws Exception {
         Files.write(dir.resolve("part" + HOSTILE + ".raw"), new byte[1 << 20]);

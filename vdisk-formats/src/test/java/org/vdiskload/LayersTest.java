@@ -15,24 +15,25 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The library's layers import downwards only: the C library's bindings and the one exception type at the
- * bottom, positional file access above them, then the contract (images, checks), then one package per format
- * (none importing another), and on top what uses them all: the list of formats, the operations, serving.
+ * The library's layers import downwards only: the C library's bindings, the rule for showing an image's text
+ * (text.Printable) and the one exception type at the bottom, positional file access above them, then the
+ * contract (images, checks), then one package per format (none importing another), and on top what uses them all: the list of formats, the operations, serving.
  * ({@code image.error}, where the exception lives for its users' imports, counts as a bottom layer.)
  */
 class LayersTest {
     /** Package (relative to org.vdiskload) to layer; a format package is "format". */
-    private static final Map<String, Integer> LAYERS = Map.of(
-            "sys", 0,
-            "image.error", 1,
-            "io", 2,
-            "check", 3,
-            "image", 4,
-            "partition", 5,
-            "format", 6,
-            "formats", 7,
-            "ops", 7,
-            "serving", 7);
+    private static final Map<String, Integer> LAYERS = Map.ofEntries(
+            Map.entry("sys", 0),
+            Map.entry("text", 0),
+            Map.entry("image.error", 1),
+            Map.entry("io", 2),
+            Map.entry("check", 3),
+            Map.entry("image", 4),
+            Map.entry("partition", 5),
+            Map.entry("format", 6),
+            Map.entry("formats", 7),
+            Map.entry("ops", 7),
+            Map.entry("serving", 7));
 
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?org\\.vdiskload\\.([a-z0-9.]+)\\.[A-Z]\\w*", Pattern.MULTILINE);
 

@@ -13,11 +13,15 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -25,8 +29,9 @@ import java.util.function.Consumer;
 
 /**
  * An NBD server (fixed newstyle) offering one or more exports on a Unix socket or a TCP address.
- * Each client gets its own thread; {@link Options#shared} bounds how many are served at once
- * (later ones wait in the listen queue, as with qemu-nbd). Without {@link Options#persistent} the
+ * Each client is served on a thread of its own, from a pool: {@link Options#shared} bounds how many are
+ * served at once (later ones wait in the listen queue, as with qemu-nbd), and the pool's threads serve client
+ * after client, so thousands of connections opened and dropped do not become thousands of threads. Without {@link Options#persistent} the
  * server stops when its last client leaves. {@link #close()} stops accepting, lets requests in
  * flight finish, and removes the Unix socket.
  */
@@ -65,7 +70,9 @@ public final class NbdServer implements Closeable {
     private final Options options;
     private final Semaphore slots;
     private final ScheduledExecutorService timer;
-    private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
+    /** The connections being served, with the thread serving each (null until it starts). */
+    private final Map<Connection, Optional<Thread>> connections = new ConcurrentHashMap<>();
+    private final ExecutorService clients;
     private final AtomicInteger ids = new AtomicInteger();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final CountDownLatch done = new CountDownLatch(1);
@@ -82,6 +89,12 @@ public final class NbdServer implements Closeable {
             t.setDaemon(true);
             return t;
         });
+        ThreadFactory named = r -> {
+            Thread t = new Thread(r, "nbd-client");
+            t.setDaemon(true);
+            return t;
+        };
+        this.clients = options.shared == 0 ? Executors.newCachedThreadPool(named) : Executors.newFixedThreadPool(options.shared, named);
         this.acceptor = new Thread(this::acceptLoop, "nbd-accept");
         this.acceptor.setDaemon(true);
     }
@@ -188,19 +201,28 @@ public final class NbdServer implements Closeable {
             }
             Connection c = new Connection(ids.incrementAndGet(), ch, exports, options.shared != 1, options.tls,
                     options.handshakeTimeout, timer, options.log);
-            Thread t = new Thread(() -> serve(c), "nbd-" + c.name());
-            t.setDaemon(true);
-            connections.put(c, t);
-            t.start();
+            connections.put(c, Optional.empty());
+            try {
+                clients.execute(() -> serve(c));
+            } catch (RejectedExecutionException closing) {
+                connections.remove(c);
+                c.kill();
+                if (slots != null) slots.release();
+                return;
+            }
         }
     }
 
     private void serve(Connection c) {
+        Thread self = Thread.currentThread();
+        self.setName("nbd-" + c.name());
+        connections.replace(c, Optional.of(self));
         options.log.accept(c.name() + ": connected");
         try {
             c.run();
         } finally {
             connections.remove(c);
+            self.setName("nbd-client");
             if (slots != null) slots.release();
             options.log.accept(c.name() + ": closed");
             if (!options.persistent && connections.isEmpty()) close();
@@ -219,10 +241,11 @@ public final class NbdServer implements Closeable {
         acceptor.interrupt();
         connections.keySet().forEach(Connection::stop);
         long deadline = System.currentTimeMillis() + GRACE_MILLIS;
-        for (Map.Entry<Connection, Thread> e : connections.entrySet()) {
-            if (e.getValue() == Thread.currentThread()) continue;
+        for (Map.Entry<Connection, Optional<Thread>> e : connections.entrySet()) {
+            Thread t = e.getValue().orElse(null);
+            if (t == Thread.currentThread()) continue;
             try {
-                e.getValue().join(Math.max(1, deadline - System.currentTimeMillis()));
+                if (t != null) t.join(Math.max(1, deadline - System.currentTimeMillis()));
             } catch (InterruptedException ie) {
                 Thread.currentThread().interrupt();
                 break;
@@ -230,6 +253,7 @@ public final class NbdServer implements Closeable {
             e.getKey().kill();
         }
         connections.keySet().forEach(Connection::kill);
+        clients.shutdown(); // what is queued finds its socket closed and ends at once
         timer.shutdownNow();
         if (address instanceof UnixDomainSocketAddress unix) {
             try {

@@ -56,6 +56,14 @@ final class ReadHandler implements CommandHandler {
             return;
         }
         ByteBuffer b = Buffers.get(length);
+        try {
+            reply(r, out, b, length, offset);
+        } finally {
+            Buffers.release(b); // every reply below is sent before it returns
+        }
+    }
+
+    private void reply(Request r, ReplyWriter out, ByteBuffer b, int length, long offset) throws IOException {
         boolean oneSpan = !session.chunkedReplies() || r.has(Nbd.CMD_FLAG_DF);
         if (oneSpan && !sendFiles) {
             disk.read(b, offset);

@@ -37,7 +37,11 @@ final class RequestReader {
         return waiting;
     }
 
-    /** The next request and the payload that follows it, if any. */
+    /**
+     * The next request's header. A payload that follows it (a WRITE's) is not read yet: the request is checked
+     * first, then its payload read with {@link #payload} or, for a request refused, passed over with
+     * {@link #skip}, so a refused request costs no buffer of the size it claims.
+     */
     Request next() throws IOException {
         fill(session.extendedHeaders ? 32 : 28);
         int magic = in.getInt();
@@ -48,23 +52,42 @@ final class RequestReader {
         long cookie = in.getLong();
         long offset = in.getLong();
         long length = session.extendedHeaders ? in.getLong() : Integer.toUnsignedLong(in.getInt());
-        boolean payload = session.extendedHeaders ? (flags & Nbd.CMD_FLAG_PAYLOAD_LEN) != 0 : type == Command.WRITE.code;
-        if (!payload) return new Request(flags, type, cookie, offset, length, null);
-        if (Long.compareUnsigned(length, maxPayload) > 0) {
+        Request r = new Request(flags, type, cookie, offset, length, null);
+        if (payloadFollows(r) && Long.compareUnsigned(length, maxPayload) > 0) {
             throw new ProtocolException("request payload of " + Long.toUnsignedString(length) + " bytes exceeds the maximum "
                     + maxPayload);
         }
-        return new Request(flags, type, cookie, offset, length, payload((int) length));
+        return r;
     }
 
-    /** {@code n} payload bytes: what the buffer holds of them, then the rest straight from the socket. */
-    private ByteBuffer payload(int n) throws IOException {
-        ByteBuffer p = ByteBuffer.allocate(n);
+    /** Whether a payload of {@code r.length()} bytes follows the header of {@code r} (no more than the maximum). */
+    boolean payloadFollows(Request r) {
+        return session.extendedHeaders ? r.has(Nbd.CMD_FLAG_PAYLOAD_LEN) : r.type() == Command.WRITE.code;
+    }
+
+    /**
+     * {@code r} with its payload: what the buffer holds of it, then the rest straight from the socket, into a
+     * direct buffer (the socket fills it and the file takes it without a temporary copy).
+     */
+    Request payload(Request r) throws IOException {
+        int n = (int) r.length();
+        ByteBuffer p = ByteBuffer.allocateDirect(n);
         int held = Math.min(n, in.remaining());
         p.put(in.slice(in.position(), held));
         in.position(in.position() + held);
         Wire.readFully(ch, p);
-        return p.flip();
+        return new Request(r.flags(), r.type(), r.cookie(), r.offset(), r.length(), p.flip());
+    }
+
+    /** Passes over the payload of refused request {@code r}. */
+    void skip(Request r) throws IOException {
+        long left = r.length();
+        while (left > 0) {
+            fill((int) Math.min(left, BUFFER));
+            int n = (int) Math.min(left, in.remaining());
+            in.position(in.position() + n);
+            left -= n;
+        }
     }
 
     /** Makes at least {@code n} (at most the buffer's size) bytes available. */

@@ -19,6 +19,11 @@ import java.util.function.Consumer;
  * wake-ups, more than such a read itself.
  * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
  *
+ * <p>Memory is bounded per connection: a request's buffer — a WRITE's payload, a READ's reply — is taken from a
+ * budget of one maximum payload ({@link BlockSizes#maxPayload}, 32 MiB) before it exists and given back once the
+ * reply is sent; while the budget is spent, reading waits, and so does a client pipelining large requests or not
+ * reading its replies. A request refused before it runs has its payload passed over, not read into memory.
+ *
  * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
  * one the validator refuses them with EPERM before any handler runs. A handler that fails answers
  * with the error {@link ErrorCodes} picks (ENOSPC for a full host file system, EPERM for a write the
@@ -39,6 +44,8 @@ final class Transmission {
     private final Consumer<String> log;
     private final RequestReader requests;
     private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
+    /** Bytes of request and reply buffers the connection may hold at once (see above). */
+    private final Semaphore buffers;
     private volatile boolean stoppedReading;
 
     Transmission(ClientChannel ch, Session session, Consumer<String> log) {
@@ -49,6 +56,7 @@ final class Transmission {
         this.validator = new RequestValidator(export, session);
         this.log = log;
         this.requests = new RequestReader(ch, session);
+        this.buffers = new Semaphore(export.sizes().maxPayload());
         handlers.put(Command.READ, new ReadHandler(export, session, ch.sendsFiles() && !export.writable()));
         handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
         handlers.put(Command.WRITE, new WriteHandler(export));
@@ -89,18 +97,28 @@ final class Transmission {
                 CommandHandler h = no == null ? handlers.get(r.command()) : null;
                 if (no == null && h == null) no = new RequestValidator.Rejection(Nbd.EINVAL, r.command() + " is not supported");
                 if (no != null) {
+                    if (requests.payloadFollows(r)) requests.skip(r);
                     log.accept("rejected " + r.describe() + ": " + no.message() + " (" + Nbd.errorName(no.error()) + ")");
                     out.error(r, no.error(), no.message());
                     continue;
                 }
-                if (servesInline(r)) {
-                    run(h, r);
+                int bytes = bufferBytes(r);
+                buffers.acquireUninterruptibly(bytes);
+                Request request;
+                try {
+                    request = requests.payloadFollows(r) ? requests.payload(r) : r;
+                } catch (IOException | RuntimeException e) {
+                    buffers.release(bytes);
+                    throw e;
+                }
+                if (servesInline(request)) {
+                    run(h, request, bytes);
                     continue;
                 }
                 inFlight.acquireUninterruptibly();
                 workers.execute(() -> {
                     try {
-                        run(h, r);
+                        run(h, request, bytes);
                     } finally {
                         inFlight.release();
                     }
@@ -118,7 +136,21 @@ final class Transmission {
         }
     }
 
-    private void run(CommandHandler h, Request r) {
+    /** The buffer a request takes: its payload, or for a READ the data of its reply (the validator bounds both). */
+    private int bufferBytes(Request r) {
+        return requests.payloadFollows(r) || r.type() == Command.READ.code ? (int) r.length() : 0;
+    }
+
+    /** Handles {@code r}, then gives its {@code bytes} back to the budget. */
+    private void run(CommandHandler h, Request r, int bytes) {
+        try {
+            handle(h, r);
+        } finally {
+            buffers.release(bytes);
+        }
+    }
+
+    private void handle(CommandHandler h, Request r) {
         try {
             h.handle(r, out);
         } catch (IOException | RuntimeException e) {

@@ -3,6 +3,7 @@ package org.vdiskload.image;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.text.Printable;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -155,14 +156,8 @@ public final class ReferencePolicy {
         }
     }
 
-    /** Text from an image (or a path made from it) as it may be printed: control characters as \xNN. */
+    /** Text from an image (or a path made from it) as it may be printed: {@link Printable#of}. */
     public static String printable(String s) {
-        StringBuilder b = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (Character.isISOControl(c)) b.append(String.format("\\x%02x", (int) c));
-            else b.append(c);
-        }
-        return b.toString();
+        return Printable.of(s);
     }
 }

@@ -1,10 +1,9 @@
 package org.vdiskload.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import org.vdiskload.check.CheckReport;
 import org.vdiskload.check.RepairMode;
 import org.vdiskload.ops.Check;
+import org.vdiskload.text.Printable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -54,7 +53,7 @@ final class CheckCommand implements Callable<Integer> {
             r = Check.check(file, format, mode, allowRefs.policy());
         } catch (org.vdiskload.image.error.ImageException e) {
             if (e.kind() != org.vdiskload.image.error.ImageException.Kind.UNSUPPORTED || !e.problem().contains("does not support checks")) throw e;
-            spec.commandLine().getErr().println("vdiskload: " + e.getMessage());
+            spec.commandLine().getErr().println("vdiskload: " + Printable.of(e.getMessage()));
             return EXIT_UNSUPPORTED;
         }
         PrintWriter out = Main.out(spec);
@@ -78,11 +77,11 @@ final class CheckCommand implements Callable<Integer> {
         if (r.allocatedClusters() != null) m.put("allocated-clusters", r.allocatedClusters());
         m.put("format", r.format());
         if (r.fragmentedClusters() != null) m.put("fragmented-clusters", r.fragmentedClusters());
-        return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m);
+        return Json.mapper().writeValueAsString(m);
     }
 
     private static void human(PrintWriter out, CheckReport r) {
-        for (String m : r.messages()) out.println(m);
+        for (String m : r.messages()) out.println(Printable.of(m));
         if (r.corruptionsFixed() + r.leaksFixed() > 0) {
             out.println("The following inconsistencies were found and repaired:");
             out.println();

@@ -1,5 +1,6 @@
 package org.vdiskload.cli;
 
+import org.vdiskload.text.Printable;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -28,12 +29,17 @@ final class Errors {
 
     static int onParameter(CommandLine.ParameterException e, String[] args) {
         CommandLine cl = e.getCommandLine();
-        cl.getErr().println("vdiskload: " + e.getMessage() + " (see '" + cl.getCommandSpec().qualifiedName() + " --help')");
+        cl.getErr().println("vdiskload: " + Printable.of(e.getMessage()) + " (see '" + cl.getCommandSpec().qualifiedName() + " --help')");
         cl.getErr().flush();
         return cl.getCommand() instanceof CompareCommand ? CompareCommand.EXIT_ERROR : EXIT_ERROR;
     }
 
+    /** One line whatever the failure carries: control characters (a newline in a name from an image) escaped. */
     static String describe(Throwable e) {
+        return Printable.of(what(e));
+    }
+
+    private static String what(Throwable e) {
         if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file";
         if (e instanceof AccessDeniedException a) return a.getFile() + ": permission denied";
         if (e instanceof IOException && e.getMessage() != null) return e.getMessage();

@@ -1,7 +1,5 @@
 package org.vdiskload.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
@@ -10,6 +8,7 @@ import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.text.Printable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -54,8 +53,7 @@ final class InfoCommand implements Callable<Integer> {
             for (int i = 0; i < (backingChain ? layers.size() : 1); i++) infos.add(describe(layers.get(i), options.refs()));
             PrintWriter out = Main.out(spec);
             if (output == OutputFormat.json) {
-                ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-                out.println(json.writeValueAsString(backingChain ? infos : infos.get(0)));
+                out.println(Json.mapper().writeValueAsString(backingChain ? infos : infos.get(0)));
             } else {
                 for (int i = 0; i < infos.size(); i++) {
                     if (i > 0) out.println();
@@ -117,19 +115,24 @@ final class InfoCommand implements Callable<Integer> {
         return out;
     }
 
+    /** A value as the human output shows it: text from the image (or a file name) with control characters escaped. */
+    private static String text(Object v) {
+        return Printable.of(String.valueOf(v));
+    }
+
     @SuppressWarnings("unchecked")
     private static void printHuman(PrintWriter out, Map<String, Object> m) {
-        out.println("image: " + m.get("filename"));
-        out.println("file format: " + m.get("format"));
+        out.println("image: " + text(m.get("filename")));
+        out.println("file format: " + text(m.get("format")));
         long vsize = (Long) m.get("virtual-size");
         out.println("virtual size: " + Sizes.human(vsize) + " (" + vsize + " bytes)");
         out.println("disk size: " + Sizes.human((Long) m.get("actual-size")));
         if (m.containsKey("cluster-size")) out.println("cluster_size: " + m.get("cluster-size"));
         if (m.containsKey("backing-filename")) {
-            out.println("backing file: " + m.get("backing-filename")
-                    + (m.get("backing-filename").equals(m.get("full-backing-filename")) ? "" : " (actual path: " + m.get("full-backing-filename") + ")"));
-            if (m.containsKey("backing-filename-format")) out.println("backing file format: " + m.get("backing-filename-format"));
-            if (m.containsKey("backing-filename-refused")) out.println("backing file refused: " + m.get("backing-filename-refused"));
+            out.println("backing file: " + text(m.get("backing-filename"))
+                    + (m.get("backing-filename").equals(m.get("full-backing-filename")) ? "" : " (actual path: " + text(m.get("full-backing-filename")) + ")"));
+            if (m.containsKey("backing-filename-format")) out.println("backing file format: " + text(m.get("backing-filename-format")));
+            if (m.containsKey("backing-filename-refused")) out.println("backing file refused: " + text(m.get("backing-filename-refused")));
         }
         if (m.containsKey("snapshots")) {
             out.println("Snapshot list:");
@@ -139,7 +142,7 @@ final class InfoCommand implements Callable<Integer> {
                 long clock = (Long) s.get("vm-clock-nsec");
                 String clk = String.format("%04d:%02d:%02d.%03d", clock / 3_600_000_000_000L, clock / 60_000_000_000L % 60,
                         clock / 1_000_000_000L % 60, clock / 1_000_000 % 1000);
-                out.printf("%-10s%-17s%11s%20s%15s%n", s.get("id"), s.get("name"), Sizes.human((Long) s.get("vm-state-size")),
+                out.printf("%-10s%-17s%11s%20s%15s%n", text(s.get("id")), text(s.get("name")), Sizes.human((Long) s.get("vm-state-size")),
                         date.format(Instant.ofEpochSecond((Long) s.get("date-sec"))), clk);
             }
         }
@@ -153,7 +156,7 @@ final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unchecked")
     private static void printTree(PrintWriter out, Map<String, Object> data, String indent) {
         for (Map.Entry<String, Object> e : data.entrySet()) {
-            String key = e.getKey().replace('-', ' ');
+            String key = text(e.getKey().replace('-', ' '));
             Object v = e.getValue();
             if (v instanceof Map<?, ?> sub) {
                 out.println(indent + key + ":");
@@ -166,11 +169,11 @@ final class InfoCommand implements Callable<Integer> {
                         out.println(indent + "    [" + i++ + "]:");
                         printTree(out, (Map<String, Object>) sub, indent + "        ");
                     } else {
-                        out.println(indent + "    [" + i++ + "]: " + item);
+                        out.println(indent + "    [" + i++ + "]: " + text(item));
                     }
                 }
             } else {
-                out.println(indent + key + ": " + v);
+                out.println(indent + key + ": " + text(v));
             }
         }
     }

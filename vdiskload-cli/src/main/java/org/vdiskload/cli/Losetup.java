@@ -1,11 +1,11 @@
 package org.vdiskload.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vdiskload.attach.Attacher;
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backends;
 import org.vdiskload.attach.Detacher;
 import org.vdiskload.attach.StateDir;
+import org.vdiskload.text.Printable;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -129,15 +129,17 @@ final class Losetup {
         String wanted = m.associated == null ? null : m.associated.toAbsolutePath().normalize().toString();
         for (Attachment a : state.list()) if (wanted == null || a.image().equals(wanted)) all.add(a);
         if (m.json) {
-            out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(java.util.Map.of("attachments", all)));
+            out.println(Json.mapper().writeValueAsString(java.util.Map.of("attachments", all)));
             return 0;
         }
         if (all.isEmpty()) return 0;
         List<String[]> rows = new ArrayList<>();
         rows.add(COLUMNS);
         for (Attachment a : all) {
-            rows.add(new String[] {a.path(), a.backend(), a.device().isEmpty() ? "-" : a.device(), Long.toString(a.size()),
-                    a.readOnly() ? "1" : "0", a.format(), a.image(), a.backing().isEmpty() ? "" : a.backing().get(0)});
+            String[] row = {a.path(), a.backend(), a.device().isEmpty() ? "-" : a.device(), Long.toString(a.size()),
+                    a.readOnly() ? "1" : "0", a.format(), a.image(), a.backing().isEmpty() ? "" : a.backing().get(0)};
+            for (int i = 0; i < row.length; i++) row[i] = Printable.of(row[i]); // the backing file's name is the image's text
+            rows.add(row);
         }
         int[] width = new int[COLUMNS.length];
         for (String[] r : rows) for (int i = 0; i < r.length; i++) width[i] = Math.max(width[i], r[i].length());

@@ -3,6 +3,7 @@ package org.vdiskload.cli;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Extent;
 import org.vdiskload.ops.ExtentWalker;
+import org.vdiskload.text.Printable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -43,7 +44,7 @@ final class MapCommand implements Callable<Integer> {
                 out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
                 ExtentWalker.walk(disk, 0, disk.size(), e -> {
                     if (e.kind() == Extent.Kind.DATA) {
-                        out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()), hex(e.fileOffset()), e.file().path());
+                        out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()), hex(e.fileOffset()), Printable.of(e.file().path().toString()));
                     }
                 });
             }

@@ -8,6 +8,7 @@ import org.vdiskload.nbd.NbdServer;
 import org.vdiskload.nbd.TlsCredentials;
 import org.vdiskload.serving.ImageLock;
 import org.vdiskload.serving.ServedImage;
+import org.vdiskload.text.Printable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -129,7 +130,7 @@ final class ServeCommand implements Callable<Integer> {
             PrintWriter err = spec.commandLine().getErr();
             NbdServer.Options options = NbdServer.Options.defaults().withShared(shared).withPersistent(persistent).withTls(tls)
                     .withLog(line -> {
-                        err.println("vdiskload serve: " + line);
+                        err.println("vdiskload serve: " + Printable.of(line));
                         err.flush();
                     });
             NbdServer server;
@@ -149,7 +150,7 @@ final class ServeCommand implements Callable<Integer> {
             }, "vdiskload-serve-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             PrintWriter out = Main.out(spec);
-            for (Export e : exports) out.println(e.name() + ": " + uri(server.address(), e.name(), tls != null));
+            for (Export e : exports) out.println(Printable.of(e.name() + ": " + uri(server.address(), e.name(), tls != null)));
             out.flush();
             try {
                 server.await();

@@ -32,7 +32,9 @@ record Descriptor(Map<String, String> entries, Map<String, String> ddb, List<Ext
             "(RW|RDONLY|NOACCESS)\\s+(\\d{1,19})\\s+([A-Za-z]+)(?:\\s+\"([^\"]*)\")?(?:\\s+(\\d{1,19}))?");
     private static final Pattern ACCESS_WORD = Pattern.compile("(RW|RDONLY|NOACCESS)(\\s.*)?");
     private static final Pattern KEY = Pattern.compile("[A-Za-z0-9_.\\-]+");
-    private static final Pattern ENCODING = Pattern.compile("(?m)^\\s*encoding\\s*=\\s*\"?([A-Za-z0-9_\\-]+)");
+    // Blanks within a line only: \s would span line ends, and from every line's start the search would back
+    // off across all the blank lines after it (quadratic: hours for a descriptor of 1 MiB of blank lines).
+    private static final Pattern ENCODING = Pattern.compile("(?m)^[ \\t]*encoding[ \\t]*=[ \\t]*\"?([A-Za-z0-9_\\-]+)");
 
     /** Decodes descriptor bytes in the charset its {@code encoding} entry names (UTF-8 by default); stops at a NUL. */
     static String decode(byte[] bytes) {

@@ -2,6 +2,7 @@ package org.vdiskload.image.error;
 
 import org.vdiskload.sys.CarriesErrno;
 import org.vdiskload.sys.Errno;
+import org.vdiskload.text.Printable;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -9,7 +10,9 @@ import java.nio.file.Path;
 /**
  * The one exception family for image problems. It carries what a user needs in a one-line message
  * (the file, and where possible the offset and the on-disk field) and a {@link Kind} callers can act on,
- * which is also what a server answers ({@link #errno}).
+ * which is also what a server answers ({@link #errno}). The message is always one printable line: the path,
+ * field and problem often hold text from an image (a descriptor line, an extent's or a backing file's name),
+ * and their control characters are escaped ({@link Printable}) whatever the caller passed.
  */
 public class ImageException extends IOException implements CarriesErrno {
 
@@ -70,7 +73,7 @@ public class ImageException extends IOException implements CarriesErrno {
         if (field != null && offset >= 0) sb.append(" (").append(field).append(" at offset ").append(offset).append(')');
         else if (field != null) sb.append(" (").append(field).append(')');
         else if (offset >= 0) sb.append(" (at offset ").append(offset).append(')');
-        return sb.toString();
+        return Printable.of(sb.toString());
     }
 
     public Kind kind() { return kind; }

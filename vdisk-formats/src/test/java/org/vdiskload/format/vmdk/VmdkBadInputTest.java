@@ -249,6 +249,13 @@ class VmdkBadInputTest {
         assertRefused(refused(p), ImageException.Kind.CORRUPT, "compressed grain is not valid zlib data");
     }
 
+    /** Looking for the encoding entry once scanned every following blank line from each line's start: hours for 1 MiB. */
+    @Test
+    void encodingSearchIsLinearInBlankLines() throws IOException {
+        String blank = "# Disk DescriptorFile\n" + " \n".repeat((Descriptor.MAX_BYTES - 32) / 2);
+        assertRefused(refused(text("blank.vmdk", blank)), ImageException.Kind.CORRUPT, "no createType");
+    }
+
     @Test
     void refusesOversizedGrainMarker() throws Exception {
         Path p = stream("marker.vmdk");

@@ -2,9 +2,11 @@
 # Random 4 KiB in-place writes, per format: qemu-io beside vdiskload's library (RandomWrites), each in one
 # process (start-up included), the same writes in the same order into a fresh image that qemu-img create
 # made, a flush at the end in both. Prints IOPS and the ratio; checks the two images with qemu-img
-# compare and qemu-img check (bench/README.md).
+# compare and qemu-img check (bench/README.md). With --write-through, the library writes with metadata
+# write-through (DiskImage.setMetadataWriteThrough: no completed write lost to a killed process) and
+# qemu-io with -t writethrough, its mode that loses none (a flush after every write).
 #
-#   bench/random-writes-vs-qemu.sh [--size 1G] [--count 10000] [--seed 42] [--runs 5] [--formats qcow2,...]
+#   bench/random-writes-vs-qemu.sh [--size 1G] [--count 10000] [--seed 42] [--runs 5] [--formats qcow2,...] [--write-through]
 #
 # Nothing runs this from the test suite.
 set -euo pipefail
@@ -21,10 +23,11 @@ count=10000
 seed=42
 runs=5
 formats=$ALL_FORMATS
+write_through=
 cache=${VDISKLOAD_BENCH_CACHE:-/var/tmp/vdiskload-bench}
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     echo "formats: $ALL_FORMATS"
     exit "${1:-0}"
 }
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=${2:?--runs needs a value}; shift 2 ;;
         --formats) formats=$(echo "${2:?--formats needs a value}" | tr ',' ' '); shift 2 ;;
         --cache) cache=${2:?--cache needs a value}; shift 2 ;;
+        --write-through) write_through=write-through; shift ;;
         -h|--help) usage 0 ;;
         *) echo "$NAME: unknown argument '$1'" >&2; usage 2 >&2 ;;
     esac
@@ -102,7 +106,9 @@ check_image() {
     esac
 }
 
-log "size $size, $count writes, seed $seed, $runs runs per tool, timer: $([ "$use_hyperfine" = 1 ] && echo hyperfine || echo shell loop)"
+qemu_cache=writeback
+[ -n "$write_through" ] && qemu_cache=writethrough
+log "size $size, $count writes, seed $seed, $runs runs per tool${write_through:+, write-through (qemu-io -t writethrough)}, timer: $([ "$use_hyperfine" = 1 ] && echo hyperfine || echo shell loop)"
 printf '%-8s %10s %10s %12s %12s %20s  %s\n' format "qemu-io s" "vdisk s" "qemu-io IOPS" "vdisk IOPS" "ratio (vdisk/qemu s)" "qemu-img check (qemu-io, vdisk)"
 status=0
 for f in $formats; do
@@ -114,13 +120,13 @@ for f in $formats; do
     fresh() { echo "rm -f '$1'; qemu-img create -q -f $f $(create_options "$f") '$1' $bytes"; }
     # -t writeback: qemu-io's default is writethrough (a flush after every write); the command list ends
     # with one flush, as RandomWrites does.
-    if ! q=$(median_seconds "writes-$f-qemu-io" "$(fresh "$q_img")" "qemu-io -t writeback -f $f '$q_img' < '$commands' > '$q_log' 2>&1"); then
+    if ! q=$(median_seconds "writes-$f-qemu-io" "$(fresh "$q_img")" "qemu-io -t $qemu_cache -f $f '$q_img' < '$commands' > '$q_log' 2>&1"); then
         printf '%-8s %s\n' "$f" "FAILED: qemu-io failed"
         status=1
     elif [ "$(grep -c 'wrote 4096/4096 bytes' "$q_log" || true)" != "$count" ] || grep -q -i 'fail\|error' "$q_log"; then
         printf '%-8s %s\n' "$f" "FAILED: qemu-io did not complete every write (see $q_log)"
         status=1
-    elif ! v=$(median_seconds "writes-$f-vdiskload" "$(fresh "$v_img")" "$java_cmd '$v_img' $f $count $seed"); then
+    elif ! v=$(median_seconds "writes-$f-vdiskload" "$(fresh "$v_img")" "$java_cmd '$v_img' $f $count $seed $write_through"); then
         printf '%-8s %s\n' "$f" "FAILED: RandomWrites failed (see $out/writes-$f-vdiskload.log)"
         status=1
     elif ! diff=$(qemu-img compare -f "$f" -F "$f" "$q_img" "$v_img" 2>&1); then

@@ -5,7 +5,8 @@
 #   ...the check's output...
 #   VDL-CHECK-END name rc=N
 # Usage: batch.sh RUNDIR   (RUNDIR holds: checks, one path a line; modules, one name a line; kernel;
-#                           out, present when the scratch disk is to carry files back to the host)
+#                           disk, present when the guest has the scratch disk; out, when its files go back
+#                           to the host)
 run="$1"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 export VDL_KERNEL="$(cat "$run/kernel")"
@@ -19,12 +20,19 @@ while read -r m; do
     modprobe "$m" || echo "VDL-MODULE-FAILED $m"
 done < "$run/modules"
 
-if [ -f "$run/out" ]; then
-    # The second virtio disk: an ext4 file system the host reads back with debugfs.
-    export VDL_OUT=/run/vdl-out
-    mkdir -p "$VDL_OUT"
+if [ -f "$run/disk" ]; then
+    # The second virtio disk, ext4: files for the host to read back with debugfs ($VDL_OUT, with --out),
+    # and room on a real disk for checks whose images must not live in the guest's RAM ($VDL_SCRATCH).
+    disk=/run/vdl-disk
+    mkdir -p "$disk"
     modprobe ext4
-    mkfs.ext4 -q -F /dev/vda && mount /dev/vda "$VDL_OUT" || echo "VDL-OUT-FAILED"
+    if mkfs.ext4 -q -F /dev/vda && mount /dev/vda "$disk"; then
+        [ ! -f "$run/out" ] || export VDL_OUT="$disk"
+        export VDL_SCRATCH="$disk/scratch"
+        mkdir -p "$VDL_SCRATCH"
+    else
+        echo "VDL-OUT-FAILED"
+    fi
 fi
 
 # A check under the host's /tmp (a clone there): the top directory holding it, from the host's /tmp

@@ -8,30 +8,9 @@
 # back right (no stale mapping), leave images holding what their devices served, and a qcow2 (and in the
 # long run a vhdx) equal to a raw image given the same I/O.
 #   VDL_KMOD_FORMATS (default qcow2), VDL_KMOD_STALE (default "raw qcow2"): the formats of each part.
-# Needs the jar built (./run-tests runs mvn verify first).
 set -e
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-jar="$repo/vdiskload-cli/target/vdiskload.jar"
-[ -f "$jar" ] || { echo "no $jar: build first (mvn verify)"; exit 1; }
-[ -n "$VDL_KMOD" ] || { echo "no VDL_KMOD: vmtest/run builds the module"; exit 1; }
-# The launcher's class-data archive, when ./run-tests made it first, for this JVM and the serving processes.
-jsa="$repo/vdiskload-cli/target/vdiskload.jsa"
-cds=""
-if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then cds="-XX:SharedArchiveFile=$jsa -Xshare:auto"; export VDISKLOAD_CDS="$jsa"; fi
-vdl() { java $cds -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar "$jar" "$@"; }
-attach() { # attach ARGS...: the whole disk's device (--show's last line); fails the check if attaching fails
-    out=$(vdl --backend kmod --show "$@") || fail "attach $*"
-    echo "$out" | tail -n 1
-}
-fail() { # to stderr: it may run inside $(...)
-    {
-        echo "FAILED: $*"
-        for l in /run/vdiskload/*.log; do [ -f "$l" ] && { echo "== $l"; tail -n 20 "$l"; }; done
-        dmesg | tail -n 20
-    } >&2
-    exit 1
-}
-insmod "$VDL_KMOD/vdisk.ko"
+. "$(dirname "$0")/../kmod-lib.sh"
+kmod_load
 modprobe ext4 2>/dev/null || true
 sh "$repo/testdata/disks.sh" "$PWD" > /dev/null
 mkdir mnt
@@ -180,7 +159,7 @@ for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
     vdl -d "$dev" || fail "detach stale.$fmt"
     qemu-img compare -q -f raw -F "$fmt" "served.$fmt" "stale.$fmt" || fail "stale.$fmt does not hold what its device served"
     rc=0
-    qemu-img check -q -f "$fmt" "stale.$fmt" || rc=$?
+    [ $fmt = raw ] || qemu-img check -q -f "$fmt" "stale.$fmt" || rc=$?
     [ $rc = 0 ] || [ $rc = 63 ] || fail "qemu-img check stale.$fmt: exit $rc"
     dev=$(attach "same.$fmt")
     run_fio "same.$fmt.out" --filename="$dev" same.fio

@@ -8,28 +8,8 @@
 # from memory pressure: PF_MEMALLOC_NOIO and PF_LOCAL_THROTTLE on every thread (PR_SET_IO_FLUSHER),
 # oom_score_adj -1000, its memory locked.
 set -e
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-jar="$repo/vdiskload-cli/target/vdiskload.jar"
-[ -f "$jar" ] || { echo "no $jar: build first (mvn verify)"; exit 1; }
-[ -n "$VDL_KMOD" ] || { echo "no VDL_KMOD: vmtest/run builds the module"; exit 1; }
-jsa="$repo/vdiskload-cli/target/vdiskload.jsa"
-cds=""
-if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then cds="-XX:SharedArchiveFile=$jsa -Xshare:auto"; export VDISKLOAD_CDS="$jsa"; fi
-vdl() { java $cds -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar "$jar" "$@"; }
-fail() {
-    {
-        echo "FAILED: $*"
-        for l in /run/vdiskload/*.log; do [ -f "$l" ] && { echo "== $l"; tail -n 20 "$l"; }; done
-        dmesg | tail -n 20
-    } >&2
-    exit 1
-}
-attach() {
-    out=$(vdl --backend kmod --show "$@") || fail "attach $*"
-    echo "$out" | tail -n 1
-}
-daemon_pid() { sed -n 's/^ *"pid" *: *\([0-9]*\).*/\1/p' "/run/vdiskload/$1.json"; }
-insmod "$VDL_KMOD/vdisk.ko"
+. "$(dirname "$0")/../kmod-lib.sh"
+kmod_load
 modprobe ext4 2>/dev/null || true
 mkdir mnt
 
@@ -40,7 +20,7 @@ name=${dev#/dev/}
 pid=$(daemon_pid "$name")
 [ "$(cat "/sys/block/$name/vdisk/daemon_pid")" = "$pid" ] || fail "vdisk/daemon_pid is not the serving process $pid"
 [ "$(cat "/proc/$pid/oom_score_adj")" = -1000 ] || fail "oom_score_adj $(cat "/proc/$pid/oom_score_adj")"
-grep -q '^VmLck: *[1-9]' "/proc/$pid/status" || { grep Vm "/proc/$pid/status"; fail "the serving process has no memory locked"; }
+grep -q '^VmLck:[[:space:]]*[1-9]' "/proc/$pid/status" || { grep Vm "/proc/$pid/status"; fail "the serving process has no memory locked"; }
 for t in /proc/$pid/task/*; do
     # /proc/PID/stat's 9th field after the command: PF_MEMALLOC_NOIO 0x80000, PF_LOCAL_THROTTLE 0x100000
     flags=$(sed 's/^.*) //' "$t/stat" | cut -d' ' -f7)

@@ -15,7 +15,8 @@ import java.util.SplittableRandom;
  * Random 4 KiB in-place writes through the library, for bench/random-writes-vs-qemu.sh:
  *
  * <pre>
- *   RandomWrites IMAGE FORMAT COUNT SEED              write COUNT blocks into IMAGE, then flush
+ *   RandomWrites IMAGE FORMAT COUNT SEED [write-through]   write COUNT blocks into IMAGE, then flush
+ *                                                          (with metadata write-through)
  *   RandomWrites --qemu-io-commands SIZE COUNT SEED   print the same writes as qemu-io commands
  * </pre>
  *
@@ -32,16 +33,17 @@ public final class RandomWrites {
     public static void main(String[] args) throws IOException {
         if (args.length == 4 && args[0].equals("--qemu-io-commands")) {
             printQemuIoCommands(Long.parseLong(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]), System.out);
-        } else if (args.length == 4) {
-            write(Path.of(args[0]), args[1], Integer.parseInt(args[2]), Long.parseLong(args[3]));
+        } else if (args.length == 4 || args.length == 5 && args[4].equals("write-through")) {
+            write(Path.of(args[0]), args[1], Integer.parseInt(args[2]), Long.parseLong(args[3]), args.length == 5);
         } else {
-            System.err.println("usage: RandomWrites IMAGE FORMAT COUNT SEED | --qemu-io-commands SIZE COUNT SEED");
+            System.err.println("usage: RandomWrites IMAGE FORMAT COUNT SEED [write-through] | --qemu-io-commands SIZE COUNT SEED");
             System.exit(2);
         }
     }
 
-    static void write(Path image, String format, int count, long seed) throws IOException {
+    static void write(Path image, String format, int count, long seed, boolean writeThrough) throws IOException {
         try (DiskImage disk = Images.open(image, OpenOptions.DEFAULTS.withFormat(format).withWritable(true))) {
+            if (writeThrough) disk.setMetadataWriteThrough(true);
             Writes writes = new Writes(disk.size(), seed);
             ByteBuffer block = ByteBuffer.allocateDirect(BLOCK);
             byte[] fill = new byte[BLOCK];

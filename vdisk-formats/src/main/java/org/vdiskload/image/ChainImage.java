@@ -185,6 +185,11 @@ final class ChainImage implements DiskImage {
         if (layers.get(0).writable()) layers.get(0).prepareForWrites();
     }
 
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        if (layers.get(0).writable()) layers.get(0).setMetadataWriteThrough(on);
+    }
+
     /** As Closeable asks: closing again does nothing (a second flush would fail on the closed files). */
     @Override
     public void close() throws IOException {

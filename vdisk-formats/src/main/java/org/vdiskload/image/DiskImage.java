@@ -83,4 +83,19 @@ public interface DiskImage extends Closeable {
      */
     default void prepareForWrites() throws IOException {
     }
+
+    /**
+     * Metadata write-through. By default writers keep the table entries of new allocations in memory (qcow2
+     * and qcow L2 entries, VMDK grain table entries, the VDI block map) and write them at the next
+     * {@link #flush}, after the data they point to is on the disk, as a disk's write cache does: a killed
+     * process loses the writes since the last flush. With {@code on}, a write, zero-write or discard returns
+     * only once the metadata it changed is in the file, after a flush of the data it points to (the order a
+     * power cut needs): the process may then be killed (SIGKILL keeps the page cache) without losing a write
+     * that completed. That costs a flush per allocating write; writers waiting at once share one. Refcount
+     * drops of qcow2 still wait for the next flush (a lost one leaks a cluster, no more). Switching it on
+     * writes what waits; formats that write their metadata through anyway (VHD, VHDX, raw) need nothing.
+     */
+    default void setMetadataWriteThrough(boolean on) throws IOException {
+        throw new UnsupportedOperationException(formatName() + " images have no metadata write-through");
+    }
 }

@@ -6,8 +6,8 @@ import java.io.IOException;
 import java.util.List;
 
 /**
- * A disk-image format: adding one is adding a package and a line in {@link Images}' list.
- * Detection is by content only.
+ * A disk-image format: adding one is adding a package and a line in the list of formats
+ * ({@code org.vdiskload.formats.Formats}). Detection is by content only.
  */
 public interface ImageFormat {
     /** A probe score for a sure match by magic number. */
@@ -28,6 +28,14 @@ public interface ImageFormat {
 
     /** Opens one layer. The file was opened by the caller; on failure the caller closes it. */
     ImageLayer open(ImageFile file, OpenContext context) throws IOException;
+
+    /**
+     * A warning about {@code file}, which detection found to be {@code detected} (another format, or this one),
+     * or null: what a user should know although nothing failed (a layout's JSON without its marker, read as raw).
+     */
+    default String probeWarning(ImageFile file, ImageFormat detected) throws IOException {
+        return null;
+    }
 
     /** Makes new images of this format, if it can. */
     default java.util.Optional<ImageCreator> creator() {

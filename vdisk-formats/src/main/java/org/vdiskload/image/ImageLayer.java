@@ -112,6 +112,13 @@ public interface ImageLayer extends Closeable {
     }
 
     /**
+     * Metadata write-through on or off (see {@link DiskImage#setMetadataWriteThrough}). The default suits
+     * layers that write their metadata before a write returns anyway, or never change it.
+     */
+    default void setMetadataWriteThrough(boolean on) throws IOException {
+    }
+
+    /**
      * The unit a write allocates whole in this image, zeros and all (a qcow2 cluster, a dynamic VDI's
      * block), or 0 where the parts of a unit left unwritten take no space. Within such a unit, zeros
      * cost nothing to write: {@code convert} writes a unit holding any data in one piece instead of

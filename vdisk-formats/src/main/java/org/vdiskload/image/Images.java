@@ -1,13 +1,5 @@
 package org.vdiskload.image;
 
-import org.vdiskload.format.layout.LayoutFormat;
-import org.vdiskload.format.qcow.QcowFormat;
-import org.vdiskload.format.qcow2.Qcow2Format;
-import org.vdiskload.format.raw.RawFormat;
-import org.vdiskload.format.vdi.VdiFormat;
-import org.vdiskload.format.vhd.VhdFormat;
-import org.vdiskload.format.vhdx.VhdxFormat;
-import org.vdiskload.format.vmdk.VmdkFormat;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.io.ImageFile;
@@ -28,15 +20,23 @@ public final class Images {
     /** Longer chains than this are refused: a guard against hostile images, far beyond real use. */
     static final int MAX_CHAIN_DEPTH = 1024;
 
-    /**
-     * The formats, in probe order. Listed here rather than found through {@code ServiceLoader}: its
-     * lookup opens every jar of the class path for a provider file (19 for the CLI), about 20 ms of
-     * a one-shot command's 80 ms start-up, to find the formats this jar holds anyway.
-     */
-    private static volatile List<ImageFormat> formats = List.of(new RawFormat(), new QcowFormat(), new VdiFormat(),
-            new VhdFormat(), new Qcow2Format(), new VmdkFormat(), new VhdxFormat(), new LayoutFormat());
+    /** The list of formats, above the {@code format} packages; looked up by name so this package imports none. */
+    private static final String FORMAT_LIST = "org.vdiskload.formats.Formats";
+
+    /** The formats, in probe order (see {@code org.vdiskload.formats.Formats}). */
+    private static volatile List<ImageFormat> formats = builtIn();
 
     private Images() {}
+
+    @SuppressWarnings("unchecked")
+    private static List<ImageFormat> builtIn() {
+        try {
+            return List.copyOf(((java.util.function.Supplier<List<ImageFormat>>) Class.forName(FORMAT_LIST)
+                    .getDeclaredConstructor().newInstance()).get());
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("the library's format list " + FORMAT_LIST + " is missing", e);
+        }
+    }
 
     /** Every known format. */
     public static List<ImageFormat> formats() {
@@ -71,7 +71,14 @@ public final class Images {
         try {
             ImageFile top = ImageFile.open(path, options.writable(), options.flush());
             ImageFormat format = options.format() != null ? requireFormat(options.format(), path) : detect(top);
-            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs())));
+            if (options.format() == null) {
+                for (ImageFormat f : formats) {
+                    String warning = f.probeWarning(top, format);
+                    if (warning != null) Warnings.warn(path + ": " + warning);
+                }
+            }
+            layers.add(openLayer(format, top, new OpenContext(options.snapshot(), options.cacheBytes(), options.writable(), options.flush(), options.refs(),
+                    options.repair(), options.fullOverlapCheck())));
             Set<Path> seen = new HashSet<>();
             seen.add(identity(path));
             ImageLayer current = layers.get(0);
@@ -84,7 +91,9 @@ public final class Images {
                 current.checkBacking(next);
                 current = next;
             }
-            return new ChainImage(layers);
+            ChainImage image = new ChainImage(layers);
+            if (options.metadataWriteThrough() && image.isWritable()) image.setMetadataWriteThrough(true);
+            return image;
         } catch (IOException | RuntimeException e) {
             closeQuietly(layers, e);
             throw e;
@@ -114,7 +123,7 @@ public final class Images {
                     }
                 }
             }
-            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false, true, options.refs()));
+            return openLayer(format, file, new OpenContext(null, options.cacheBytes(), false, true, options.refs(), false, false));
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;

@@ -15,11 +15,14 @@ import java.nio.file.Path;
  * @param writable   whether the layer is opened for writing
  * @param flush      whether the files opened for it flush to the disk (see {@link OpenOptions#flush()})
  * @param refs       which files the layer's references may lead to
+ * @param repair     opened to be repaired ({@link OpenOptions#repair()})
+ * @param fullOverlapCheck  see {@link OpenOptions#fullOverlapCheck()}
  */
-public record OpenContext(String snapshot, long cacheBytes, boolean writable, boolean flush, ReferencePolicy refs) {
+public record OpenContext(String snapshot, long cacheBytes, boolean writable, boolean flush, ReferencePolicy refs,
+                          boolean repair, boolean fullOverlapCheck) {
 
     public OpenContext(String snapshot, long cacheBytes, boolean writable) {
-        this(snapshot, cacheBytes, writable, true, ReferencePolicy.IMAGE_DIRECTORY);
+        this(snapshot, cacheBytes, writable, true, ReferencePolicy.IMAGE_DIRECTORY, false, false);
     }
 
     /**

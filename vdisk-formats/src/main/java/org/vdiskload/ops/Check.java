@@ -22,7 +22,7 @@ public final class Check {
 
     /** {@link #check(Path, String, RepairMode)}, the image's own references (extents) following {@code refs}. */
     public static CheckReport check(Path path, String format, RepairMode mode, ReferencePolicy refs) throws IOException {
-        OpenOptions o = OpenOptions.DEFAULTS.withFormat(format).withBacking(false).withWritable(mode != RepairMode.NONE).withRefs(refs);
+        OpenOptions o = OpenOptions.DEFAULTS.withFormat(format).withBacking(false).withWritable(mode != RepairMode.NONE).withRepair(mode != RepairMode.NONE).withRefs(refs);
         try (DiskImage image = Images.open(path, o)) {
             CheckReport report = image.layers().get(0).check(mode);
             if (report == null) throw ImageException.unsupported(path, "this image format (" + image.formatName() + ") does not support checks");

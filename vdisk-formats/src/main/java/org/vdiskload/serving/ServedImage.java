@@ -4,7 +4,6 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.error.ImageException;
-import org.vdiskload.io.ImageLock;
 
 import java.io.Closeable;
 import java.io.IOException;

@@ -2,10 +2,8 @@ package org.vdiskload.sys;
 
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
-import com.sun.jna.StringArray;
 
 import java.io.IOException;
-import java.util.List;
 
 /**
  * Every C library call vdiskload makes, and their constants (x86_64 and arm64 Linux share these
@@ -114,12 +112,4 @@ public final class Libc {
 
     /** Locks the process's memory in RAM (MCL_*), so that it is never swapped out. */
     public static native int mlockall(int flags);
-
-    /** Replaces this process by {@code path} run with {@code argv}; returns only on failure. */
-    public static int execv(String path, List<String> argv) {
-        return execv(path, new StringArray(argv.toArray(new String[0])));
-    }
-
-    /** Direct mapping takes no String[]: the array goes as a NULL-terminated block of pointers. */
-    private static native int execv(String path, Pointer argv);
 }

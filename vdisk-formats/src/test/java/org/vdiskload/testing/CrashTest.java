@@ -67,13 +67,30 @@ public final class CrashTest {
 
     private static void run(Path dir, String format, ImageFactory fresh, long seed, boolean metadataLog, boolean qemuOpens)
             throws Exception {
+        run(dir, format, fresh, seed, metadataLog, qemuOpens, false);
+    }
+
+    /**
+     * With metadata write-through ({@code DiskImage.setMetadataWriteThrough}) and no flush at all: after the
+     * kill, every operation that had returned must read back, and the image check as after any kill.
+     * {@code metadataLog} and {@code qemuOpens} as in {@link #run(Path, String, ImageFactory, long, boolean)}.
+     */
+    public static void runWriteThrough(Path dir, String format, ImageFactory fresh, long seed, boolean metadataLog, boolean qemuOpens)
+            throws Exception {
+        run(dir, format, fresh, seed, metadataLog, qemuOpens, true);
+    }
+
+    private static void run(Path dir, String format, ImageFactory fresh, long seed, boolean metadataLog, boolean qemuOpens,
+                            boolean writeThrough) throws Exception {
         Random rnd = new Random(seed);
         for (int i = 0; i < kills(); i++) {
             Path image = dir.resolve("crash-" + i + "." + format);
             fresh.make(image);
             long runSeed = rnd.nextLong() & Long.MAX_VALUE;
-            int lastFlushed = killMidway(image, format, runSeed, 100 + rnd.nextInt(1500));
-            verify(image, format, new CrashPlan(runSeed), lastFlushed, "kill " + i + " (seed " + runSeed + ")", metadataLog, qemuOpens);
+            int last = killMidway(image, format, runSeed, 100 + rnd.nextInt(1500), writeThrough);
+            String what = (writeThrough ? "write-through kill " : "kill ") + i + " (seed " + runSeed + ", last "
+                    + (writeThrough ? "written " : "flushed ") + last + ")";
+            verify(image, format, new CrashPlan(runSeed), last, what, metadataLog, qemuOpens);
         }
     }
 
@@ -100,16 +117,23 @@ public final class CrashTest {
         }
     }
 
-    private static int killMidway(Path image, String format, long seed, long afterMillis) throws Exception {
+    /**
+     * Runs a {@link CrashWriter} on {@code image} and kills it {@code afterMillis} after its first report;
+     * returns the last operation it reported flushed (or, {@code writeThrough}, written).
+     */
+    public static int killMidway(Path image, String format, long seed, long afterMillis, boolean writeThrough) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), CrashWriter.class.getName(),
-                image.toString(), format, Long.toString(seed)).redirectErrorStream(true).start();
+        List<String> command = new java.util.ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                CrashWriter.class.getName(), image.toString(), format, Long.toString(seed)));
+        if (writeThrough) command.add("write-through");
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String mark = writeThrough ? "WROTE " : "FLUSHED ";
         AtomicInteger last = new AtomicInteger(-1);
         StringBuilder other = new StringBuilder();
         Thread reader = new Thread(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
                 for (String line; (line = in.readLine()) != null; ) {
-                    if (line.startsWith("FLUSHED ")) last.set(Integer.parseInt(line.substring(8)));
+                    if (line.startsWith(mark)) last.set(Integer.parseInt(line.substring(mark.length())));
                     else if (!line.equals("DONE")) other.append(line).append('\n');
                 }
             } catch (Exception ignored) {
@@ -124,7 +148,7 @@ public final class CrashTest {
         p.destroyForcibly(); // SIGKILL
         p.waitFor(30, TimeUnit.SECONDS);
         reader.join(10_000);
-        assertTrue(last.get() >= 0, "the writer never flushed: " + other);
+        assertTrue(last.get() >= 0, "the writer never " + (writeThrough ? "wrote" : "flushed") + ": " + other);
         return last.get();
     }
 
@@ -157,7 +181,7 @@ public final class CrashTest {
                     ByteBuffer got = ByteBuffer.allocate(op.length());
                     while (got.hasRemaining() && ch.read(got, op.pos() + got.position()) >= 0) { }
                     byte[] want = op.zero() ? new byte[op.length()] : op.data();
-                    assertArrayEquals(want, got.array(), what + ": operation " + k + " (flushed) not read by qemu");
+                    assertArrayEquals(want, got.array(), what + ": operation " + k + " (completed before the crash) not read by qemu");
                 }
             }
         } finally {
@@ -203,7 +227,7 @@ public final class CrashTest {
                 ByteBuffer got = ByteBuffer.allocate(op.length());
                 d.read(got, op.pos());
                 byte[] want = op.zero() ? new byte[op.length()] : op.data();
-                assertArrayEquals(want, got.array(), what + ": operation " + k + " (flushed) lost");
+                assertArrayEquals(want, got.array(), what + ": operation " + k + " (completed before the crash) lost");
             }
         }
     }

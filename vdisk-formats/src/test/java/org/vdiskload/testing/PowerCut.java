@@ -139,13 +139,24 @@ public final class PowerCut {
      */
     public static void run(Path dir, String format, CrashTest.ImageFactory fresh, long seed, long base, boolean metadataLog)
             throws Exception {
-        run(dir, format, fresh, seed, base, (image, plan, flushed, what) ->
+        run(dir, format, fresh, seed, base, false, (image, plan, flushed, what) ->
+                CrashTest.verify(image, format, plan, flushed, what, metadataLog, true));
+    }
+
+    /**
+     * {@link #run} with metadata write-through: the power cuts must leave what they leave without it (every
+     * flushed operation), and at each cut point a kill (every write before it kept, as the page cache keeps
+     * them) must leave every operation that had returned.
+     */
+    public static void runWriteThrough(Path dir, String format, CrashTest.ImageFactory fresh, long seed, boolean metadataLog)
+            throws Exception {
+        run(dir, format, fresh, seed, 0, true, (image, plan, flushed, what) ->
                 CrashTest.verify(image, format, plan, flushed, what, metadataLog, true));
     }
 
     /** {@link #run} for images qemu cannot open (a differencing VHDX): see {@link CrashTest#runWithoutQemu}. */
     public static void runWithoutQemu(Path dir, String format, CrashTest.ImageFactory fresh, long seed) throws Exception {
-        run(dir, format, fresh, seed, 0, (image, plan, flushed, what) ->
+        run(dir, format, fresh, seed, 0, false, (image, plan, flushed, what) ->
                 CrashTest.verify(image, format, plan, flushed, what, false, false));
     }
 
@@ -154,7 +165,7 @@ public final class PowerCut {
      * operation read back, and qemu must read the whole disk exactly as we do.
      */
     public static void runUnchecked(Path dir, String format, CrashTest.ImageFactory fresh, long seed) throws Exception {
-        run(dir, format, fresh, seed, 0, (image, plan, flushed, what) -> {
+        run(dir, format, fresh, seed, 0, false, (image, plan, flushed, what) -> {
             byte[] ours;
             try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(format))) {
                 for (int k = 0; k <= flushed; k++) {
@@ -178,18 +189,20 @@ public final class PowerCut {
         void verify(Path image, CrashPlan plan, int flushed, String what) throws Exception;
     }
 
-    private static void run(Path dir, String format, CrashTest.ImageFactory fresh, long seed, long base, Verifier verifier)
-            throws Exception {
+    private static void run(Path dir, String format, CrashTest.ImageFactory fresh, long seed, long base, boolean writeThrough,
+                            Verifier verifier) throws Exception {
         Path image = dir.resolve("power." + format);
         fresh.make(image);
         CrashPlan plan = new CrashPlan(seed, base);
         Recording r = record(image, log -> {
             try (DiskImage d = Images.open(image, OpenOptions.DEFAULTS.withFormat(format).withWritable(true))) {
+                if (writeThrough) d.setMetadataWriteThrough(true);
                 int ops = Math.min(48, plan.blocks(d.size()));
                 for (int k = 0; k < ops; k++) {
                     CrashPlan.Op op = plan.op(k, d.size());
                     if (op.zero()) d.writeZeroes(op.pos(), op.length(), op.mayUnmap());
                     else d.write(ByteBuffer.wrap(op.data()), op.pos());
+                    log.returned(k);
                     if (k % 4 == 3) {
                         d.flush();
                         log.mark(k);
@@ -205,6 +218,31 @@ public final class PowerCut {
             int flushed = replay(r, cut, rnd, out);
             verifier.verify(out, plan, flushed, format + " power cut " + i + " before event " + cut + " of " + n + " (seed " + seed + ")");
             Files.delete(out);
+            if (!writeThrough) continue;
+            int returned = replayKill(r, cut, out);
+            verifier.verify(out, plan, returned, format + " write-through kill " + i + " before event " + cut + " of " + n
+                    + " (seed " + seed + ")");
+            Files.delete(out);
         }
+    }
+
+    /**
+     * Writes to {@code out} what a kill just before event {@code cut} leaves (the page cache keeps every write).
+     * @return the last operation that had returned, -1 if none
+     */
+    static int replayKill(Recording r, int cut, Path out) throws IOException {
+        Files.copy(r.before(), out, StandardCopyOption.REPLACE_EXISTING);
+        int returned = -1;
+        try (FileChannel ch = FileChannel.open(out, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            for (RecordingChannel.Event e : r.events().subList(0, cut)) {
+                switch (e.kind()) {
+                    case WRITE -> write(ch, e.bytes(), 0, e.bytes().length, e.pos());
+                    case TRUNCATE -> ch.truncate(e.size());
+                    case RETURNED -> returned = e.mark();
+                    default -> { }
+                }
+            }
+        }
+        return returned;
     }
 }

@@ -17,7 +17,7 @@ import java.util.List;
 public final class RecordingChannel extends FileChannel {
     /** One recorded event; {@code bytes} for writes, {@code size} for truncations, {@code mark} for marks. */
     public record Event(Kind kind, long pos, byte[] bytes, long size, int mark) {
-        public enum Kind { WRITE, FLUSH, TRUNCATE, MARK }
+        public enum Kind { WRITE, FLUSH, TRUNCATE, MARK, RETURNED }
 
         long end() { return pos + bytes.length; }
     }
@@ -30,6 +30,9 @@ public final class RecordingChannel extends FileChannel {
 
         /** The writer's own note that operations up to {@code k} were flushed (a completed flush returned). */
         public synchronized void mark(int k) { events.add(new Event(Event.Kind.MARK, 0, null, 0, k)); }
+
+        /** The writer's note that operation {@code k} returned (with metadata write-through: a kill keeps it). */
+        public synchronized void returned(int k) { events.add(new Event(Event.Kind.RETURNED, 0, null, 0, k)); }
 
         public synchronized List<Event> events() { return List.copyOf(events); }
     }

@@ -69,11 +69,13 @@ public final class AttachDaemon {
         Path image = Path.of(reserved.image());
         // Read-write and locked against other writers; read-only (others may read, none may write:
         // qemu's rule); or read-only beneath a throwaway overlay for --snapshot. Its references lead
-        // where the record allows (the directories allowed when it was attached).
+        // where the record allows (the directories allowed when it was attached). Metadata written through:
+        // a write the kernel was told is done survives this process's death (kmod and nbd wait for a
+        // --reconnect; the new process finds every answered write in the file).
         ServedImage.Access access = reserved.snapshot() ? ServedImage.Access.SNAPSHOT
                 : reserved.readOnly() ? ServedImage.Access.READ_ONLY : ServedImage.Access.READ_WRITE;
         ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
-        served = ServedImage.open(image, OpenOptions.DEFAULTS.withRefs(refs), access, "attach");
+        served = ServedImage.open(image, OpenOptions.DEFAULTS.withRefs(refs).withMetadataWriteThrough(true), access, "attach");
         DiskImage disk = served.disk();
         PartitionTable table = PartitionTable.read(disk);
         Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)

@@ -145,8 +145,8 @@ public final class Attacher {
         cmd.addAll(daemonCommand);
         cmd.addAll(options);
         cmd.add(name);
-        return new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(state.log(name).toFile())).start();
+        return ServingProcess.start(new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(state.log(name).toFile())));
     }
 
     /** Waits until {@code daemon} records attachment {@code name} ready; its log from {@code logStart} on tells why it failed. */

@@ -1,5 +1,7 @@
 package org.vdiskload.cli;
 
+import org.vdiskload.image.Warnings;
+
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -89,6 +91,7 @@ public final class Main implements Callable<Integer> {
 
     /** Runs the CLI and returns the exit code; errors become one line on {@code err}. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
+        Warnings.to(warning -> err.println("vdiskload: warning: " + warning));
         Integer plain = ConvertCommand.runPlain(args, out, err);
         if (plain != null) {
             out.flush();

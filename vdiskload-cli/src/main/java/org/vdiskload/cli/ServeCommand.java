@@ -2,11 +2,11 @@ package org.vdiskload.cli;
 
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.ReferencePolicy;
-import org.vdiskload.io.ImageLock;
 import org.vdiskload.nbd.BlockSizes;
 import org.vdiskload.nbd.Export;
 import org.vdiskload.nbd.NbdServer;
 import org.vdiskload.nbd.TlsCredentials;
+import org.vdiskload.serving.ImageLock;
 import org.vdiskload.serving.ServedImage;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

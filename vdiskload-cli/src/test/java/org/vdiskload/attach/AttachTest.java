@@ -280,10 +280,17 @@ class AttachTest {
         assertEquals(0, a.exit(), a.toString());
         String dev = a.lastLine();
         Attachment rec = StateDir.system().list().stream().filter(x -> x.path().equals(dev)).findFirst().orElseThrow();
-        // Writes in flight when the server dies: they fail, and the image is left for check -r.
-        Tools.check("dd", "if=/dev/urandom", "of=" + dev + "p1", "bs=64k", "count=64", "seek=16", "oflag=direct");
-        ProcessHandle.of(rec.pid()).orElseThrow().destroyForcibly();
-        assertTrue(ProcessHandle.of(rec.pid()).map(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join()).isPresent());
+        // Writes answered before the server dies are in the image (its metadata is written through);
+        // writes in flight then fail, and the image is left for check -r (leaks at most).
+        // The partition's last 4 MiB: clusters the image has not allocated, so the writes change metadata.
+        Attachment.PartitionDevice p1 = rec.partitions().get(0);
+        long at = p1.size() / 65536 - 64;
+        Path written = dir.resolve("written.bin");
+        Tools.check("dd", "if=/dev/urandom", "of=" + written, "bs=64k", "count=64");
+        Tools.check("dd", "if=" + written, "of=" + dev + "p1", "bs=64k", "seek=" + at, "oflag=direct");
+        ProcessHandle daemon = ProcessHandle.of(rec.pid()).orElseThrow();
+        daemon.destroyForcibly();
+        daemon.onExit().orTimeout(30, TimeUnit.SECONDS).join();
         Tools.Result io = Tools.run(List.of("dd", "if=" + dev, "of=/dev/null", "bs=4k", "count=1", "iflag=direct"), null);
         assertNotEquals(0, io.exit(), "I/O to a device whose server is gone fails: " + io);
         CliRun again = vdiskload("--reconnect", dev);
@@ -296,6 +303,9 @@ class AttachTest {
         assertTrue(LoopDevices.under(StateDir.system().mountPoint(rec.name())).isEmpty());
         Tools.Result check = Tools.run(List.of("qemu-img", "check", "-r", "leaks", image.toString()), null);
         assertEquals(0, check.exit(), check.stdout() + check.stderr());
+        Tools.check("qemu-img", "dd", "-f", "qcow2", "-O", "raw", "if=" + image, "of=" + dir.resolve("back.bin"),
+                "bs=65536", "skip=" + (p1.start() / 65536 + at), "count=64");
+        assertEquals(-1, Files.mismatch(written, dir.resolve("back.bin")), "the answered writes are in the image");
     }
 
     @Test

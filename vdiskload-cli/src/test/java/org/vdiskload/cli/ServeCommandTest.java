@@ -218,7 +218,8 @@ class ServeCommandTest {
             ch.write(java.nio.ByteBuffer.wrap(new byte[] {0, 0, 0, 0, 0, 0, 0, 2}), 72);
         }
         CliTest.assertOneLineError(CliTest.cli("serve", "-k", dir.resolve("s.sock").toString(), q.toString()), 1,
-                "d.qcow2: the image is marked corrupt; it can only be opened read-only");
+                "d.qcow2: the image is marked corrupt (a write found its metadata inconsistent); it opens read-only until"
+                        + " 'vdiskload check -r all' (or 'qemu-img check -r all') repairs it");
         CliTest.assertOneLineError(CliTest.cli("serve", "-r", "--snapshot", q.toString()), 1, "--snapshot and --read-only exclude each other");
     }
 

@@ -58,6 +58,17 @@ public final class LayoutFormat implements ImageFormat {
         return KEY.matcher(new String(b, StandardCharsets.UTF_8)).find() ? MAGIC : 0;
     }
 
+    /**
+     * A file detected as raw that parses as a JSON object is a layout whose marker is missing or misspelt, most
+     * likely. It stays a raw disk (a guest's raw disk must never pass for a layout), with a warning saying so.
+     */
+    @Override
+    public String probeWarning(ImageFile file, ImageFormat detected) throws IOException {
+        if (!detected.name().equals("raw") || !UnmarkedJson.in(file, MAX_BYTES)) return null;
+        return "parses as JSON but has no \"vdiskload-layout\" marker, so it is read as a raw disk of " + file.size()
+                + " bytes (add the marker to read it as a layout, or pass -f raw)";
+    }
+
     @Override
     public ImageLayer open(ImageFile file, OpenContext context) throws IOException {
         if (OPENING.get()) throw ImageException.unsupported(file.path(), "a layout cannot be reached from one of its own sources");

@@ -279,6 +279,11 @@ final class LayoutLayer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        for (PartitionSource s : sources) if (s != null && s.image.isWritable()) s.image.setMetadataWriteThrough(on);
+    }
+
+    @Override
     public void flush() throws IOException {
         for (PartitionSource s : sources) if (s != null && s.image.isWritable()) s.image.flush();
     }

@@ -186,6 +186,11 @@ final class QcowLayer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWriter().setMetadataWriteThrough(on);
+    }
+
+    @Override
     public int compressionUnit() {
         return header.clusterSize();
     }

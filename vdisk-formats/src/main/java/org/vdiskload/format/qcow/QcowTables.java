@@ -1,12 +1,15 @@
 package org.vdiskload.format.qcow;
 
 import org.vdiskload.io.Checked;
+import org.vdiskload.io.DirtyTables;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
+import org.vdiskload.io.WriteBack;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.locks.ReadWriteLock;
@@ -16,12 +19,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * The two-level cluster mapping: the L1 table (read once) and L2 tables (read on demand into a
  * bounded cache). Every table offset and every entry is checked against the file before use.
  *
- * <p>Writes are write-back: changed L2 tables stay in memory, pinned, until {@link #flush}, which
- * writes them in qemu's safe order (the data they point at is already durable, the L2 tables
- * before the L1 entries that point at new ones). A crash before a flush loses only the
- * unflushed writes; the space they took at the end of the file is unreferenced. Lookups and
- * changes are guarded by one read-write lock, so a reader never caches a table older than a
- * change (qcow has no other metadata).
+ * <p>Writes are write-back: changed L2 tables stay in memory, pinned ({@link DirtyTables}), until a commit
+ * ({@link #unwritten}, run by the writer's {@link WriteBack}) writes them in qemu's safe order: the data they
+ * point at is already durable, the L2 tables before the L1 entries that point at new ones. A crash before
+ * a commit loses only the writes since the last one; the space they took at the end of the file is
+ * unreferenced. Lookups and changes are guarded by one read-write lock, so a reader never caches a table
+ * older than a change (qcow has no other metadata).
  */
 final class QcowTables {
     /**
@@ -33,13 +36,12 @@ final class QcowTables {
     private final ImageFile file;
     private final QcowHeader header;
     private final long[] l1;
-    private final LruCache<long[]> l2Cache;
+    /** L2 tables by file offset: cached, or pinned with changes not yet written. */
+    private final DirtyTables<long[]> tables;
     private final int maxDirty;
     private final ReadWriteLock lock = new ReentrantReadWriteLock();
-    /** Changed L2 tables by L1 index, not yet written: pinned until {@link #flush}. */
-    private final Map<Integer, long[]> dirty = new TreeMap<>();
-    /** L1 entries pointing at new tables, not yet written. */
-    private final Map<Integer, Long> dirtyL1 = new TreeMap<>();
+    /** L1 entries pointing at new tables, not yet written, by L1 index. */
+    private final Map<Integer, Long> newTables = new TreeMap<>();
 
     QcowTables(ImageFile file, QcowHeader header, long cacheBytes) throws IOException {
         this.file = file;
@@ -52,7 +54,7 @@ final class QcowTables {
         ByteBuffer b = file.readStruct(l1Offset, entries * 8L, ByteOrder.BIG_ENDIAN, "L1 table");
         this.l1 = new long[entries];
         b.asLongBuffer().get(l1);
-        this.l2Cache = new LruCache<>(LruCache.entriesFor(cacheBytes, tableBytes()));
+        this.tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, tableBytes()), DirtyTables.BIG_ENDIAN_LONGS);
         this.maxDirty = LruCache.entriesFor(cacheBytes, tableBytes());
     }
 
@@ -87,83 +89,84 @@ final class QcowTables {
 
     /** The table for {@code l1Index}, or null; call with the lock held. */
     private long[] table(int l1Index) throws IOException {
-        long[] d = dirty.get(l1Index);
-        if (d != null) return d;
         long l2Offset = l1[l1Index];
         if (l2Offset == 0) return null;
-        return l2Cache.get(l2Offset, off -> loadL2(l1Index, off));
+        return tables.get(l2Offset, off -> loadL2(l1Index, off));
     }
 
     /**
      * Sets entries of the table for {@code l1Index} ({@code entries[i]} for L2 index {@code first + i}),
      * creating the table at {@code newTableOffset} if there is none (the caller reserved the space;
-     * pass -1 when the table exists). The change is in memory until {@link #flush}.
+     * pass -1 when the table exists). The change is in memory until a commit writes it; the caller
+     * holds its allocation lock (the commit's).
      */
     void setEntries(int l1Index, int first, long[] entries, long newTableOffset) throws IOException {
         lock.writeLock().lock();
         try {
-            long[] t = dirty.get(l1Index);
+            long[] t = table(l1Index);
             if (t == null) {
-                long[] current = table(l1Index);
-                if (current == null) {
-                    if (newTableOffset <= 0) throw new IllegalStateException("no L2 table for L1 index " + l1Index);
-                    current = new long[header.l2Entries()];
-                    l1[l1Index] = newTableOffset;
-                    dirtyL1.put(l1Index, newTableOffset);
-                }
-                // Copy: readers holding the cached array see it unchanged until they retake the lock.
-                t = current.clone();
-                l2Cache.invalidate(l1[l1Index]);
-                dirty.put(l1Index, t);
+                if (newTableOffset <= 0) throw new IllegalStateException("no L2 table for L1 index " + l1Index);
+                t = new long[header.l2Entries()];
+                // A new table is written whole: the file has nothing there yet.
+                tables.changed(newTableOffset, t, 0, 0, t.length);
+                l1[l1Index] = newTableOffset;
+                newTables.put(l1Index, newTableOffset);
             }
             System.arraycopy(entries, 0, t, first, entries.length);
+            tables.changed(l1[l1Index], t, 0, first, first + entries.length);
         } finally {
             lock.writeLock().unlock();
         }
     }
 
-    /** Tables changed since the last flush. */
+    /** Tables changed and not yet written. */
     int dirtyTables() {
-        lock.readLock().lock();
-        try {
-            return dirty.size();
-        } finally {
-            lock.readLock().unlock();
-        }
+        return tables.pinnedCount();
     }
 
-    /** How many changed tables a writer keeps before it flushes (the cache budget). */
+    /** How many changed tables a writer keeps before it commits (the cache budget). */
     int maxDirtyTables() {
         return maxDirty;
     }
 
     /**
-     * Writes changed metadata in a crash-safe order: data (written by the caller before it changed
-     * entries) is forced first, then the L2 tables, forced, then the L1 entries of new tables, forced.
+     * What waits, for a commit (under the writer's allocation lock): after the commit's flush of the data,
+     * the changed L2 entries, then a flush, then the L1 entries of new tables.
      */
-    void flush() throws IOException {
-        lock.writeLock().lock();
+    WriteBack.Batch unwritten(boolean all) {
+        List<DirtyTables.Copy> copies;
+        Map<Integer, Long> l1Entries;
+        lock.readLock().lock();
         try {
-            file.force(false);
-            if (dirty.isEmpty()) return;
-            for (Map.Entry<Integer, long[]> e : dirty.entrySet()) {
-                ByteBuffer b = ByteBuffer.allocate(tableBytes()).order(ByteOrder.BIG_ENDIAN);
-                b.asLongBuffer().put(e.getValue());
-                file.writeFully(b, l1[e.getKey()]);
-            }
-            file.force(false);
-            if (!dirtyL1.isEmpty()) {
-                for (Map.Entry<Integer, Long> e : dirtyL1.entrySet()) {
+            copies = tables.take();
+            l1Entries = Map.copyOf(newTables);
+        } finally {
+            lock.readLock().unlock();
+        }
+        if (copies.isEmpty() && l1Entries.isEmpty()) return null;
+        return new WriteBack.Batch() {
+            @Override
+            public void write() throws IOException {
+                DirtyTables.write(file, copies);
+                if (l1Entries.isEmpty()) return;
+                file.force(false);
+                for (Map.Entry<Integer, Long> e : new TreeMap<>(l1Entries).entrySet()) {
                     ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, e.getValue());
                     file.writeFully(b, header.l1TableOffset() + 8L * e.getKey());
                 }
-                file.force(false);
             }
-            dirty.clear();
-            dirtyL1.clear();
-        } finally {
-            lock.writeLock().unlock();
-        }
+
+            @Override
+            public void written() {
+                lock.writeLock().lock();
+                try {
+                    tables.written(copies);
+                    for (Integer i : l1Entries.keySet()) newTables.remove(i);
+                } finally {
+                    lock.writeLock().unlock();
+                }
+            }
+        };
     }
 
     private long[] loadL2(int l1Index, long offset) throws IOException {

@@ -6,6 +6,7 @@ import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.WriteBack;
 import org.vdiskload.io.WindowedDeflate;
 
 import java.io.IOException;
@@ -17,7 +18,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * appended at the end of the file (qcow has no refcounts, so space is never reused); a write into
  * part of a new cluster fills the rest from the backing chain (qemu relies on 512-byte clusters for
  * that), a partial write into a compressed cluster rewrites it as a plain cluster. Data is written
- * before the table entries that point at it; the tables reach the file at {@link QcowTables#flush}.
+ * before the table entries that point at it; the tables reach the file at a commit ({@link WriteBack}):
+ * at each flush, when too many wait, or with metadata write-through before each write returns.
  * Writes into allocated clusters go straight to the file without the allocation lock.
  */
 final class QcowWriter {
@@ -40,6 +42,8 @@ final class QcowWriter {
     private long end;
     /** Told of every cluster whose L2 entry changes. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
+    /** Commits the changed tables; counts each change (under {@link #allocation}). */
+    private final WriteBack writeBack;
 
     QcowWriter(ImageFile file, QcowHeader header, QcowTables tables, Decompressor decompressor) throws IOException {
         this.file = file;
@@ -49,6 +53,11 @@ final class QcowWriter {
         this.clusterSize = header.clusterSize();
         this.bits = header.clusterBits();
         this.end = file.size();
+        this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(allocation), tables::unwritten);
+    }
+
+    void setMetadataWriteThrough(boolean on) throws IOException {
+        writeBack.setWriteThrough(on);
     }
 
     void setMapChangeListener(MapChangeListener l) {
@@ -56,13 +65,15 @@ final class QcowWriter {
     }
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        long ticket = 0;
         while (src.hasRemaining()) {
             long tableEnd = ((pos >>> header.l1Shift()) + 1) << header.l1Shift();
             int n = (int) Math.min(src.remaining(), tableEnd - pos);
             ByteBuffer part = Bytes.take(src, n);
-            if (!writeInPlace(part.duplicate(), pos)) writeAllocating(part, pos, beneath);
+            if (!writeInPlace(part.duplicate(), pos)) ticket = writeAllocating(part, pos, beneath);
             pos += n;
         }
+        writeBack.settle(ticket);
     }
 
     /** Writes when every cluster of the range is allocated and plain; false (nothing written) otherwise. */
@@ -83,12 +94,14 @@ final class QcowWriter {
         return true;
     }
 
-    /** Writes a range inside one L2 table's span, allocating clusters where needed. */
-    private void writeAllocating(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+    /** Writes a range inside one L2 table's span, allocating clusters where needed; returns the commit ticket. */
+    private long writeAllocating(ByteBuffer src, long pos, Beneath beneath) throws IOException {
         int l1Index = (int) (pos >>> header.l1Shift());
         long first = pos >>> bits;
         long last = (pos + src.remaining() - 1) >>> bits;
         long[] entries = new long[(int) (last - first + 1)];
+        boolean full;
+        long ticket;
         allocation.lock();
         try {
             ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
@@ -109,9 +122,13 @@ final class QcowWriter {
                 pos += n;
             }
             publish(l1Index, first, entries);
+            full = tables.dirtyTables() > tables.maxDirtyTables();
+            ticket = writeBack.ticket();
         } finally {
             allocation.unlock();
         }
+        if (full) writeBack.commit(true);
+        return ticket;
     }
 
     /** Guest bytes of the cluster starting at {@code start} (the last cluster may extend past the disk). */
@@ -148,10 +165,10 @@ final class QcowWriter {
             long[] run = java.util.Arrays.copyOfRange(entries, i, j);
             int l2Index = (int) ((first + i) & (header.l2Entries() - 1));
             tables.setEntries(l1Index, l2Index, run, tables.hasL2(l1Index) ? -1 : reserve(tables.tableBytes(), true));
+            writeBack.changed();
             listener.changed((first + i) << bits, (long) (j - i) << bits);
             i = j;
         }
-        if (tables.dirtyTables() > tables.maxDirtyTables()) tables.flush();
     }
 
     /** Space for {@code bytes} at the end of the file, cluster-aligned for tables and plain clusters. */
@@ -202,13 +219,17 @@ final class QcowWriter {
     }
 
     private void unmap(long cluster) throws IOException {
+        long ticket;
         allocation.lock();
         try {
             tables.setEntries((int) (cluster >>> header.l2Bits()), (int) (cluster & (header.l2Entries() - 1)), new long[] {0}, -1);
+            writeBack.changed();
+            ticket = writeBack.ticket();
             listener.changed(cluster << bits, clusterSize);
         } finally {
             allocation.unlock();
         }
+        writeBack.settle(ticket);
     }
 
     /**
@@ -235,6 +256,8 @@ final class QcowWriter {
             return;
         }
         long c = pos >>> bits;
+        long ticket;
+        boolean full;
         allocation.lock();
         try {
             if (tables.cluster(c).kind() != QcowCluster.Kind.UNALLOCATED) {
@@ -244,17 +267,18 @@ final class QcowWriter {
             file.writeFully(ByteBuffer.wrap(out), host);
             long entry = QcowCluster.COMPRESSED_FLAG | ((long) out.length << (63 - bits)) | host;
             publish((int) (pos >>> header.l1Shift()), c, new long[] {entry});
+            ticket = writeBack.ticket();
+            full = tables.dirtyTables() > tables.maxDirtyTables();
         } finally {
             allocation.unlock();
         }
+        if (full) writeBack.commit(true);
+        writeBack.settle(ticket);
     }
 
+    /** Commits what waits (the commit flushes the data first), then flushes the metadata written. */
     void flush() throws IOException {
-        allocation.lock();
-        try {
-            tables.flush();
-        } finally {
-            allocation.unlock();
-        }
+        writeBack.commit(true);
+        file.force(false);
     }
 }

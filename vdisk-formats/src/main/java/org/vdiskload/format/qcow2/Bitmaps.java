@@ -71,9 +71,9 @@ final class Bitmaps {
         return out;
     }
 
-    /** Every (offset, length) the bitmaps occupy; empty when there are none or qemu would ignore them. */
-    static List<long[]> extents(ImageFile file, Qcow2Header h, HeaderExtensions ext, long autoclear) throws IOException {
-        List<long[]> out = new ArrayList<>();
+    /** Every range the bitmaps occupy, the directory first; empty when there are none or qemu would ignore them. */
+    static List<HostRange> extents(ImageFile file, Qcow2Header h, HeaderExtensions ext, long autoclear) throws IOException {
+        List<HostRange> out = new ArrayList<>();
         if (!ext.bitmaps() || (autoclear & AUTOCLEAR_BITMAPS) == 0 || ext.bitmapCount() == 0) return out;
         long dir = ext.bitmapDirectoryOffset(), dirSize = ext.bitmapDirectorySize();
         if (dirSize > MAX_DIRECTORY_BYTES) {
@@ -81,7 +81,7 @@ final class Bitmaps {
         }
         Checked.requireAligned(file, ImageException.NO_OFFSET, "bitmap directory offset", dir, h.clusterSize());
         ByteBuffer d = file.readStruct(dir, dirSize, ByteOrder.BIG_ENDIAN, "bitmap directory");
-        out.add(new long[] {dir, dirSize});
+        out.add(new HostRange(dir, dirSize));
         int pos = 0;
         for (int i = 0; i < ext.bitmapCount(); i++) {
             String field = "bitmap directory entry " + i;
@@ -93,10 +93,10 @@ final class Bitmaps {
             if (entries > MAX_TABLE_ENTRIES) throw ImageException.corrupt(file.path(), dir + pos + 8, field, "bitmap table of " + entries + " entries is too large");
             Checked.requireAligned(file, dir + pos, field, table, h.clusterSize());
             ByteBuffer t = file.readStruct(table, entries * 8, ByteOrder.BIG_ENDIAN, field + " table");
-            out.add(new long[] {table, entries * 8});
+            out.add(new HostRange(table, entries * 8));
             for (int k = 0; k < entries; k++) {
                 long data = t.getLong(k * 8) & TABLE_OFFSET_MASK;
-                if (data != 0) out.add(new long[] {data, h.clusterSize()});
+                if (data != 0) out.add(new HostRange(data, h.clusterSize()));
             }
             long next = pos + ((ENTRY_FIXED_BYTES + extra + nameSize + 7) & ~7L);
             if (next > dirSize) throw ImageException.corrupt(file.path(), dir + pos, field, "runs past the bitmap directory");

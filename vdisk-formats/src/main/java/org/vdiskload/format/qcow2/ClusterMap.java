@@ -3,40 +3,33 @@ package org.vdiskload.format.qcow2;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Checked;
+import org.vdiskload.io.DirtyTables;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.List;
 
 /**
  * Guest offset to host cluster: one L1 table (the active one or a snapshot's) and the L2 tables it
  * points to, cached in a bounded LRU. Every L1 and L2 entry is validated when it is used.
  * The writer changes L1 entries through {@link #setL1}, in the file first, then in memory. L2 entries
  * it changes with {@link #setL2} in memory only (as qemu's L2 cache does): such a table stays pinned
- * here, out of the LRU's reach, until {@link #writeUnwritten}, which the writer calls only after the
- * data and refcounts those entries point to are on the disk. One flush then orders many allocations.
+ * in {@link DirtyTables} until the writer's commit ({@link org.vdiskload.io.WriteBack}) has written
+ * them, after the data and refcounts those entries point to are on the disk. One flush then orders
+ * many allocations.
  */
 final class ClusterMap {
     static final long L1_OFFSET_MASK = 0x00fffffffffffe00L;
     static final long L1_RESERVED = 0x7f000000000001ffL;
-    static final long L2_COPIED = 1L << 63;
-    static final long L2_COMPRESSED = 1L << 62;
-    static final long L2_ZERO = 1L;
-    static final long L2_OFFSET_MASK = 0x00fffffffffffe00L;
-    /** Bits 1-8 and 56-61 of a standard descriptor. */
-    static final long L2_RESERVED = 0x3f000000000001feL;
-    static final int SUBCLUSTERS = 32;
-
-    /** What one cluster or subcluster holds. */
-    enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
+    /** The L1 entry's copied flag: the L2 table is this image's alone. */
+    static final long L1_COPIED = 1L << 63;
 
     /** One decoded (sub)cluster: its kind and, for DATA, the host offset of the queried guest byte. */
-    record Unit(Kind kind, long hostOffset, boolean copied) {
-        Unit(Kind kind, long hostOffset) { this(kind, hostOffset, false); }
+    record Unit(L2Entry.Kind kind, long hostOffset, boolean copied) {
+        static final Unit UNALLOCATED = new Unit(L2Entry.Kind.UNALLOCATED, -1, false);
     }
 
     /** A compressed cluster's descriptor: where its data starts and how many bytes may belong to it. */
@@ -46,12 +39,15 @@ final class ClusterMap {
     private final Qcow2Header h;
     private volatile long l1Offset;
     private volatile long[] l1;
-    private final LruCache<long[]> l2Cache;
-    /** L2 tables with entries changed since they were last written, by file offset. */
-    private final Map<Long, Unwritten> unwritten = new ConcurrentHashMap<>();
+    /** L2 tables by file offset: cached, or pinned with changes not yet written. */
+    private final DirtyTables<long[]> l2Tables;
     private volatile long fileSize;
     /** Whether DATA runs in clusters with the copied flag may be written in place (set by the writer). */
     private volatile boolean inPlace;
+    /** The clusters the L1 table points to (its L2 tables), for the overlap check. */
+    private final ClusterSet l2Clusters = new ClusterSet();
+    /** Where the metadata lies: data there maps as ENCODED, served by the library. Null until set. */
+    private volatile MetadataOverlap overlap;
     private final long clusterMask;
     private final long unitSize;
 
@@ -60,10 +56,11 @@ final class ClusterMap {
         this.h = h;
         this.l1Offset = l1Offset;
         this.l1 = l1;
-        this.l2Cache = new LruCache<>(LruCache.entriesFor(cacheBytes, h.clusterSize()));
+        this.l2Tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, h.clusterSize()), DirtyTables.BIG_ENDIAN_LONGS);
         this.fileSize = file.size();
         this.clusterMask = h.clusterSize() - 1;
-        this.unitSize = h.extendedL2() ? h.clusterSize() / SUBCLUSTERS : h.clusterSize();
+        this.unitSize = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
+        l2Clusters.replaceWith(java.util.Arrays.stream(l1).map(e -> e & L1_OFFSET_MASK).toArray());
     }
 
     /** Loads the L1 table at {@code offset} ({@code entries} long, already checked to lie in the file). */
@@ -85,10 +82,20 @@ final class ClusterMap {
         while (cur < limit) {
             Unit u = unit(l2, cur);
             if (u.kind() != first.kind() || u.copied() != first.copied()) break;
-            if (u.kind() == Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
+            if (u.kind() == L2Entry.Kind.DATA && u.hostOffset() != first.hostOffset() + (cur - pos)) break;
             cur = Math.min(cur + unitSize, limit);
         }
         long n = cur - pos;
+        MetadataOverlap o = overlap;
+        if (first.kind() == L2Entry.Kind.DATA && o != null) {
+            MetadataOverlap.Hit hit = o.find(first.hostOffset(), n, null);
+            if (hit != null) {
+                // Never a DATA run over metadata: the data before it, or the cluster itself as the library's to serve.
+                long before = hit.clusterOffset() - first.hostOffset();
+                if (before <= 0) return LayerRun.encoded(Math.min(n, (pos | clusterMask) + 1 - pos));
+                n = before;
+            }
+        }
         return switch (first.kind()) {
             case UNALLOCATED -> LayerRun.unallocated(n);
             case ZERO -> LayerRun.zero(n);
@@ -98,14 +105,33 @@ final class ClusterMap {
         };
     }
 
+    /**
+     * The host offset of guest byte {@code pos} in a plain data cluster that maps as ENCODED because it lies
+     * on metadata ({@link #map}), or -1 where {@code pos} is not in one.
+     */
+    long dataOverMetadata(long pos) throws IOException {
+        long[] l2 = l2Table(pos / h.bytesPerL1Entry());
+        if (l2 == null) return -1;
+        Unit u = unit(l2, pos);
+        return u.kind() == L2Entry.Kind.DATA ? u.hostOffset() : -1;
+    }
+
+    /** Data lying on metadata maps as ENCODED from now on. */
+    void useOverlapCheck(MetadataOverlap o) {
+        overlap = o;
+    }
+
+    /** The first of the L2 tables the L1 table points to in {@code [from, to)}, or -1. */
+    long firstL2TableIn(long from, long to) {
+        return l2Clusters.firstIn(from, to);
+    }
+
     /** The compressed cluster holding {@code pos}, or null if that cluster is not compressed. */
     Compressed compressed(long pos) throws IOException {
         long[] l2 = l2Table(pos / h.bytesPerL1Entry());
         if (l2 == null) return null;
-        int index = l2Index(pos);
-        long entry = l2[index * stride()];
-        if ((entry & L2_COMPRESSED) == 0) return null;
-        return compressedDescriptor(entry, entryOffset(pos));
+        L2Entry entry = L2Entry.of(l2, l2Index(pos), stride());
+        return entry.isCompressed() ? compressed(entry, entryOffset(pos)) : null;
     }
 
     int stride() {
@@ -132,8 +158,9 @@ final class ClusterMap {
         }
         long offset = entry & L1_OFFSET_MASK;
         if (offset == 0) return null;
-        Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
-        Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
+        // Checked only where it may fail: the field names cost a string concatenation per map call.
+        if ((offset & clusterMask) != 0) Checked.requireAligned(file, at, "L1 entry " + index + " (L2 table offset)", offset, h.clusterSize());
+        if (!file.reaches(offset + h.clusterSize())) Checked.requireInFile(file, offset, h.clusterSize(), "L2 table of L1 entry " + index);
         return l2At(offset);
     }
 
@@ -146,76 +173,60 @@ final class ClusterMap {
 
     /** Decodes and validates the (sub)cluster holding {@code pos}. */
     private Unit unit(long[] l2, long pos) throws IOException {
-        int index = l2Index(pos);
-        long entry = l2[index * stride()];
         long at = entryOffset(pos);
-        if (h.extendedL2()) return extendedUnit(entry, l2[index * 2 + 1], pos, at);
-        if ((entry & L2_COMPRESSED) != 0) {
-            compressedDescriptor(entry, at);
-            return new Unit(Kind.COMPRESSED, -1);
+        L2Entry entry = validated(L2Entry.of(l2, l2Index(pos), stride()), at);
+        int unit = (int) ((pos & clusterMask) / unitSize);
+        L2Entry.Kind kind = entry.kind(unit, h.extendedL2());
+        if (kind != L2Entry.Kind.DATA) return kind == L2Entry.Kind.UNALLOCATED ? Unit.UNALLOCATED : new Unit(kind, -1, false);
+        if (entry.hostCluster() >= fileSize) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + entry.hostCluster()
+                    + " is past the end of the file (" + fileSize + " bytes)");
         }
-        long reserved = L2_RESERVED | (h.version() == 2 ? L2_ZERO : 0);
-        if ((entry & reserved) != 0) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
-        }
-        long offset = checkedOffset(entry, at);
-        if ((entry & L2_ZERO) != 0) return new Unit(Kind.ZERO, -1);
-        if (offset == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
+        return new Unit(kind, entry.hostCluster() + (pos & clusterMask), entry.isCopied());
     }
 
-    /** Extended L2 entry: bits 0-31 of the bitmap say "allocated", bits 32-63 "reads as zeros", per subcluster. */
-    private Unit extendedUnit(long entry, long bitmap, long pos, long at) throws IOException {
-        if ((entry & L2_COMPRESSED) != 0) {
-            if (bitmap != 0) {
+    /**
+     * {@code entry}, read at {@code at}, if it may be used: no reserved bit set (the zero flag is reserved in
+     * version 2 and with extended entries), a cluster-aligned host offset, a compressed cluster's data past the
+     * header and starting in the file, and a subcluster bitmap that agrees with the descriptor. Otherwise the
+     * image is corrupt. The map and the writer both read entries through here.
+     */
+    L2Entry validated(L2Entry entry, long at) throws ImageException {
+        long d = entry.descriptor();
+        if (entry.isCompressed()) {
+            if (h.extendedL2() && entry.bitmap() != 0) {
                 throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "a compressed cluster has a non-zero subcluster bitmap");
             }
-            compressedDescriptor(entry, at);
-            return new Unit(Kind.COMPRESSED, -1);
+            compressed(entry, at);
+            return entry;
         }
-        if ((entry & (L2_RESERVED | L2_ZERO)) != 0) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(entry) + ")");
+        long reserved = L2Entry.RESERVED | (h.version() == 2 || h.extendedL2() ? L2Entry.ZERO : 0);
+        if ((d & reserved) != 0) {
+            throw ImageException.corrupt(file.path(), at, "L2 entry", "reserved bits are set (0x" + Long.toHexString(d) + ")");
         }
-        long offset = checkedOffset(entry, at);
-        int sc = (int) ((pos & clusterMask) / unitSize);
-        long alloc = bitmap & 0xffffffffL;
-        long zero = bitmap >>> 32;
-        if (offset == 0 && alloc != 0) {
-            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "an unallocated cluster has subclusters marked allocated");
-        }
-        if ((alloc & zero) != 0) {
-            throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "subclusters are marked both allocated and zero");
-        }
-        if ((zero >>> sc & 1) != 0) return new Unit(Kind.ZERO, -1);
-        if ((alloc >>> sc & 1) == 0) return new Unit(Kind.UNALLOCATED, -1);
-        return new Unit(Kind.DATA, dataOffset(offset, pos, at), (entry & L2_COPIED) != 0);
-    }
-
-    long checkedOffset(long entry, long at) throws ImageException {
-        long offset = entry & L2_OFFSET_MASK;
+        long offset = entry.hostCluster();
         if ((offset & clusterMask) != 0) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "cluster offset 0x" + Long.toHexString(offset)
                     + " is not aligned to the cluster size " + h.clusterSize());
         }
-        return offset;
-    }
-
-    private long dataOffset(long clusterOffset, long pos, long at) throws ImageException {
-        if (clusterOffset >= fileSize) {
-            throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + clusterOffset
-                    + " is past the end of the file (" + fileSize + " bytes)");
+        if (h.extendedL2()) {
+            if (offset == 0 && entry.allocatedSubclusters() != 0) {
+                throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "an unallocated cluster has subclusters marked allocated");
+            }
+            if ((entry.allocatedSubclusters() & entry.zeroSubclusters()) != 0) {
+                throw ImageException.corrupt(file.path(), at + 8, "L2 bitmap", "subclusters are marked both allocated and zero");
+            }
         }
-        return clusterOffset + (pos & clusterMask);
+        return entry;
     }
 
-    /** Compressed cluster descriptor: x = 62 - (cluster_bits - 8) bits of host offset, then the additional 512-byte sectors. */
-    Compressed compressedDescriptor(long entry, long at) throws ImageException {
-        if ((entry & L2_COPIED) != 0) {
+    /** A compressed entry's data: where it starts and how many bytes may belong to it (validated). */
+    Compressed compressed(L2Entry entry, long at) throws ImageException {
+        if (entry.isCopied()) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "a compressed cluster has the copied flag set");
         }
-        int x = 62 - (h.clusterBits() - 8);
-        long offset = entry & ((1L << x) - 1);
-        long sectors = ((entry >>> x) & ((1L << (h.clusterBits() - 8)) - 1)) + 1;
+        long offset = entry.compressedOffset(h.clusterBits());
+        long sectors = entry.compressedSectors(h.clusterBits());
         if (offset < h.clusterSize()) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "compressed data overlaps the header (offset " + offset + ")");
         }
@@ -253,10 +264,13 @@ final class ClusterMap {
 
     void setL1(int index, long entry) throws IOException {
         file.writeFully(ByteBuffer.allocate(8).putLong(0, entry), l1Offset + (long) index * 8);
+        long old = l1[index] & L1_OFFSET_MASK;
+        if (old != 0) l2Clusters.remove(old);
+        if ((entry & L1_OFFSET_MASK) != 0) l2Clusters.add(entry & L1_OFFSET_MASK);
         l1[index] = entry;
     }
 
-    /** Switches to a new L1 table (grown by resize), already written at {@code offset}. */
+    /** Switches to a new L1 table (grown by resize), already written at {@code offset}, with the same L2 tables. */
     void replaceL1(long offset, long[] table) {
         l1 = table;
         l1Offset = offset;
@@ -264,72 +278,56 @@ final class ClusterMap {
 
     /** The L2 table at {@code offset} (a cluster-aligned offset in the file), as the writer last changed it. */
     long[] l2At(long offset) throws IOException {
-        Unwritten u = unwritten.get(offset);
-        return u != null ? u.table : l2Cache.get(offset, this::readL2);
+        return l2Tables.get(offset, this::readL2);
     }
 
     /** A table just written at {@code offset}. */
     void putL2(long offset, long[] table) {
-        l2Cache.put(offset, table);
+        l2Tables.put(offset, table);
     }
 
     /** Changes standard (not extended) L2 entries {@code index ...} in memory, like {@link #setL2}. */
     void setL2Run(long l2Offset, long[] table, int index, long[] entries) {
         if (stride() != 1) throw new IllegalStateException("extended L2 entries are changed one at a time");
         System.arraycopy(entries, 0, table, index, entries.length);
-        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index, index + entries.length);
+        l2Tables.changed(l2Offset, table, 0, index, index + entries.length);
     }
 
     /**
-     * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory;
-     * {@link #writeUnwritten} writes it.
+     * Changes L2 entry {@code index} (and its subcluster bitmap with extended L2 entries) in memory; a commit
+     * ({@link #unwritten}, then {@link #written}) writes it.
      */
     void setL2(long l2Offset, long[] table, int index, long entry, long bitmap) {
         int stride = stride();
         if (stride == 2) {
             // Readers look at the entry before the bitmap: the bitmap may only say "allocated" once the entry has an offset.
-            if ((entry & L2_OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
+            if ((entry & L2Entry.OFFSET_MASK) != 0) { table[index * 2] = entry; table[index * 2 + 1] = bitmap; }
             else { table[index * 2 + 1] = bitmap; table[index * 2] = entry; }
         } else {
             table[index] = entry;
         }
-        unwritten.computeIfAbsent(l2Offset, o -> new Unwritten(table)).add(index * stride, (index + 1) * stride);
+        l2Tables.changed(l2Offset, table, 0, index * stride, (index + 1) * stride);
     }
 
     /** How many L2 tables have changes not yet written (each pinned in memory until then). */
     int unwrittenTables() {
-        return unwritten.size();
+        return l2Tables.pinnedCount();
     }
 
-    /**
-     * Writes every changed L2 entry to the file. The caller has flushed what those entries point to;
-     * the entries themselves reach the disk with the next flush.
-     */
+    /** Copies of every changed L2 entry, to write once what they point to is on the disk (under the writer's lock). */
+    List<DirtyTables.Copy> unwritten() {
+        return l2Tables.take();
+    }
+
+    /** The copies were written: tables not changed since leave memory's pinned set (under the writer's lock). */
+    void written(List<DirtyTables.Copy> copies) {
+        l2Tables.written(copies);
+    }
+
+    /** Writes every changed L2 entry now, for a repair (under the writer's lock, nothing else waiting). */
     void writeUnwritten() throws IOException {
-        for (Map.Entry<Long, Unwritten> e : unwritten.entrySet()) {
-            long offset = e.getKey();
-            Unwritten u = e.getValue();
-            ByteBuffer b = ByteBuffer.allocate((u.to - u.from) * 8);
-            b.asLongBuffer().put(u.table, u.from, u.to - u.from);
-            file.writeFully(b, offset + u.from * 8L);
-            // Back into the LRU before it leaves the pinned set, so no reader ever re-reads an older copy.
-            l2Cache.put(offset, u.table);
-            unwritten.remove(offset);
-        }
-    }
-
-    /** An L2 table with the range of its longs changed since it was last written. */
-    private static final class Unwritten {
-        final long[] table;
-        int from = Integer.MAX_VALUE, to;
-
-        Unwritten(long[] table) {
-            this.table = table;
-        }
-
-        void add(int a, int b) {
-            from = Math.min(from, a);
-            to = Math.max(to, b);
-        }
+        List<DirtyTables.Copy> copies = unwritten();
+        DirtyTables.write(file, copies);
+        written(copies);
     }
 }

@@ -12,9 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.vdiskload.format.qcow2.ClusterMap.L1_OFFSET_MASK;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_COMPRESSED;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_COPIED;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_OFFSET_MASK;
 
 /**
  * qemu-img check for qcow2 (block/qcow2-refcount.c, qcow2_check_refcounts): counts the references
@@ -34,10 +31,10 @@ final class Qcow2Check {
     private final int clusterBits;
     private final long cs;
     private final long size;
-    private final List<long[]> bitmaps;
+    private final List<HostRange> bitmaps;
 
     Qcow2Check(ImageFile file, Qcow2Header h, long size, List<Qcow2Snapshot> snapshots, ClusterMap active,
-               Refcounts refcounts, List<long[]> bitmaps) {
+               Refcounts refcounts, List<HostRange> bitmaps) {
         this.file = file;
         this.size = size;
         this.bitmaps = bitmaps;
@@ -104,21 +101,21 @@ final class Qcow2Check {
             }
             walkL1(s, snap.l1TableOffset(), l1, false);
         }
-        for (long[] part : refcountStructure(s)) s.ref(part[0], part[1], "refcount structure");
-        for (long[] part : bitmaps) s.ref(part[0], part[1], "bitmap");
+        for (HostRange part : refcountStructure(s)) s.ref(part.offset(), part.length(), "refcount structure");
+        for (HostRange part : bitmaps) s.ref(part.offset(), part.length(), "bitmap");
         compare(s);
         checkCopied(s);
         return s;
     }
 
     /** The refcount table and its blocks; unaligned or out-of-file blocks are errors (and left out). */
-    private List<long[]> refcountStructure(Scan s) throws IOException {
-        List<long[]> out = new ArrayList<>();
-        out.add(new long[] {refcounts.tableOffset(), (long) refcounts.tableClusters() * cs});
+    private List<HostRange> refcountStructure(Scan s) throws IOException {
+        List<HostRange> out = new ArrayList<>();
+        out.add(new HostRange(refcounts.tableOffset(), (long) refcounts.tableClusters() * cs));
         for (int t = 0; t < refcounts.tableEntries(); t++) {
             try {
                 long offset = refcounts.blockOffset(t);
-                if (offset != 0) out.add(new long[] {offset, cs});
+                if (offset != 0) out.add(new HostRange(offset, cs));
             } catch (ImageException e) {
                 s.error("refcount block " + t + ": " + e.getMessage());
             }
@@ -141,12 +138,12 @@ final class Qcow2Check {
             file.readStruct(l2Offset, cs, ByteOrder.BIG_ENDIAN, "L2 table").asLongBuffer().get(l2);
             int stride = h.extendedL2() ? 2 : 1;
             for (int j = 0; j < l2.length / stride; j++) {
-                long entry = l2[j * stride];
+                L2Entry entry = L2Entry.of(l2, j, stride);
                 long at = l2Offset + (long) j * 8 * stride;
-                if ((entry & L2_COMPRESSED) != 0) {
-                    if ((entry & L2_COPIED) != 0) s.error("compressed cluster with the copied flag at L2 entry offset " + at);
+                if (entry.isCompressed()) {
+                    if (entry.isCopied()) s.error("compressed cluster with the copied flag at L2 entry offset " + at);
                     try {
-                        ClusterMap.Compressed c = active.compressedDescriptor(entry & ~L2_COPIED, at);
+                        ClusterMap.Compressed c = active.compressed(new L2Entry(entry.descriptor() & ~L2Entry.COPIED, 0), at);
                         s.ref(c.hostOffset(), c.length(), "compressed cluster");
                     } catch (ImageException e) {
                         s.error(e.getMessage());
@@ -154,7 +151,7 @@ final class Qcow2Check {
                     if (isActive) { s.allocated++; s.compressed++; s.fragmented++; }
                     continue;
                 }
-                long offset = entry & L2_OFFSET_MASK;
+                long offset = entry.hostCluster();
                 if (offset == 0) continue;
                 if ((offset & (cs - 1)) != 0) {
                     s.error("L2 entry at offset " + at + ": cluster offset " + offset + " is not cluster-aligned");
@@ -212,18 +209,20 @@ final class Qcow2Check {
             long l2Offset = l1[i] & L1_OFFSET_MASK;
             if (l2Offset == 0 || (l2Offset & (cs - 1)) != 0 || l2Offset + cs > file.size()) continue;
             long rc = safeRefcount(l2Offset);
-            if ((rc == 1) != ((l1[i] & L2_COPIED) != 0)) {
-                s.copied.add(new CopiedFix(active.l1Offset() + (long) i * 8, rc == 1 ? l1[i] | L2_COPIED : l1[i] & ~L2_COPIED, -1, i));
+            if ((rc == 1) != ((l1[i] & ClusterMap.L1_COPIED) != 0)) {
+                long fixedL1 = rc == 1 ? l1[i] | ClusterMap.L1_COPIED : l1[i] & ~ClusterMap.L1_COPIED;
+                s.copied.add(new CopiedFix(active.l1Offset() + (long) i * 8, fixedL1, -1, i));
                 s.messages.add("ERROR OFLAG_COPIED L2 cluster: l1_index=" + i + " refcount=" + rc);
             }
             ByteBuffer b = file.readStruct(l2Offset, cs, ByteOrder.BIG_ENDIAN, "L2 table");
             for (int j = 0; j < cs / 8 / stride; j++) {
                 long entry = b.getLong(j * 8 * stride);
-                long offset = entry & L2_OFFSET_MASK;
-                if ((entry & L2_COMPRESSED) != 0 || offset == 0 || (offset & (cs - 1)) != 0) continue;
+                L2Entry decoded = new L2Entry(entry, 0);
+                long offset = decoded.hostCluster();
+                if (decoded.isCompressed() || offset == 0 || (offset & (cs - 1)) != 0) continue;
                 long drc = safeRefcount(offset);
-                if ((drc == 1) != ((entry & L2_COPIED) != 0)) {
-                    long fixed = drc == 1 ? entry | L2_COPIED : entry & ~L2_COPIED;
+                if ((drc == 1) != decoded.isCopied()) {
+                    long fixed = drc == 1 ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED;
                     s.copied.add(new CopiedFix(l2Offset + (long) j * 8 * stride, fixed, l2Offset, j));
                     s.messages.add("ERROR OFLAG_COPIED data cluster: l2_entry=" + Long.toHexString(entry) + " refcount=" + drc);
                 }
@@ -292,8 +291,8 @@ final class Qcow2Check {
     /** Writes a new refcount structure from the references (not counting the old structure, which it replaces). */
     private void rebuildRefcounts(Scan s) throws IOException {
         long[] counts = s.refs.clone();
-        for (long[] part : refcountStructure(new Scan())) {
-            long first = part[0] >>> clusterBits, last = (part[0] + part[1] - 1) >>> clusterBits;
+        for (HostRange part : refcountStructure(new Scan())) {
+            long first = part.offset() >>> clusterBits, last = (part.end() - 1) >>> clusterBits;
             for (long c = first; c <= last && c < counts.length; c++) counts[(int) c] = Math.max(0, counts[(int) c] - 1);
         }
         refcounts.replaceWith(counts, refcounts.tableEntries());

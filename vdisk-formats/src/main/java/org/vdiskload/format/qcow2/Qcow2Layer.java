@@ -59,8 +59,9 @@ final class Qcow2Layer implements ImageLayer {
         Qcow2Header h = Qcow2Header.read(file);
         HeaderExtensions ext = HeaderExtensions.read(file, h);
         h.validate(file, ext);
-        if (h.corrupt() && context.writable()) {
-            throw ImageException.unsupported(file.path(), "the image is marked corrupt; it can only be opened read-only");
+        if (h.corrupt() && context.writable() && !context.repair()) {
+            throw ImageException.unsupported(file.path(), "the image is marked corrupt (a write found its metadata inconsistent);"
+                    + " it opens read-only until 'vdiskload check -r all' (or 'qemu-img check -r all') repairs it");
         }
         if (context.snapshot() != null && context.writable()) {
             throw ImageException.unsupported(file.path(), "internal snapshots can only be opened read-only");
@@ -81,8 +82,16 @@ final class Qcow2Layer implements ImageLayer {
         }
         boolean writable = context.writable() && file.isWritable();
         ClusterMap clusters = ClusterMap.load(file, h, l1Offset, l1Size, context.cacheBytes());
-        Qcow2Writer writer = writable ? new Qcow2Writer(file, h, clusters, Refcounts.load(file, h),
-                Bitmaps.extents(file, h, ext, h.autoclearFeatures())) : null;
+        Refcounts refcounts = writable ? Refcounts.load(file, h) : null;
+        Qcow2Writer writer = writable ? new Qcow2Writer(file, h, clusters, refcounts, Bitmaps.extents(file, h, ext, h.autoclearFeatures())) : null;
+        long snapshotTableBytes = snapshots.stream().mapToLong(Qcow2Snapshot::entryBytes).sum();
+        HostRange bitmapDirectory = ext.bitmaps() && (h.autoclearFeatures() & Bitmaps.AUTOCLEAR_BITMAPS) != 0 && ext.bitmapCount() > 0
+                ? new HostRange(ext.bitmapDirectoryOffset(), ext.bitmapDirectorySize()) : null;
+        MetadataOverlap overlap = new MetadataOverlap(h, snapshots, snapshotTableBytes, clusters, refcounts,
+                context.fullOverlapCheck() ? MetadataOverlap.snapshotL2Tables(file, h, snapshots) : new long[0],
+                writer != null ? writer::bitmapDirectory : () -> bitmapDirectory);
+        clusters.useOverlapCheck(overlap);
+        if (writer != null) writer.useOverlapCheck(overlap);
         Qcow2Layer layer = new Qcow2Layer(file, h, ext, backing, snapshots, clusters, context.cacheBytes(), writer);
         if (writer != null && writer.dirty()) {
             // A dirty image (lazy refcounts, not closed cleanly): refcounts are rebuilt before any write, as qemu does.
@@ -117,7 +126,10 @@ final class Qcow2Layer implements ImageLayer {
         int clusterSize = (int) header.clusterSize();
         while (dst.hasRemaining()) {
             ClusterMap.Compressed c = clusters.compressed(pos);
-            if (c == null) throw ImageException.invalid(file.path(), "offset " + pos + " is not in a compressed cluster");
+            if (c == null) {
+                pos += readDataOverMetadata(dst, pos);
+                continue;
+            }
             byte[] data = decompressed.get(c.hostOffset(), key -> {
                 ByteBuffer in = ByteBuffer.allocate(c.length());
                 file.readPadded(in, c.hostOffset());
@@ -128,6 +140,20 @@ final class Qcow2Layer implements ImageLayer {
             dst.put(data, at, n);
             pos += n;
         }
+    }
+
+    /**
+     * Reads guest data lying on metadata, which the map reports ENCODED (so that no backend writes there
+     * itself): the bytes are read as qemu reads them, up to the end of the cluster. Returns how many.
+     */
+    private int readDataOverMetadata(ByteBuffer dst, long pos) throws IOException {
+        long host = clusters.dataOverMetadata(pos);
+        if (host < 0) throw ImageException.invalid(file.path(), "offset " + pos + " is not in an encoded cluster");
+        long clusterSize = header.clusterSize();
+        int n = (int) Math.min(dst.remaining(), clusterSize - (pos & (clusterSize - 1)));
+        file.readPadded(dst.slice(dst.position(), n), host);
+        dst.position(dst.position() + n);
+        return n;
     }
 
     @Override
@@ -183,7 +209,7 @@ final class Qcow2Layer implements ImageLayer {
     @Override
     public int allocationUnit() {
         // With extended L2 entries only the subclusters written are allocated.
-        return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / ClusterMap.SUBCLUSTERS : header.clusterSize());
+        return writer == null ? 0 : (int) (header.extendedL2() ? header.clusterSize() / L2Entry.SUBCLUSTERS : header.clusterSize());
     }
 
     @Override
@@ -199,6 +225,11 @@ final class Qcow2Layer implements ImageLayer {
     @Override
     public void prepareForWrites() throws IOException {
         writer().prepareForWrites();
+    }
+
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        writer().setMetadataWriteThrough(on);
     }
 
     @Override
@@ -235,9 +266,14 @@ final class Qcow2Layer implements ImageLayer {
             return new Qcow2Check(file, header, size(), snapshots, clusters, Refcounts.load(file, header),
                     Bitmaps.extents(file, header, ext, header.autoclearFeatures())).run(mode);
         }
+        writer.flush(); // what waits in memory, in its order: the check reads and repairs the file
+        CheckReport report;
         synchronized (writer.lock()) {
-            return new Qcow2Check(file, header, size(), snapshots, clusters, writer.refcounts(), writer.bitmaps()).run(mode);
+            report = new Qcow2Check(file, header, size(), snapshots, clusters, writer.refcounts(), writer.bitmaps()).run(mode);
         }
+        // As qemu: a repair that leaves no corruption clears the corrupt bit a write set.
+        if (mode != RepairMode.NONE && report.corruptions() == 0) writer.markConsistent();
+        return report;
     }
 
     @Override

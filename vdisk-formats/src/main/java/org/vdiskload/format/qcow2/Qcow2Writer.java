@@ -5,7 +5,9 @@ import org.vdiskload.image.Beneath;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.MapChangeListener;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.DirtyTables;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.WriteBack;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -13,10 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.vdiskload.format.qcow2.ClusterMap.L1_OFFSET_MASK;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_COMPRESSED;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_COPIED;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_OFFSET_MASK;
-import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
 
 /**
  * Writes into the active layer of a qcow2 image (block/qcow2-cluster.c, qcow2-refcount.c):
@@ -26,19 +24,21 @@ import static org.vdiskload.format.qcow2.ClusterMap.L2_ZERO;
  * before the refcount of what it pointed to drops. Each "before" is a flush of the file, not only an
  * order of writes: after a power cut the page cache may have written back any subset of what was not
  * flushed (see PowerCutTest). So that allocating writes do not each pay a flush, L2 entries wait in
- * memory ({@link ClusterMap#setL2}) and refcount drops in {@link #unwrittenFrees}; {@link #commit}
- * writes them in order, at every {@link #flush} and whenever too many wait. As with a disk's write
- * cache, what was written since the last flush may be lost; what was flushed never is.
+ * memory ({@link ClusterMap#setL2}) and refcount drops in {@link #unwrittenFrees}; a commit
+ * ({@link WriteBack}, {@link #unwritten}) writes them in order, at every {@link #flush} and whenever too
+ * many wait. As with a disk's write cache, what was written since the last flush may be lost; what was
+ * flushed never is. With metadata write-through, every write commits its L2 entries before it returns
+ * (refcount drops still wait: a lost one is a leak), so a killed process loses no completed write.
  * Writes to a cluster this layer owns alone (copied flag) go straight to the file, without the lock.
  */
 final class Qcow2Writer {
     private final ImageFile file;
-    private final Qcow2Header h;
+    private final Qcow2Header header;
     private final ClusterMap clusters;
     private final Refcounts refcounts;
     private final Object lock = new Object();
     private final int clusterBits;
-    private final int cs;
+    private final int clusterSize;
     /** Bytes per allocation unit: the cluster, or a subcluster with extended L2 entries. */
     private final int unit;
     private final int units;
@@ -50,38 +50,113 @@ final class Qcow2Writer {
     /** Next free byte after the last compressed cluster written, in a cluster we hold; 0 if none. */
     private long compressedTail;
     /** The clusters of persistent bitmaps, freed by the first write (which makes them stale). */
-    private List<long[]> bitmaps;
+    private List<HostRange> bitmaps;
     /** {offset, length} ranges to drop a reference from once the entries that pointed at them are on the disk. */
-    private final List<long[]> unwrittenFrees = new ArrayList<>();
-    /** L2 tables pinned with unwritten entries (about 8 MiB of them) before {@link #commit} writes them. */
+    private final List<HostRange> unwrittenFrees = new ArrayList<>();
+    /** L2 tables pinned with unwritten entries (about 8 MiB of them) before a commit writes them. */
     private final int maxUnwrittenTables;
+    /** Commits what waits in memory; counts each change (under {@link #lock}). */
+    private final WriteBack writeBack;
+    /** Where the metadata lies, for the check before every write; set once at open. */
+    private volatile MetadataOverlap overlap;
+    /** A write found the image corrupt: no more writes (a v2 image has no corrupt bit to keep this in). */
+    private volatile boolean corruptFound;
     /** Told of every cluster whose L2 entry changes. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
-    Qcow2Writer(ImageFile file, Qcow2Header h, ClusterMap clusters, Refcounts refcounts, List<long[]> bitmaps) {
+    Qcow2Writer(ImageFile file, Qcow2Header header, ClusterMap clusters, Refcounts refcounts, List<HostRange> bitmaps) {
         this.bitmaps = bitmaps;
         this.file = file;
-        this.h = h;
+        this.header = header;
         this.clusters = clusters;
         this.refcounts = refcounts;
-        this.clusterBits = h.clusterBits();
-        this.cs = (int) h.clusterSize();
-        this.units = h.extendedL2() ? ClusterMap.SUBCLUSTERS : 1;
-        this.unit = cs / units;
-        this.maxUnwrittenTables = Math.max(2, (8 << 20) / cs);
-        this.size = h.size();
-        this.incompatible = h.incompatibleFeatures();
-        this.autoclear = h.autoclearFeatures();
+        this.clusterBits = header.clusterBits();
+        this.clusterSize = (int) header.clusterSize();
+        this.units = header.extendedL2() ? L2Entry.SUBCLUSTERS : 1;
+        this.unit = clusterSize / units;
+        this.maxUnwrittenTables = Math.max(2, (8 << 20) / clusterSize);
+        this.size = header.size();
+        this.incompatible = header.incompatibleFeatures();
+        this.autoclear = header.autoclearFeatures();
+        this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(lock), this::unwritten);
         // With autoclear bits to clear (stale bitmaps), the first write must come through beginWrite().
-        if (h.version() < 3 || autoclear == 0) clusters.allowInPlace();
+        if (header.version() < 3 || autoclear == 0) clusters.allowInPlace();
     }
 
     long size() { return size; }
     Object lock() { return lock; }
     Refcounts refcounts() { return refcounts; }
-    List<long[]> bitmaps() { return bitmaps; }
+    List<HostRange> bitmaps() { return bitmaps; }
     boolean dirty() { return (incompatible & Qcow2Header.INCOMPAT_DIRTY) != 0; }
     void setMapChangeListener(MapChangeListener l) { listener = l; }
+
+    /** Checks every write against {@code o} from now on, the refcount structure's own writes included. */
+    void useOverlapCheck(MetadataOverlap o) {
+        overlap = o;
+        refcounts.useGuard(this::guard);
+    }
+
+    /** The bitmap directory while the bitmaps live, else null. */
+    HostRange bitmapDirectory() {
+        List<HostRange> b = bitmaps;
+        return b.isEmpty() ? null : b.get(0);
+    }
+
+    /**
+     * Fails, and marks the image corrupt, if {@code [offset, offset+length)} lies on metadata other than
+     * {@code writing} (qemu's qcow2_pre_write_overlap_check): nothing is written there.
+     */
+    private void guard(long offset, long length, MetadataOverlap.Structure writing, String what) throws IOException {
+        MetadataOverlap o = overlap;
+        MetadataOverlap.Hit hit = o == null ? null : o.find(offset, length, writing);
+        if (hit == null) return;
+        throw corrupted(ImageException.corrupt(file.path(), offset, what, "refusing to write " + length + " bytes at " + offset
+                + ": it would overwrite " + hit.describe()));
+    }
+
+    /**
+     * A write path found the image corrupt: the header's corrupt bit is set (a version 3 image; qemu does the
+     * same, qcow2_signal_corruption), so no one writes it again until a repair, and this open writes no more.
+     * Returns {@code e} to throw.
+     */
+    private ImageException corrupted(ImageException e) {
+        if (e.kind() != ImageException.Kind.CORRUPT || corruptFound) return e;
+        corruptFound = true;
+        if (header.version() < 3) return e;
+        try {
+            synchronized (lock) {
+                setIncompatible(incompatible | Qcow2Header.INCOMPAT_CORRUPT);
+            }
+            file.force(false);
+        } catch (IOException marking) {
+            e.addSuppressed(marking);
+        }
+        return e;
+    }
+
+    /** Refuses writes once the image is known corrupt. */
+    private void requireConsistent() throws ImageException {
+        if (corruptFound || (incompatible & Qcow2Header.INCOMPAT_CORRUPT) != 0) {
+            throw ImageException.unsupported(file.path(), "the image is marked corrupt; 'vdiskload check -r all'"
+                    + " (or 'qemu-img check -r all') repairs it");
+        }
+    }
+
+    /** After a repair that left no corruption: the corrupt bit, if set, is cleared (and writes may resume). */
+    void markConsistent() throws IOException {
+        synchronized (lock) {
+            if ((incompatible & Qcow2Header.INCOMPAT_CORRUPT) == 0) return;
+            file.force(false);
+            setIncompatible(incompatible & ~Qcow2Header.INCOMPAT_CORRUPT);
+            file.force(false);
+            corruptFound = false;
+        }
+    }
+
+    /** With {@code on}, every write commits its metadata before it returns (see {@link WriteBack}). */
+    void setMetadataWriteThrough(boolean on) throws IOException {
+        writeBack.setWriteThrough(on);
+    }
 
     /** What the first write does to the image as a whole ({@link #beginWrite}), now. */
     void prepareForWrites() throws IOException {
@@ -93,31 +168,44 @@ final class Qcow2Writer {
     // ---- Guest writes ----
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        requireConsistent();
+        try {
+            writeChecked(src, pos, beneath);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
+    }
+
+    private void writeChecked(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        long ticket = 0;
         while (src.hasRemaining()) {
             LayerRun run = clusters.map(pos, src.remaining());
             int n;
             if (run.inPlace()) {
-                n = (int) run.length();
+                n = (int) run.length(); // the map checked it lies clear of the metadata
                 file.writeFully(src.slice(src.position(), n), run.fileOffset());
-            } else if (units == 1 && run.status() == LayerRun.Status.UNALLOCATED && (pos & (cs - 1)) == 0
-                    && Math.min(run.length(), src.remaining()) >= cs) {
-                int whole = (int) (Math.min(run.length(), src.remaining()) / cs);
-                synchronized (lock) {
-                    beginWrite();
-                    n = writeNewClusters(src.slice(src.position(), whole * cs), pos, beneath);
-                    commitIfFull();
-                }
             } else {
-                n = (int) Math.min(src.remaining(), cs - (pos & (cs - 1)));
+                boolean full;
                 synchronized (lock) {
                     beginWrite();
-                    writeCluster(src.slice(src.position(), n), pos, beneath);
-                    commitIfFull();
+                    long before = writeBack.ticket();
+                    if (units == 1 && run.status() == LayerRun.Status.UNALLOCATED && (pos & (clusterSize - 1)) == 0
+                            && Math.min(run.length(), src.remaining()) >= clusterSize) {
+                        int whole = (int) (Math.min(run.length(), src.remaining()) / clusterSize);
+                        n = writeNewClusters(src.slice(src.position(), whole * clusterSize), pos, beneath);
+                    } else {
+                        n = (int) Math.min(src.remaining(), clusterSize - (pos & (clusterSize - 1)));
+                        writeCluster(src.slice(src.position(), n), pos, beneath);
+                    }
+                    if (writeBack.ticket() != before) ticket = writeBack.ticket();
+                    full = full();
                 }
+                if (full) writeBack.commit(true);
             }
             src.position(src.position() + n);
             pos += n;
         }
+        writeBack.settle(ticket);
     }
 
     /**
@@ -130,42 +218,45 @@ final class Qcow2Writer {
      */
     private int writeNewClusters(ByteBuffer data, long pos, Beneath beneath) throws IOException {
         Slot s = slot(pos);
-        int max = data.remaining() / cs;
+        int max = data.remaining() / clusterSize;
         int count = 0;
         while (count < max && s.table[s.index + count] == 0) count++;
         if (count == 0) {
-            int n = Math.min(cs, data.remaining());
+            int n = Math.min(clusterSize, data.remaining());
             writeCluster(data.slice(data.position(), n), pos, beneath);
             return n;
         }
         long at = allocate(count);
-        file.writeFully(data.slice(data.position(), count * cs), at);
-        clusters.fileGrew(at + (long) count * cs);
+        file.writeFully(data.slice(data.position(), count * clusterSize), at);
+        clusters.fileGrew(at + (long) count * clusterSize);
         long[] entries = new long[count];
-        for (int k = 0; k < count; k++) entries[k] = (at + (long) k * cs) | L2_COPIED;
+        for (int k = 0; k < count; k++) entries[k] = (at + (long) k * clusterSize) | L2Entry.COPIED;
         clusters.setL2Run(s.l2Offset, s.table, s.index, entries);
-        listener.changed(s.guest, (long) count * cs);
-        return count * cs;
+        writeBack.changed();
+        listener.changed(s.guest, (long) count * clusterSize);
+        return count * clusterSize;
     }
 
     /**
      * One entry of an L2 table that this layer may change (its L2 table has the copied flag), for the
      * cluster at guest offset {@code guest}.
      */
-    private record Slot(long guest, long l2Offset, long[] table, int index, long entry, long bitmap) {}
+    private record Slot(long guest, long l2Offset, long[] table, int index, L2Entry entry) {}
 
     private Slot slot(long pos) throws IOException {
-        long l2Offset = writableL2((int) (pos / h.bytesPerL1Entry()));
+        long l2Offset = writableL2((int) (pos / header.bytesPerL1Entry()));
         long[] table = clusters.l2At(l2Offset);
         int index = clusters.l2Index(pos);
         int stride = clusters.stride();
-        return new Slot(pos & -(long) cs, l2Offset, table, index, table[index * stride], stride == 2 ? table[index * 2 + 1] : 0);
+        L2Entry entry = clusters.validated(L2Entry.of(table, index, stride), l2Offset + (long) index * header.l2EntryBytes());
+        return new Slot(pos & -(long) clusterSize, l2Offset, table, index, entry);
     }
 
     /** Changes the slot's L2 entry (in memory, see {@link ClusterMap#setL2}): its cluster maps anew. */
     private void setL2(Slot s, long entry, long bitmap) {
         clusters.setL2(s.l2Offset, s.table, s.index, entry, bitmap);
-        listener.changed(s.guest, cs);
+        writeBack.changed();
+        listener.changed(s.guest, clusterSize);
     }
 
     /**
@@ -176,79 +267,96 @@ final class Qcow2Writer {
         long entry = clusters.l1Entry(i);
         long old = entry & L1_OFFSET_MASK;
         if (old != 0) requireCluster(old, clusters.l1Offset() + (long) i * 8, "L1 entry " + i);
-        if (old != 0 && (entry & L2_COPIED) != 0) return old;
-        long[] table = old == 0 ? new long[cs / 8] : clusters.l2At(old).clone();
+        if (old != 0 && (entry & ClusterMap.L1_COPIED) != 0) return old;
+        long[] table = old == 0 ? new long[clusterSize / 8] : clusters.l2At(old).clone();
         long at = allocate(1);
-        ByteBuffer b = ByteBuffer.allocate(cs);
+        ByteBuffer b = ByteBuffer.allocate(clusterSize);
         b.asLongBuffer().put(table);
         file.writeFully(b, at);
-        clusters.fileGrew(at + cs);
+        clusters.fileGrew(at + clusterSize);
         clusters.putL2(at, table);
         file.force(false); // the table and its refcount are on the disk before the L1 entry points at them
-        clusters.setL1(i, at | L2_COPIED);
-        if (old != 0) free(old, cs);
+        guard(clusters.l1Offset() + (long) i * 8, 8, MetadataOverlap.Structure.ACTIVE_L1, "L1 entry " + i);
+        clusters.setL1(i, at | L2Entry.COPIED);
+        if (old != 0) free(old, clusterSize);
         return at;
     }
 
     private void requireCluster(long offset, long at, String field) throws IOException {
-        if ((offset & (cs - 1)) != 0 || offset < cs || !file.reaches(offset + cs)) {
+        if ((offset & (clusterSize - 1)) != 0 || offset < clusterSize || !file.reaches(offset + clusterSize)) {
             throw ImageException.corrupt(file.path(), at, field, "points to " + offset
                     + ", which is unaligned, in the header or past the end of the file");
         }
     }
 
+    /** Allocates {@code count} contiguous clusters (checked to hold no metadata, see {@link Refcounts#allocate}). */
     private long allocate(long count) throws IOException {
         return refcounts.allocate(count) << clusterBits;
     }
 
     /**
-     * Drops one reference to every cluster of {@code [offset, offset+length)} at the next {@link #commit},
+     * Drops one reference to every cluster of {@code [offset, offset+length)} at a commit of everything,
      * once the entry that no longer points at them is on the disk: a refcount dropped while the old entry
      * may still be there would let the cluster be reused under it after a power cut.
      */
     private void free(long offset, long length) throws IOException {
-        unwrittenFrees.add(new long[] {offset, length});
+        unwrittenFrees.add(new HostRange(offset, length));
+        writeBack.changed();
     }
 
-    /** After each cluster changed: keeps what waits in memory bounded. */
-    private void commitIfFull() throws IOException {
-        if (clusters.unwrittenTables() > maxUnwrittenTables || unwrittenFrees.size() > 4096) commit();
+    /** Whether what waits in memory is as much as it may grow (under the lock): then it is committed at once. */
+    private boolean full() {
+        return clusters.unwrittenTables() > maxUnwrittenTables || unwrittenFrees.size() > 4096;
     }
 
     /**
-     * Puts what waits in memory on the disk in the order a power cut needs: flush (the data and refcounts
-     * the new entries point to), the L2 entries, flush, then the refcount drops of what they no longer use.
+     * What waits in memory, for a commit (under the lock), in the order a power cut needs: the commit flushes
+     * (the data and refcounts the new entries point to), writes the L2 entries and, with {@code all}, flushes
+     * again and drops the refcounts of what they no longer use.
      */
-    private void commit() throws IOException {
-        if (clusters.unwrittenTables() == 0 && unwrittenFrees.isEmpty()) return;
-        file.force(false);
-        clusters.writeUnwritten();
-        if (unwrittenFrees.isEmpty()) return;
-        file.force(false);
-        for (long[] f : unwrittenFrees) {
-            long first = f[0] >>> clusterBits, last = (f[0] + f[1] - 1) >>> clusterBits;
-            refcounts.add(first, last - first + 1, -1);
-        }
-        unwrittenFrees.clear();
-        compressedTail = 0; // a freed cluster may be reused for anything
+    private WriteBack.Batch unwritten(boolean all) {
+        List<DirtyTables.Copy> entries = clusters.unwritten();
+        List<HostRange> frees = all ? List.copyOf(unwrittenFrees) : List.of();
+        if (all) unwrittenFrees.clear();
+        if (entries.isEmpty() && frees.isEmpty()) return null;
+        return new WriteBack.Batch() {
+            @Override
+            public void write() throws IOException {
+                for (DirtyTables.Copy c : entries) {
+                    guard(c.offset(), c.bytes().remaining(), MetadataOverlap.Structure.ACTIVE_L2, "L2 entries");
+                }
+                DirtyTables.write(file, entries);
+            }
+
+            @Override
+            public void written() {
+                clusters.written(entries);
+            }
+
+            @Override
+            public boolean hasFollowUp() {
+                return !frees.isEmpty();
+            }
+
+            @Override
+            public void durable() throws IOException {
+                for (HostRange f : frees) {
+                    long first = f.offset() >>> clusterBits, last = (f.end() - 1) >>> clusterBits;
+                    refcounts.add(first, last - first + 1, -1);
+                }
+                compressedTail = 0; // a freed cluster may be reused for anything
+            }
+        };
     }
 
-    /** What a unit of a cluster holds, by its L2 entry. */
-    private enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
-
-    private Kind kind(long entry, long bitmap, int u) {
-        if ((entry & L2_COMPRESSED) != 0) return Kind.COMPRESSED;
-        if (units > 1) {
-            if ((bitmap >>> (32 + u) & 1) != 0) return Kind.ZERO;
-            return (bitmap >>> u & 1) != 0 ? Kind.DATA : Kind.UNALLOCATED;
-        }
-        if ((entry & L2_ZERO) != 0) return Kind.ZERO;
-        return (entry & L2_OFFSET_MASK) != 0 ? Kind.DATA : Kind.UNALLOCATED;
+    /** What unit {@code u} of the slot's cluster holds. */
+    private L2Entry.Kind kind(Slot s, int u) {
+        return s.entry.kind(u, units > 1);
     }
 
     private long dataOffset(Slot s) throws IOException {
-        long at = s.l2Offset + (long) s.index * h.l2EntryBytes();
-        long offset = clusters.checkedOffset(s.entry, at);
+        long at = s.l2Offset + (long) s.index * header.l2EntryBytes();
+        long offset = s.entry.hostCluster(); // aligned: the slot's entry was validated
         if (offset != 0 && !file.reaches(offset + 1)) {
             throw ImageException.corrupt(file.path(), at, "L2 entry", "data cluster at " + offset + " is past the end of the file");
         }
@@ -261,82 +369,83 @@ final class Qcow2Writer {
 
     /** Writes {@code data} at {@code pos}, all inside one cluster, allocating or copying the cluster as needed. */
     private void writeCluster(ByteBuffer data, long pos, Beneath beneath) throws IOException {
-        Slot s = slot(pos);
-        long base = pos & ~(long) (cs - 1);
-        int a = (int) (pos - base), b = a + data.remaining();
-        int ua = a / unit, ub = (b + unit - 1) / unit;
-        long touched = mask(ua, ub);
-        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
-        long offset = compressed ? 0 : dataOffset(s);
-        if (!compressed && offset != 0 && (s.entry & L2_COPIED) != 0) {
+        Slot slot = slot(pos);
+        long base = pos & ~(long) (clusterSize - 1);
+        int from = (int) (pos - base), to = from + data.remaining();
+        int firstUnit = from / unit, endUnit = (to + unit - 1) / unit;
+        long touched = mask(firstUnit, endUnit);
+        boolean compressed = slot.entry.isCompressed();
+        long offset = compressed ? 0 : dataOffset(slot);
+        if (!compressed && offset != 0 && slot.entry.isCopied()) {
             // Ours alone: fill what the touched units lack, write in place, then mark them allocated.
-            ByteBuffer buf = ByteBuffer.allocate((ub - ua) * unit);
-            for (int u = ua; u < ub; u++) {
-                if (u * unit >= a && (u + 1) * unit <= b) continue;
-                fill(buf, (u - ua) * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, null, beneath);
+            ByteBuffer buf = ByteBuffer.allocate((endUnit - firstUnit) * unit);
+            for (int u = firstUnit; u < endUnit; u++) {
+                if (u * unit >= from && (u + 1) * unit <= to) continue;
+                fill(buf, (u - firstUnit) * unit, kind(slot, u), base + (long) u * unit, offset + (long) u * unit, null, beneath);
             }
-            buf.put(a - ua * unit, data, data.position(), data.remaining());
-            file.writeFully(buf, offset + (long) ua * unit);
-            long entry = s.entry & ~L2_ZERO;
-            long bitmap = units > 1 ? (s.bitmap | touched) & ~(touched << 32) : 0;
-            if (entry != s.entry || bitmap != s.bitmap) setL2(s, entry, bitmap);
+            buf.put(from - firstUnit * unit, data, data.position(), data.remaining());
+            guard(offset + (long) firstUnit * unit, buf.capacity(), null, "guest data");
+            file.writeFully(buf, offset + (long) firstUnit * unit);
+            long entry = slot.entry.descriptor() & ~L2Entry.ZERO;
+            long bitmap = units > 1 ? (slot.entry.bitmap() | touched) & ~(touched << 32) : 0;
+            if (entry != slot.entry.descriptor() || bitmap != slot.entry.bitmap()) setL2(slot, entry, bitmap);
             return;
         }
         // A new cluster: copy what must survive from the old one (compressed, shared) or from beneath.
         long needed = units == 1 || compressed ? mask(0, units)
-                : offset != 0 ? touched | (s.bitmap & 0xffffffffL) : touched;
-        boolean zerosAround = !compressed && onlyZerosAround(s, needed, a, b, beneath);
+                : offset != 0 ? touched | slot.entry.allocatedSubclusters() : touched;
+        boolean zerosAround = !compressed && onlyZerosAround(slot, needed, from, to, beneath);
         long at = zerosAround ? allocate(1) : -1;
         if (zerosAround && !file.reaches(at + 1)) {
             // Past the end of the file the new cluster reads as zeros already: write the data alone
             // (a random 4 KiB write into a 64 KiB cluster writes 4 KiB, not 64, as qemu's does).
-            file.writeFully(data.duplicate(), at + a);
+            file.writeFully(data.duplicate(), at + from);
         } else {
-            byte[] old = compressed ? decompress(s) : null;
-            ByteBuffer buf = ByteBuffer.allocate(cs);
+            byte[] old = compressed ? decompress(slot) : null;
+            ByteBuffer buf = ByteBuffer.allocate(clusterSize);
             int lo = Long.numberOfTrailingZeros(needed), hi = 64 - Long.numberOfLeadingZeros(needed);
             for (int u = lo; u < hi; u++) {
-                if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
-                fill(buf, u * unit, kind(s.entry, s.bitmap, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);
+                if ((needed >>> u & 1) == 0 || (u * unit >= from && (u + 1) * unit <= to)) continue;
+                fill(buf, u * unit, kind(slot, u), base + (long) u * unit, offset + (long) u * unit, old, beneath);
             }
-            buf.put(a, data, data.position(), data.remaining());
+            buf.put(from, data, data.position(), data.remaining());
             if (at < 0) at = allocate(1);
             file.writeFully(buf.slice(lo * unit, (hi - lo) * unit), at + (long) lo * unit);
         }
         extendToCluster(at);
-        long zeros = compressed ? 0 : (s.bitmap >>> 32) & ~needed;
-        setL2(s, at | L2_COPIED, units > 1 ? needed | zeros << 32 : 0);
-        release(s);
+        long zeros = compressed ? 0 : slot.entry.zeroSubclusters() & ~needed;
+        setL2(slot, at | L2Entry.COPIED, units > 1 ? needed | zeros << 32 : 0);
+        release(slot);
     }
 
-    /** Whether every unit of {@code needed} that {@code [a, b)} does not cover whole reads as zeros. */
-    private boolean onlyZerosAround(Slot s, long needed, int a, int b, Beneath beneath) {
+    /** Whether every unit of {@code needed} that {@code [from, to)} does not cover whole reads as zeros. */
+    private boolean onlyZerosAround(Slot slot, long needed, int from, int to, Beneath beneath) {
         for (int u = Long.numberOfTrailingZeros(needed); u < 64 - Long.numberOfLeadingZeros(needed); u++) {
-            if ((needed >>> u & 1) == 0 || (u * unit >= a && (u + 1) * unit <= b)) continue;
-            Kind k = kind(s.entry, s.bitmap, u);
-            if (k != Kind.ZERO && (k != Kind.UNALLOCATED || beneath.exists())) return false;
+            if ((needed >>> u & 1) == 0 || (u * unit >= from && (u + 1) * unit <= to)) continue;
+            L2Entry.Kind k = kind(slot, u);
+            if (k != L2Entry.Kind.ZERO && (k != L2Entry.Kind.UNALLOCATED || beneath.exists())) return false;
         }
         return true;
     }
 
     /** Keeps the file covering a whole allocated cluster, so no reference points past its end. */
     private void extendToCluster(long at) throws IOException {
-        if (!file.reaches(at + cs)) file.writeFully(ByteBuffer.allocate(1), at + cs - 1);
-        clusters.fileGrew(at + cs);
+        if (!file.reaches(at + clusterSize)) file.writeFully(ByteBuffer.allocate(1), at + clusterSize - 1);
+        clusters.fileGrew(at + clusterSize);
     }
 
     /** Drops what an L2 entry that was just replaced pointed to. */
     private void release(Slot s) throws IOException {
-        if ((s.entry & L2_COMPRESSED) != 0) {
-            ClusterMap.Compressed c = clusters.compressedDescriptor(s.entry, s.l2Offset + (long) s.index * h.l2EntryBytes());
+        if (s.entry.isCompressed()) {
+            ClusterMap.Compressed c = clusters.compressed(s.entry, s.l2Offset + (long) s.index * header.l2EntryBytes());
             free(c.hostOffset(), c.length());
-        } else if ((s.entry & L2_OFFSET_MASK) != 0) {
-            free(s.entry & L2_OFFSET_MASK, cs);
+        } else if (s.entry.hostCluster() != 0) {
+            free(s.entry.hostCluster(), clusterSize);
         }
     }
 
     /** Fills one unit of {@code buf} at {@code at} with what it reads as now. */
-    private void fill(ByteBuffer buf, int at, Kind kind, long guest, long host, byte[] decompressed, Beneath beneath) throws IOException {
+    private void fill(ByteBuffer buf, int at, L2Entry.Kind kind, long guest, long host, byte[] decompressed, Beneath beneath) throws IOException {
         ByteBuffer dst = buf.slice(at, unit);
         switch (kind) {
             case DATA -> file.readPadded(dst, host);
@@ -347,93 +456,110 @@ final class Qcow2Writer {
     }
 
     private byte[] decompress(Slot s) throws IOException {
-        ClusterMap.Compressed c = clusters.compressedDescriptor(s.entry, s.l2Offset + (long) s.index * h.l2EntryBytes());
+        ClusterMap.Compressed c = clusters.compressed(s.entry, s.l2Offset + (long) s.index * header.l2EntryBytes());
         ByteBuffer in = ByteBuffer.allocate(c.length());
         file.readPadded(in, c.hostOffset());
-        return Compression.decompress(h.compressionType(), in.array(), cs, file, c.hostOffset());
+        return Compression.decompress(header.compressionType(), in.array(), clusterSize, file, c.hostOffset());
     }
 
     // ---- Zeroing ----
 
     void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
-        synchronized (lock) {
-            beginWrite();
-            long end = pos + length;
-            while (pos < end) {
-                long base = pos & ~(long) (cs - 1);
-                long n = Math.min(end, base + cs) - pos;
-                zeroCluster(pos, (int) n, mayUnmap, beneath);
-                commitIfFull();
-                pos += n;
-            }
+        requireConsistent();
+        try {
+            writeZeroesChecked(pos, length, mayUnmap, beneath);
+        } catch (ImageException e) {
+            throw corrupted(e);
         }
     }
 
+    private void writeZeroesChecked(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
+        long end = pos + length;
+        long ticket = 0;
+        while (pos < end) {
+            boolean full = false;
+            synchronized (lock) {
+                beginWrite();
+                long before = writeBack.ticket();
+                while (pos < end && !full) {
+                    long base = pos & ~(long) (clusterSize - 1);
+                    long n = Math.min(end, base + clusterSize) - pos;
+                    zeroCluster(pos, (int) n, mayUnmap, beneath);
+                    full = full();
+                    pos += n;
+                }
+                if (writeBack.ticket() != before) ticket = writeBack.ticket();
+            }
+            if (full) writeBack.commit(true);
+        }
+        writeBack.settle(ticket);
+    }
+
     private void zeroCluster(long pos, int n, boolean mayUnmap, Beneath beneath) throws IOException {
-        long base = pos & ~(long) (cs - 1);
-        int a = (int) (pos - base), b = a + n;
-        if (base + b >= size) b = cs; // the disk ends inside this cluster: the rest is never read
-        long[] table = clusters.l2Table(pos / h.bytesPerL1Entry());
+        long base = pos & ~(long) (clusterSize - 1);
+        int from = (int) (pos - base), to = from + n;
+        if (base + to >= size) to = clusterSize; // the disk ends inside this cluster: the rest is never read
+        long[] table = clusters.l2Table(pos / header.bytesPerL1Entry());
         if (table == null && !beneath.exists()) return; // unallocated, and nothing beneath: zeros already
         if (units > 1) {
-            zeroSubclusters(pos, a, b, mayUnmap, beneath);
+            zeroSubclusters(pos, from, to, mayUnmap, beneath);
             return;
         }
-        Slot s = slot(pos);
-        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
-        long offset = compressed ? 0 : dataOffset(s);
-        boolean ownData = !compressed && offset != 0 && (s.entry & L2_COPIED) != 0;
-        boolean readsZero = (!compressed && (s.entry & L2_ZERO) != 0) || (s.entry == 0 && !beneath.exists());
-        if (a != 0 || b != cs) {
-            if (!readsZero) writeCluster(ByteBuffer.allocate(Math.min(n, cs - a)), pos, beneath);
+        Slot slot = slot(pos);
+        boolean compressed = slot.entry.isCompressed();
+        long offset = compressed ? 0 : dataOffset(slot);
+        boolean ownData = !compressed && offset != 0 && slot.entry.isCopied();
+        boolean readsZero = (!compressed && slot.entry.isZeroFlagged()) || (slot.entry.descriptor() == 0 && !beneath.exists());
+        if (from != 0 || to != clusterSize) {
+            if (!readsZero) writeCluster(ByteBuffer.allocate(Math.min(n, clusterSize - from)), pos, beneath);
             return;
         }
-        if (h.version() >= 3) {
+        if (header.version() >= 3) {
             if (readsZero && (offset == 0 || !mayUnmap)) return;
-            long entry = ownData && !mayUnmap ? offset | L2_COPIED | L2_ZERO : L2_ZERO;
-            setL2(s, entry, 0);
-            if (entry == L2_ZERO) release(s);
+            long entry = ownData && !mayUnmap ? offset | L2Entry.COPIED | L2Entry.ZERO : L2Entry.ZERO;
+            setL2(slot, entry, 0);
+            if (entry == L2Entry.ZERO) release(slot);
         } else if (!beneath.exists() && !(ownData && !mayUnmap)) {
-            if (s.entry == 0) return;
-            setL2(s, 0, 0);
-            release(s);
+            if (slot.entry.descriptor() == 0) return;
+            setL2(slot, 0, 0);
+            release(slot);
         } else {
-            writeCluster(ByteBuffer.allocate(Math.min(n, cs)), pos, beneath);
+            writeCluster(ByteBuffer.allocate(Math.min(n, clusterSize)), pos, beneath);
         }
     }
 
     /** Extended L2: whole subclusters get the zero bit; partial ones are written as zeros. */
-    private void zeroSubclusters(long pos, int a, int b, boolean mayUnmap, Beneath beneath) throws IOException {
-        long base = pos - a;
-        int fa = (a + unit - 1) / unit, fb = b / unit;
-        Slot s = slot(pos);
-        for (int[] part : new int[][] {{a, Math.min(b, fa * unit)}, {Math.max(a, Math.max(fa, fb) * unit), b}}) {
+    private void zeroSubclusters(long pos, int from, int to, boolean mayUnmap, Beneath beneath) throws IOException {
+        long base = pos - from;
+        int firstWhole = (from + unit - 1) / unit, endWhole = to / unit;
+        Slot slot = slot(pos);
+        for (int[] part : new int[][] {{from, Math.min(to, firstWhole * unit)}, {Math.max(from, Math.max(firstWhole, endWhole) * unit), to}}) {
             if (part[0] >= part[1]) continue;
-            Kind k = kind(s.entry, s.bitmap, part[0] / unit);
-            if (k == Kind.ZERO || (k == Kind.UNALLOCATED && !beneath.exists())) continue;
+            L2Entry.Kind k = kind(slot, part[0] / unit);
+            if (k == L2Entry.Kind.ZERO || (k == L2Entry.Kind.UNALLOCATED && !beneath.exists())) continue;
             writeCluster(ByteBuffer.allocate(part[1] - part[0]), base + part[0], beneath);
-            s = slot(pos);
+            slot = slot(pos);
         }
-        if (fa >= fb) return;
-        long full = mask(fa, fb);
-        boolean compressed = (s.entry & L2_COMPRESSED) != 0;
-        long offset = compressed ? 0 : dataOffset(s);
-        boolean own = !compressed && (offset == 0 || (s.entry & L2_COPIED) != 0);
+        if (firstWhole >= endWhole) return;
+        long full = mask(firstWhole, endWhole);
+        boolean compressed = slot.entry.isCompressed();
+        long offset = compressed ? 0 : dataOffset(slot);
+        boolean own = !compressed && (offset == 0 || slot.entry.isCopied());
         long all = mask(0, units);
         if (full == all && (mayUnmap || !own || offset == 0)) {
-            setL2(s, 0, all << 32);
-            release(s);
+            setL2(slot, 0, all << 32);
+            release(slot);
         } else if (own) {
-            long alloc = s.bitmap & 0xffffffffL & ~full;
-            long zero = (s.bitmap >>> 32 | full) & all;
+            long alloc = slot.entry.allocatedSubclusters() & ~full;
+            long zero = (slot.entry.zeroSubclusters() | full) & all;
             if (mayUnmap && alloc == 0 && offset != 0) {
-                setL2(s, 0, zero << 32);
-                release(s);
+                setL2(slot, 0, zero << 32);
+                release(slot);
             } else {
-                setL2(s, s.entry, alloc | zero << 32);
+                setL2(slot, slot.entry.descriptor(), alloc | zero << 32);
             }
         } else {
-            writeCluster(ByteBuffer.allocate((fb - fa) * unit), base + (long) fa * unit, beneath);
+            writeCluster(ByteBuffer.allocate((endWhole - firstWhole) * unit), base + (long) firstWhole * unit, beneath);
         }
     }
 
@@ -441,33 +567,44 @@ final class Qcow2Writer {
 
     /** Compresses one cluster (a short last one is compressed zero-padded, as qemu does). */
     CompressedUnit compress(ByteBuffer data, long pos) {
-        byte[] in = new byte[cs];
+        byte[] in = new byte[clusterSize];
         int n = data.remaining();
         data.duplicate().get(in, 0, n);
-        byte[] packed = Compression.compress(h.compressionType(), in, cs - 1);
+        byte[] packed = Compression.compress(header.compressionType(), in, clusterSize - 1);
         return packed != null ? CompressedUnit.packed(pos, packed) : CompressedUnit.plain(pos, ByteBuffer.wrap(in, 0, n));
     }
 
     void writeCompressed(CompressedUnit unit) throws IOException {
+        requireConsistent();
+        try {
+            writeCompressedChecked(unit);
+        } catch (ImageException e) {
+            throw corrupted(e);
+        }
+    }
+
+    private void writeCompressedChecked(CompressedUnit unit) throws IOException {
         long pos = unit.pos();
         byte[] packed = unit.packed();
+        boolean full;
+        long ticket;
         synchronized (lock) {
             beginWrite();
             if (packed == null) {
                 writeCluster(unit.plain().duplicate(), pos, NothingBeneath.NONE);
-                commitIfFull();
-                return;
+            } else {
+                Slot s = slot(pos);
+                long at = placeCompressed(packed.length);
+                file.writeFully(ByteBuffer.wrap(packed), at);
+                clusters.fileGrew(at + packed.length);
+                setL2(s, L2Entry.compressed(at, packed.length, clusterBits).descriptor(), 0);
+                release(s);
             }
-            Slot s = slot(pos);
-            long at = placeCompressed(packed.length);
-            file.writeFully(ByteBuffer.wrap(packed), at);
-            clusters.fileGrew(at + packed.length);
-            int x = 62 - (clusterBits - 8);
-            long sectors = ((at + packed.length - 1) >>> 9) - (at >>> 9);
-            setL2(s, L2_COMPRESSED | at | sectors << x, 0);
-            release(s);
-            commitIfFull();
+            full = full();
+            ticket = writeBack.ticket();
         }
+        if (full) writeBack.commit(true);
+        writeBack.settle(ticket);
     }
 
     /** Packs compressed data after the previous one, as qemu does; each host cluster touched gains a reference. */
@@ -476,19 +613,19 @@ final class Qcow2Writer {
         // A cluster whose refcount is at its maximum (1-bit refcounts) cannot be shared.
         if (tail != 0 && refcounts.get(tail >>> clusterBits) >= refcounts.maxRefcount()) tail = 0;
         long at;
-        if (tail != 0 && (tail & (cs - 1)) + length <= cs) {
+        if (tail != 0 && (tail & (clusterSize - 1)) + length <= clusterSize) {
             refcounts.add(tail >>> clusterBits, 1, 1);
             at = tail;
         } else {
             long fresh = allocate(1);
-            if (tail != 0 && fresh == (tail | (cs - 1)) + 1) {
+            if (tail != 0 && fresh == (tail | (clusterSize - 1)) + 1) {
                 refcounts.add(tail >>> clusterBits, 1, 1);
                 at = tail;
             } else {
                 at = fresh;
             }
         }
-        compressedTail = ((at + length) & (cs - 1)) == 0 ? 0 : at + length;
+        compressedTail = ((at + length) & (clusterSize - 1)) == 0 ? 0 : at + length;
         return at;
     }
 
@@ -515,15 +652,15 @@ final class Qcow2Writer {
      */
     private void beginWrite() throws IOException {
         if (started) return;
-        if (h.version() >= 3 && autoclear != 0) {
+        if (header.version() >= 3 && autoclear != 0) {
             file.writeFully(ByteBuffer.allocate(8), Qcow2Header.AUTOCLEAR_FIELD);
             autoclear = 0;
-            for (long[] e : bitmaps) free(e[0], e[1]);
+            for (HostRange b : bitmaps) free(b.offset(), b.length());
             bitmaps = List.of();
             clusters.allowInPlace();
             listener.changed(0, size); // every cluster of ours maps in place from now on
         }
-        if (h.lazyRefcounts() && !dirty()) {
+        if (header.lazyRefcounts() && !dirty()) {
             setIncompatible(incompatible | Qcow2Header.INCOMPAT_DIRTY);
             file.force(false);
             markedDirty = true;
@@ -546,17 +683,21 @@ final class Qcow2Writer {
     }
 
     void flush() throws IOException {
-        synchronized (lock) {
-            commit();
-            file.force(true);
+        try {
+            writeBack.commit(true);
+        } catch (ImageException e) {
+            throw corrupted(e);
         }
+        file.force(true);
     }
 
     /** A clean close: everything durable, then the dirty bit cleared. */
     void close() throws IOException {
         synchronized (lock) {
             if (!started) return;
-            flush();
+        }
+        flush();
+        synchronized (lock) {
             if (markedDirty) markClean();
         }
     }
@@ -570,42 +711,44 @@ final class Qcow2Writer {
      */
     void preallocate(String mode, boolean backing) throws IOException {
         synchronized (lock) {
-            long total = (size + cs - 1) / cs;
-            long perTable = 1L << h.l2Bits();
+            long total = (size + clusterSize - 1) / clusterSize;
+            long perTable = 1L << header.l2Bits();
             int stride = clusters.stride();
             long bitmap = backing ? 0 : mask(0, units);
             for (int i = 0; (long) i * perTable < total; i++) {
                 int n = (int) Math.min(perTable, total - i * perTable);
                 long l2Offset = writableL2(i);
                 long first = allocate(n);
-                long end = first + (long) n * cs;
+                long end = first + (long) n * clusterSize;
                 if (mode.equals("falloc") && !org.vdiskload.io.Holes.allocate(file.path(), first, end - first)) {
                     throw ImageException.unsupported(file.path(), "preallocation=falloc: the file system cannot reserve space");
                 }
                 if (mode.equals("full")) {
-                    ByteBuffer zeros = ByteBuffer.allocate(Math.min(cs * 16, 1 << 20));
+                    ByteBuffer zeros = ByteBuffer.allocate(Math.min(clusterSize * 16, 1 << 20));
                     for (long p = first; p < end; p += zeros.capacity()) {
                         file.writeFully(zeros.clear().limit((int) Math.min(zeros.capacity(), end - p)), p);
                     }
                 }
-                extendToCluster(end - cs);
+                extendToCluster(end - clusterSize);
                 long[] table = clusters.l2At(l2Offset).clone();
                 for (int k = 0; k < n; k++) {
-                    table[k * stride] = (first + (long) k * cs) | L2_COPIED;
+                    table[k * stride] = (first + (long) k * clusterSize) | L2Entry.COPIED;
                     if (stride == 2) table[k * 2 + 1] = bitmap;
                 }
-                ByteBuffer b = ByteBuffer.allocate(cs);
+                ByteBuffer b = ByteBuffer.allocate(clusterSize);
                 b.asLongBuffer().put(table);
+                guard(l2Offset, clusterSize, MetadataOverlap.Structure.ACTIVE_L2, "L2 table");
                 file.writeFully(b, l2Offset);
                 clusters.putL2(l2Offset, table);
             }
-            flush();
         }
+        flush();
     }
 
     // ---- Resize ----
 
     void resize(long newSize, boolean allowShrink) throws IOException {
+        requireConsistent();
         if (newSize < 0 || newSize % 512 != 0) {
             throw ImageException.invalid(file.path(), "the new size " + newSize + " is not a multiple of 512 bytes");
         }
@@ -636,25 +779,27 @@ final class Qcow2Writer {
 
     /** Bytes past the old end inside its last cluster may hold anything: make them read as zeros. */
     private void zeroTailOfLastCluster() throws IOException {
-        long tail = size & (cs - 1);
+        long tail = size & (clusterSize - 1);
         if (tail == 0) return;
         LayerRun run = clusters.map(size - 1, 1);
-        if (run.inPlace()) file.writeFully(ByteBuffer.allocate((int) (cs - tail)), run.fileOffset() + 1);
+        if (!run.inPlace()) return;
+        guard(run.fileOffset() + 1, clusterSize - tail, null, "guest data past the old end");
+        file.writeFully(ByteBuffer.allocate((int) (clusterSize - tail)), run.fileOffset() + 1);
     }
 
     private void growL1(long newSize) throws IOException {
-        long needed = Qcow2Header.l1EntriesFor(newSize, h.bytesPerL1Entry());
+        long needed = Qcow2Header.l1EntriesFor(newSize, header.bytesPerL1Entry());
         long[] old = clusters.l1();
         if (needed <= old.length) return;
         if (needed * 8 > Qcow2Header.MAX_L1_BYTES) {
             throw ImageException.invalid(file.path(), "the new size " + newSize + " needs an L1 table larger than qemu's limit of 32 MiB");
         }
         long bytes = needed * 8;
-        long clustersNeeded = (bytes + cs - 1) / cs;
+        long clustersNeeded = (bytes + clusterSize - 1) / clusterSize;
         beginWrite();
         long at = allocate(clustersNeeded);
         long[] table = java.util.Arrays.copyOf(old, (int) needed);
-        ByteBuffer b = ByteBuffer.allocate((int) (clustersNeeded * cs));
+        ByteBuffer b = ByteBuffer.allocate((int) (clustersNeeded * clusterSize));
         b.asLongBuffer().put(table);
         file.writeFully(b, at);
         clusters.fileGrew(at + b.capacity());

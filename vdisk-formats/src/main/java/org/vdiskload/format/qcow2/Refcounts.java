@@ -25,10 +25,14 @@ final class Refcounts {
     /** log2 of the refcount entries in one block. */
     private final int blockBits;
     private final LruCache<byte[]> blocks;
-    private long tableOffset;
-    private long[] table;
+    private volatile long tableOffset;
+    private volatile long[] table;
     /** No cluster below this one is free. */
     private long freeHint;
+    /** The refcount blocks' offsets (the table's non-zero entries), for the overlap check. */
+    private final ClusterSet blockOffsets = new ClusterSet();
+    /** Checks every write here against the other metadata (set by the writer). */
+    private MetadataGuard guard = MetadataGuard.NONE;
 
     private Refcounts(ImageFile file, Qcow2Header h, long tableOffset, long[] table) {
         this.file = file;
@@ -38,6 +42,16 @@ final class Refcounts {
         this.blocks = new LruCache<>(Math.max(4, LruCache.entriesFor(8L << 20, 1L << clusterBits)));
         this.tableOffset = tableOffset;
         this.table = table;
+        blockOffsets.replaceWith(java.util.Arrays.stream(table).map(e -> e & TABLE_OFFSET_MASK).toArray());
+    }
+
+    void useGuard(MetadataGuard g) {
+        guard = g;
+    }
+
+    /** The first refcount block in {@code [from, to)}, or -1. */
+    long firstBlockIn(long from, long to) {
+        return blockOffsets.firstIn(from, to);
     }
 
     static Refcounts load(ImageFile file, Qcow2Header h) throws IOException {
@@ -138,6 +152,7 @@ final class Refcounts {
                 encode(b, i, order, nv);
             }
             int lo = byteOf(from), hi = Math.max(lo + 1, byteOf(to - 1) + Math.max(1, (1 << order) / 8));
+            guard.check(offset + lo, hi - lo, MetadataOverlap.Structure.REFCOUNT_BLOCK, "refcount block update");
             file.writeFully(ByteBuffer.wrap(b, lo, hi - lo), offset + lo);
             if (delta < 0) freeHint = Math.min(freeHint, index);
             index = blockEnd;
@@ -156,6 +171,8 @@ final class Refcounts {
             long start = findFree(count);
             long missing = missingBlock(start, count);
             if (missing < 0) {
+                // Free by their refcounts, the clusters must hold no metadata either: checked before they are counted.
+                guard.check(start << clusterBits, count << clusterBits, null, "newly allocated cluster");
                 add(start, count, 1);
                 return start;
             }
@@ -202,6 +219,7 @@ final class Refcounts {
         long offset = first << clusterBits;
         byte[] b = new byte[(int) clusterSize()];
         encode(b, (int) (first & ((1L << blockBits) - 1)), order, 1);
+        guard.check(offset, clusterSize(), null, "new refcount block");
         file.writeFully(ByteBuffer.wrap(b), offset);
         blocks.invalidate(offset);
         file.force(false); // on the disk before the table entry points to it
@@ -210,8 +228,10 @@ final class Refcounts {
 
     private void writeTableEntry(int t, long offset) throws IOException {
         ByteBuffer e = ByteBuffer.allocate(8).putLong(0, offset);
+        guard.check(tableOffset + (long) t * 8, 8, MetadataOverlap.Structure.REFCOUNT_TABLE, "refcount table entry");
         file.writeFully(e, tableOffset + (long) t * 8);
         table[t] = offset;
+        blockOffsets.add(offset);
     }
 
     /** Every stored refcount of clusters {@code [0, end)}, and beyond where any is non-zero. */
@@ -233,13 +253,13 @@ final class Refcounts {
         return n == counts.length ? counts : java.util.Arrays.copyOf(counts, n);
     }
 
-    /** The clusters of the refcount structure itself (table and blocks), as host offsets and lengths. */
-    List<long[]> structure() throws IOException {
-        List<long[]> out = new ArrayList<>();
-        out.add(new long[] {tableOffset, (long) table.length * 8});
+    /** The clusters of the refcount structure itself: the table and the blocks. */
+    List<HostRange> structure() throws IOException {
+        List<HostRange> out = new ArrayList<>();
+        out.add(new HostRange(tableOffset, (long) table.length * 8));
         for (int t = 0; t < table.length; t++) {
             long offset = blockOffset(t);
-            if (offset != 0) out.add(new long[] {offset, clusterSize()});
+            if (offset != 0) out.add(new HostRange(offset, clusterSize()));
         }
         return out;
     }
@@ -248,8 +268,8 @@ final class Refcounts {
     private void grow(long entries) throws IOException {
         long fileClusters = (file.size() + clusterSize() - 1) >>> clusterBits;
         long[] counts = readAll(fileClusters);
-        for (long[] s : structure()) {
-            for (long c = s[0] >>> clusterBits; c < (s[0] + s[1] + clusterSize() - 1) >>> clusterBits; c++) counts[(int) c]--;
+        for (HostRange part : structure()) {
+            for (long c = part.offset() >>> clusterBits; c < (part.end() + clusterSize() - 1) >>> clusterBits; c++) counts[(int) c]--;
         }
         replaceWith(counts, Math.max(entries, (long) table.length * 3 / 2));
     }
@@ -262,6 +282,7 @@ final class Refcounts {
     void replaceWith(long[] counts, long minEntries) throws IOException {
         long fileClusters = (file.size() + clusterSize() - 1) >>> clusterBits;
         Layout l = Layout.plan(file.path(), counts, fileClusters, minEntries, clusterBits, order);
+        guard.check(l.tableOffset(), (l.endCluster() << clusterBits) - l.tableOffset(), null, "new refcount structure");
         long[] newTable = l.write(file, counts);
         file.force(false);
         ByteBuffer hdr = ByteBuffer.allocate(12).putLong(0, l.tableOffset()).putInt(8, l.tableClusters());
@@ -269,6 +290,7 @@ final class Refcounts {
         file.force(false);
         tableOffset = l.tableOffset();
         table = newTable;
+        blockOffsets.replaceWith(newTable);
         blocks.clear();
         freeHint = 0;
     }

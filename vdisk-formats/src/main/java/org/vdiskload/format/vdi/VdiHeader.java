@@ -136,6 +136,15 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
         return offsetBmap + 4 * blocksInImage;
     }
 
+    /**
+     * Whether data slot {@code index} overlaps the header or the block map (a map moved into data slots by
+     * an interrupted resize lies there): no block may live in such a slot.
+     */
+    public boolean slotHoldsMetadata(long index) {
+        long at = blockOffset(index);
+        return at < LENGTH || (at < bmapEnd() && at + BLOCK_SIZE > offsetBmap);
+    }
+
     /** File offset of data block {@code index}. */
     public long blockOffset(long index) {
         return offsetData + index * BLOCK_SIZE;

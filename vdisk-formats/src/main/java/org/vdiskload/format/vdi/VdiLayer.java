@@ -28,6 +28,8 @@ final class VdiLayer implements ImageLayer {
     private volatile VdiWriter writer;
     /** Forwards to the listener set last, so a writer made anew by resize reports to it too. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
+    /** Metadata write-through, for a writer made anew by resize too. */
+    private volatile boolean writeThrough;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
         this.file = file;
@@ -68,11 +70,17 @@ final class VdiLayer implements ImageLayer {
         int expected = first + 1;
         while (runEnd < end) {
             int e = map.entry(++block);
-            boolean continues = VdiBlockMap.isData(first) ? VdiBlockMap.isData(e) && e == expected++ : e == first;
+            boolean continues = VdiBlockMap.isData(first)
+                    ? VdiBlockMap.isData(e) && e == expected++ && !header.slotHoldsMetadata(Integer.toUnsignedLong(e))
+                    : e == first;
             if (!continues) break;
             runEnd = Math.min(end, (block + 1L) * blockSize);
         }
         long length = runEnd - pos;
+        if (VdiBlockMap.isData(first) && header.slotHoldsMetadata(Integer.toUnsignedLong(first))) {
+            // A block on the header or the map (a corrupt entry): the library serves it, no one writes there.
+            return LayerRun.encoded(Math.min(length, (pos / blockSize + 1) * blockSize - pos));
+        }
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
@@ -80,6 +88,14 @@ final class VdiLayer implements ImageLayer {
             default -> new LayerRun(length, LayerRun.Status.DATA, file,
                     header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
         };
+    }
+
+    /** A block whose entry names a slot on the metadata ({@link VdiHeader#slotHoldsMetadata}), read as qemu reads it. */
+    @Override
+    public void readEncoded(ByteBuffer dst, long pos) throws IOException {
+        long blockSize = VdiHeader.BLOCK_SIZE;
+        int e = map.entry((int) (pos / blockSize));
+        file.readPadded(dst, header.blockOffset(Integer.toUnsignedLong(e)) + pos % blockSize);
     }
 
     @Override
@@ -125,6 +141,12 @@ final class VdiLayer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWriter().setMetadataWriteThrough(on);
+        writeThrough = on;
+    }
+
+    @Override
     public void flush() throws IOException {
         if (writer != null) writer.flush();
     }
@@ -144,6 +166,7 @@ final class VdiLayer implements ImageLayer {
         header = VdiHeader.parse(b, file.path());
         map = VdiBlockMap.read(file, header);
         writer = new VdiWriter(file, header, map, this::mapChanged);
+        writer.setMetadataWriteThrough(writeThrough);
     }
 
     private VdiWriter requireWriter() throws ImageException {

@@ -2,9 +2,11 @@ package org.vdiskload.format.vdi;
 
 import org.vdiskload.image.Beneath;
 import org.vdiskload.image.MapChangeListener;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Holes;
 import org.vdiskload.io.ImageFile;
+import org.vdiskload.io.WriteBack;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,9 +19,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * area (index {@code blocks_allocated}), written whole (data, the rest zeros; past the end of the
  * file, where a hole reads as zeros, the data alone) before the block map
  * entry and the header's {@code blocks_allocated} that make it part of the image. Those two wait in
- * memory until {@link #flush} (or until many blocks wait), which forces the new blocks first and then
- * writes them: one flush orders many allocations, and a power cut never leaves an entry naming a block
- * that is not on the disk. qemu-img check counts a map that disagrees with {@code blocks_allocated} as
+ * memory until a commit ({@link WriteBack}: at {@link #flush}, when many blocks wait, or with metadata
+ * write-through before each write returns), which forces the new blocks first and then writes them: one
+ * flush orders many allocations, and a power cut never leaves an entry naming a block that is not on the disk. qemu-img check counts a map that disagrees with {@code blocks_allocated} as
  * corrupt, so the two change in one write when they share the first 4 KiB page (maps of up to 896
  * blocks); otherwise the count goes first and a flush, and a crash between leaves unreferenced blocks
  * that {@code check -r leaks} gives back. Writes into allocated blocks go straight to the file without
@@ -48,6 +50,8 @@ final class VdiWriter {
 
     /** Told of every block whose map entry changes. */
     private final MapChangeListener listener;
+    /** Commits the map entries and count; counts each change (under {@link #allocation}). */
+    private final WriteBack writeBack;
 
     VdiWriter(ImageFile file, VdiHeader header, VdiBlockMap map, MapChangeListener listener) {
         this.file = file;
@@ -56,6 +60,11 @@ final class VdiWriter {
         this.listener = listener;
         this.blocksAllocated = header.blocksAllocated();
         this.writtenCount = blocksAllocated;
+        this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(allocation), this::unwritten);
+    }
+
+    void setMetadataWriteThrough(boolean on) throws IOException {
+        writeBack.setWriteThrough(on);
     }
 
     private void blockChanged(int block) {
@@ -63,30 +72,50 @@ final class VdiWriter {
     }
 
     void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
+        long ticket = 0;
         while (src.hasRemaining()) {
             int block = (int) (pos / BLOCK);
             int inBlock = (int) (pos % BLOCK);
             ByteBuffer piece = Bytes.take(src, Math.min(src.remaining(), BLOCK - inBlock));
             int e = map.entry(block);
-            if (VdiBlockMap.isData(e)) file.writeFully(piece, dataOffset(e, inBlock));
-            else allocate(block, inBlock, piece, beneath);
+            if (VdiBlockMap.isData(e)) file.writeFully(piece, checkedDataOffset(block, e, inBlock));
+            else ticket = Math.max(ticket, allocate(block, inBlock, piece, beneath));
             pos += piece.capacity();
         }
+        writeBack.settle(ticket);
     }
 
     private long dataOffset(int entry, int inBlock) {
         return header.blockOffset(Integer.toUnsignedLong(entry)) + inBlock;
     }
 
-    private void allocate(int block, int inBlock, ByteBuffer piece, Beneath beneath) throws IOException {
+    /** {@link #dataOffset}, refusing a block whose slot lies on the header or the block map. */
+    private long checkedDataOffset(int block, int entry, int inBlock) throws ImageException {
+        long slot = Integer.toUnsignedLong(entry);
+        if (header.slotHoldsMetadata(slot)) {
+            throw ImageException.corrupt(file.path(), header.offsetBmap() + 4L * block, "block map entry " + block,
+                    "refusing to write into data slot " + slot + " at " + header.blockOffset(slot)
+                            + ": it overlaps the header or the block map (" + header.offsetBmap() + ".." + header.bmapEnd() + ")");
+        }
+        return dataOffset(entry, inBlock);
+    }
+
+    /** Writes {@code piece} into a block without data, allocating it; returns the commit ticket of the change, or 0. */
+    private long allocate(int block, int inBlock, ByteBuffer piece, Beneath beneath) throws IOException {
+        boolean full;
+        long ticket;
         allocation.lock();
         try {
             int e = map.entry(block);
             if (VdiBlockMap.isData(e)) { // allocated by a concurrent writer meanwhile
-                file.writeFully(piece, dataOffset(e, inBlock));
-                return;
+                file.writeFully(piece, checkedDataOffset(block, e, inBlock));
+                return 0;
             }
             int index = (int) blocksAllocated;
+            if (header.slotHoldsMetadata(index)) {
+                throw ImageException.corrupt(file.path(), 0x184, "blocks_allocated", "refusing to allocate data slot " + index
+                        + ": it overlaps the header or the block map (" + header.offsetBmap() + ".." + header.bmapEnd() + ")");
+            }
             long at = header.blockOffset(index);
             boolean zerosAround = e != VdiBlockMap.UNALLOCATED || !beneath.exists();
             if (piece.remaining() < BLOCK && zerosAround && !file.reaches(at + 1)) {
@@ -101,10 +130,14 @@ final class VdiWriter {
             map.set(block, index);
             blockChanged(block);
             unwritten.set(block);
-            if (unwritten.cardinality() >= MAX_UNWRITTEN) commit();
+            writeBack.changed();
+            ticket = writeBack.ticket();
+            full = unwritten.cardinality() >= MAX_UNWRITTEN;
         } finally {
             allocation.unlock();
         }
+        if (full) writeBack.commit(true);
+        return ticket;
     }
 
     /**
@@ -132,35 +165,51 @@ final class VdiWriter {
     }
 
     /**
-     * Writes what waits in memory, after forcing the blocks it points to: the count with the entries in
-     * the header's first page in one write; then, after a flush (a power cut may keep either page without
-     * the other: the count alone is a leak, an entry alone a corruption), the entries past that page.
-     * Under the allocation lock.
+     * What waits in memory, copied for a commit (under the allocation lock). The commit forces the blocks it
+     * points to, then writes the count with the entries in the header's first page in one write; then, after
+     * a flush (a power cut may keep either page without the other: the count alone is a leak, an entry alone
+     * a corruption), the entries past that page.
      */
-    private void commit() throws IOException {
-        if (unwritten.isEmpty() && writtenCount == blocksAllocated) return;
-        file.force(false);
+    private WriteBack.Batch unwritten(boolean all) {
+        if (unwritten.isEmpty() && writtenCount == blocksAllocated) return null;
+        BitSet blocks = (BitSet) unwritten.clone();
+        long count = blocksAllocated;
+        boolean countChanged = writtenCount != count;
         int firstPageEntries = (int) Math.max(0, (PAGE - header.offsetBmap()) / 4);
-        int lastInPage = unwritten.previousSetBit(firstPageEntries - 1);
-        if (lastInPage >= 0 || writtenCount != blocksAllocated) {
-            long end = lastInPage >= 0 ? header.offsetBmap() + 4L * (lastInPage + 1) : BLOCKS_ALLOCATED_AT + 4;
-            ByteBuffer b = file.readStruct(BLOCKS_ALLOCATED_AT, end - BLOCKS_ALLOCATED_AT, ByteOrder.LITTLE_ENDIAN, "VDI header and block map");
-            b.putInt(0, (int) blocksAllocated);
-            for (int k = unwritten.nextSetBit(0); k >= 0 && k <= lastInPage; k = unwritten.nextSetBit(k + 1)) {
-                b.putInt((int) (header.offsetBmap() + 4L * k - BLOCKS_ALLOCATED_AT), map.entry(k));
+        int lastInPage = blocks.previousSetBit(firstPageEntries - 1);
+        int[] inPage = new int[lastInPage + 1];
+        for (int k = blocks.nextSetBit(0); k >= 0 && k <= lastInPage; k = blocks.nextSetBit(k + 1)) inPage[k] = map.entry(k);
+        // Past the first page, a run of entries written as it is now: those not waiting hold what the file has.
+        int first = blocks.nextSetBit(firstPageEntries);
+        int[] past = first < 0 ? new int[0] : new int[blocks.length() - first];
+        for (int k = 0; k < past.length; k++) past[k] = map.entry(first + k);
+        return new WriteBack.Batch() {
+            @Override
+            public void write() throws IOException {
+                if (lastInPage >= 0 || countChanged) {
+                    long end = lastInPage >= 0 ? header.offsetBmap() + 4L * (lastInPage + 1) : BLOCKS_ALLOCATED_AT + 4;
+                    ByteBuffer b = file.readStruct(BLOCKS_ALLOCATED_AT, end - BLOCKS_ALLOCATED_AT, ByteOrder.LITTLE_ENDIAN,
+                            "VDI header and block map");
+                    b.putInt(0, (int) count);
+                    for (int k = blocks.nextSetBit(0); k >= 0 && k <= lastInPage; k = blocks.nextSetBit(k + 1)) {
+                        b.putInt((int) (header.offsetBmap() + 4L * k - BLOCKS_ALLOCATED_AT), inPage[k]);
+                    }
+                    file.writeFully(b, BLOCKS_ALLOCATED_AT);
+                }
+                if (past.length > 0) {
+                    file.force(false);
+                    ByteBuffer b = ByteBuffer.allocate(4 * past.length).order(ByteOrder.LITTLE_ENDIAN);
+                    b.asIntBuffer().put(past);
+                    file.writeFully(b, header.offsetBmap() + 4L * first);
+                }
             }
-            file.writeFully(b, BLOCKS_ALLOCATED_AT);
-            writtenCount = blocksAllocated;
-        }
-        int first = unwritten.nextSetBit(firstPageEntries);
-        if (first >= 0) {
-            file.force(false);
-            int last = unwritten.length() - 1;
-            ByteBuffer b = ByteBuffer.allocate(4 * (last - first + 1)).order(ByteOrder.LITTLE_ENDIAN);
-            for (int k = first; k <= last; k++) b.putInt(4 * (k - first), map.entry(k));
-            file.writeFully(b, header.offsetBmap() + 4L * first);
-        }
-        unwritten.clear();
+
+            @Override
+            public void written() {
+                unwritten.andNot(blocks);
+                writtenCount = count;
+            }
+        };
     }
 
     /**
@@ -204,29 +253,33 @@ final class VdiWriter {
             int e = map.entry(block);
             if (VdiBlockMap.isData(e)) {
                 boolean whole = inBlock == 0 && pos + n == guestEnd;
-                if (!(whole && mayUnmap && discardLast(block))) zeroInPlace(dataOffset(e, inBlock), n, mayUnmap);
+                if (!(whole && mayUnmap && discardLast(block))) zeroInPlace(checkedDataOffset(block, e, inBlock), n, mayUnmap);
             }
             pos += n;
         }
     }
 
     private boolean discardLast(int block) throws IOException {
-        allocation.lock();
-        try {
-            int e = map.entry(block);
-            if (header.imageType() == VdiHeader.TYPE_STATIC) return false; // static images keep every block
-            if (!VdiBlockMap.isData(e) || Integer.toUnsignedLong(e) != blocksAllocated - 1) return false;
-            commit(); // what waits first, so the count written next is the one in memory
-            map.set(block, VdiBlockMap.ZERO);
-            blockChanged(block);
-            writeReleased(block, VdiBlockMap.ZERO, blocksAllocated - 1);
-            blocksAllocated--;
-            long slot = header.blockOffset(blocksAllocated);
-            if (file.size() > slot) file.truncate(slot);
-            return true;
-        } finally {
-            allocation.unlock();
-        }
+        if (header.imageType() == VdiHeader.TYPE_STATIC) return false; // static images keep every block
+        boolean[] done = {false};
+        // Between commits, after what waits: the count written next is the one in memory.
+        writeBack.exclusive(() -> {
+            allocation.lock();
+            try {
+                int e = map.entry(block);
+                if (!VdiBlockMap.isData(e) || Integer.toUnsignedLong(e) != blocksAllocated - 1) return;
+                map.set(block, VdiBlockMap.ZERO);
+                blockChanged(block);
+                writeReleased(block, VdiBlockMap.ZERO, blocksAllocated - 1);
+                blocksAllocated--;
+                long slot = header.blockOffset(blocksAllocated);
+                if (file.size() > slot) file.truncate(slot);
+                done[0] = true;
+            } finally {
+                allocation.unlock();
+            }
+        });
+        return done[0];
     }
 
     private void zeroInPlace(long at, int n, boolean mayUnmap) throws IOException {
@@ -256,12 +309,7 @@ final class VdiWriter {
     }
 
     void flush() throws IOException {
-        allocation.lock();
-        try {
-            commit();
-        } finally {
-            allocation.unlock();
-        }
+        writeBack.commit(true);
         file.force(true);
     }
 }

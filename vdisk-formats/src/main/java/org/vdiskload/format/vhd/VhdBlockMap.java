@@ -7,6 +7,7 @@ import org.vdiskload.io.LruCache;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Map;
 
 /**
  * Maps virtual offsets of a dynamic or differencing disk to the file. An unallocated block is
@@ -24,12 +25,23 @@ final class VhdBlockMap {
     private final LruCache<byte[]> bitmaps;
     private final boolean writable;
     private final Object bitmapLock = new Object();
+    /**
+     * Blocks lying on metadata or on another block, with what they overlap (found at open; new blocks go past
+     * everything): their sectors map ENCODED, read by the library, and no write goes there.
+     */
+    private final Map<Long, String> overlapping;
 
-    VhdBlockMap(ImageFile file, VhdBat bat, long cacheBytes, boolean writable) {
+    VhdBlockMap(ImageFile file, VhdBat bat, long cacheBytes, boolean writable, Map<Long, String> overlapping) {
         this.file = file;
         this.bat = bat;
         this.bitmaps = new LruCache<>(LruCache.entriesFor(cacheBytes, bat.bitmapSize()));
         this.writable = writable;
+        this.overlapping = Map.copyOf(overlapping);
+    }
+
+    /** What block {@code index} overlaps, or null if it lies clear of metadata and other blocks. */
+    String overlaps(long index) {
+        return overlapping.isEmpty() ? null : overlapping.get(index);
     }
 
     VhdBat bat() {
@@ -56,6 +68,7 @@ final class VhdBlockMap {
         long length = Math.min(end, limit) - inBlock;
         if (!set) return LayerRun.unallocated(length);
         long at = bat.dataOffset(index) + inBlock;
+        if (overlaps(index) != null) return LayerRun.encoded(length);
         return writable ? LayerRun.dataInPlace(length, file, at) : LayerRun.data(length, file, at);
     }
 

@@ -105,9 +105,11 @@ public final class VhdFormat implements ImageFormat {
         VhdBat bat = VhdBat.load(file, header, footer.virtualSize());
         List<String> parents = footer.diskType() == VhdFooter.TYPE_DIFFERENCING ? VhdParent.fileNames(file, header) : null;
         boolean writable = writable(file, context);
-        VhdBlockMap blocks = new VhdBlockMap(file, bat, context.cacheBytes(), writable);
+        VhdBlockMap blocks = new VhdBlockMap(file, bat, context.cacheBytes(), writable,
+                VhdLayout.overlappingBlocks(header, bat, file.size()));
         VhdWriter writer = writable
-                ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()))
+                ? new VhdWriter(file, blocks, head, footer.diskType() == VhdFooter.TYPE_DYNAMIC, VhdWriter.tailOf(header, bat, file.size()),
+                        VhdLayout.besideTheBat(header, file.size()))
                 : null;
         return new VhdLayer(file, footer, header, blocks, writer, parents);
     }

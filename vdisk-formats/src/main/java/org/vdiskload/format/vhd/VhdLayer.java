@@ -86,6 +86,19 @@ final class VhdLayer implements ImageLayer {
         return writable ? LayerRun.dataInPlace(maxLength, file, pos) : LayerRun.data(maxLength, file, pos);
     }
 
+    /** The sectors of a block lying on metadata ({@link VhdBlockMap#overlaps}), read as qemu reads them. */
+    @Override
+    public void readEncoded(ByteBuffer dst, long pos) throws IOException {
+        long blockSize = blocks.bat().blockSize();
+        while (dst.hasRemaining()) {
+            long index = pos / blockSize;
+            int n = (int) Math.min(dst.remaining(), blockSize - pos % blockSize);
+            file.readPadded(dst.slice(dst.position(), n), blocks.bat().dataOffset(index) + pos % blockSize);
+            dst.position(dst.position() + n);
+            pos += n;
+        }
+    }
+
     @Override
     public Optional<BackingRef> backing() {
         return Optional.ofNullable(backing);

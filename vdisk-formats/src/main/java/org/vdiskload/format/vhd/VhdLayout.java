@@ -16,10 +16,16 @@ final class VhdLayout {
 
     /** The metadata regions (not the blocks); locator data only where it lies inside {@code fileSize}. */
     static List<Region> metadata(VhdDynamicHeader header, VhdBat bat, long fileSize) {
+        List<Region> out = besideTheBat(header, fileSize);
+        out.add(2, new Region("BAT", bat.tableOffset(), roundUp(bat.tableOffset() + bat.tableLength())));
+        return out;
+    }
+
+    /** The metadata regions but the BAT: no BAT entry lying on one of them is written. */
+    static List<Region> besideTheBat(VhdDynamicHeader header, long fileSize) {
         List<Region> out = new ArrayList<>();
         out.add(new Region("footer copy", 0, VhdFooter.SIZE));
         out.add(new Region("dynamic header", header.at(), header.at() + VhdDynamicHeader.SIZE));
-        out.add(new Region("BAT", bat.tableOffset(), roundUp(bat.tableOffset() + bat.tableLength())));
         for (VhdParentLocator loc : header.locators()) {
             long len = reserved(loc);
             if (loc.dataOffset() < 0 || loc.dataOffset() > fileSize || len > fileSize - loc.dataOffset()) continue;
@@ -44,6 +50,32 @@ final class VhdLayout {
         for (int i = 0; i < bat.entryCount(); i++) {
             long at = bat.bitmapOffset(i);
             if (at >= 0) out.add(new Region("block " + i, at, at + bat.blockSpan()));
+        }
+        return out;
+    }
+
+    /**
+     * The allocated blocks that overlap a metadata structure or another block, each with what it overlaps:
+     * neither served as data nor written (the check reports them as corruption).
+     */
+    static java.util.Map<Long, String> overlappingBlocks(VhdDynamicHeader header, VhdBat bat, long fileSize) {
+        List<Region> metadata = metadata(header, bat, fileSize);
+        List<long[]> blocks = new ArrayList<>();
+        for (int i = 0; i < bat.entryCount(); i++) {
+            long at = bat.bitmapOffset(i);
+            if (at >= 0) blocks.add(new long[] {at, i});
+        }
+        blocks.sort(java.util.Comparator.comparingLong(b -> b[0]));
+        java.util.Map<Long, String> out = new java.util.HashMap<>();
+        for (int k = 0; k < blocks.size(); k++) {
+            long start = blocks.get(k)[0], end = start + bat.blockSpan();
+            for (Region m : metadata) {
+                if (m.start() < end && m.end() > start) out.putIfAbsent(blocks.get(k)[1], "the " + m.name() + " at offset " + m.start());
+            }
+            if (k + 1 < blocks.size() && blocks.get(k + 1)[0] < end) {
+                out.putIfAbsent(blocks.get(k)[1], "block " + blocks.get(k + 1)[1] + " at offset " + blocks.get(k + 1)[0]);
+                out.putIfAbsent(blocks.get(k + 1)[1], "block " + blocks.get(k)[1] + " at offset " + start);
+            }
         }
         return out;
     }

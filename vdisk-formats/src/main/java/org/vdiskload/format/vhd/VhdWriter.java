@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Writes into a dynamic or differencing disk. Sectors whose bitmap bit is set are overwritten in
@@ -37,6 +38,8 @@ final class VhdWriter {
     private final Object lock = new Object();
     /** Where the tail footer is written: the next block goes there. Guarded by {@link #lock}. */
     private long tailAt;
+    /** The metadata other than the BAT: a damaged or hostile BAT may lie on it, and then its entries there are not written. */
+    private final List<VhdLayout.Region> besideTheBat;
     /** Told of every block allocated and every run of sectors whose bits are set. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -44,13 +47,14 @@ final class VhdWriter {
      * @param footer      the footer copy at offset 0, written as the tail footer
      * @param fullBitmaps whether new blocks get every bitmap bit (dynamic disks)
      */
-    VhdWriter(ImageFile file, VhdBlockMap blocks, ByteBuffer footer, boolean fullBitmaps, long tailAt) {
+    VhdWriter(ImageFile file, VhdBlockMap blocks, ByteBuffer footer, boolean fullBitmaps, long tailAt, List<VhdLayout.Region> besideTheBat) {
         this.file = file;
         this.blocks = blocks;
         this.bat = blocks.bat();
         this.footer = footer.asReadOnlyBuffer();
         this.fullBitmaps = fullBitmaps;
         this.tailAt = tailAt;
+        this.besideTheBat = List.copyOf(besideTheBat);
     }
 
     /** Where the next block goes: after every structure, and over the footer of a file ending in one. */
@@ -88,6 +92,11 @@ final class VhdWriter {
     }
 
     private void writeInBlock(ByteBuffer part, long index, int inBlock, Beneath beneath) throws IOException {
+        String overlap = blocks.overlaps(index);
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), bat.entryOffset(index), "BAT entry " + index, "refusing to write into block "
+                    + index + " at offset " + bat.bitmapOffset(index) + ": it overlaps " + overlap);
+        }
         if (bat.bitmapOffset(index) >= 0 && allSet(blocks.bitmap(index), inBlock, part.remaining())) {
             file.writeFully(part, bat.dataOffset(index) + inBlock);
             return;
@@ -141,6 +150,13 @@ final class VhdWriter {
 
     /** Allocates block {@code index} at the tail with {@code part} written into it (see the class comment for the order). */
     private void allocate(ByteBuffer part, long index, int inBlock, Beneath beneath) throws IOException {
+        long entryAt = bat.entryOffset(index);
+        for (VhdLayout.Region r : besideTheBat) {
+            if (r.start() < entryAt + 4 && r.end() > entryAt) {
+                throw ImageException.corrupt(file.path(), entryAt, "BAT entry " + index, "refusing to allocate block " + index
+                        + ": its BAT entry at " + entryAt + " overlaps the " + r.name() + " at offset " + r.start());
+            }
+        }
         long at = tailAt;
         if (at / 512 > MAX_BLOCK_SECTOR) {
             throw ImageException.unsupported(file.path(), "the file is too large for another block (BAT entries address sectors with 32 bits)");
@@ -165,7 +181,7 @@ final class VhdWriter {
         file.writeFully(footer.duplicate(), at + bat.blockSpan());
         file.force(false);
         ByteBuffer entry = ByteBuffer.allocate(4).order(ByteOrder.BIG_ENDIAN).putInt(0, (int) (at / 512));
-        file.writeFully(entry, bat.entryOffset(index));
+        file.writeFully(entry, entryAt);
         blocks.replaceBitmap(at, Arrays.copyOf(bitmap, blocks.bitmapBytes()));
         bat.set(index, at);
         listener.changed(index * bat.blockSize(), bat.blockSize());

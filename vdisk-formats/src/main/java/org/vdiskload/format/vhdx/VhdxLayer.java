@@ -48,6 +48,8 @@ final class VhdxLayer implements ImageLayer {
     private final Journal journal;
     /** Log entries replayed into the file when it was opened for writing. */
     private final int replayedOnOpen;
+    /** Where the sector bitmap blocks of a differencing image lie (1 MiB each): no payload block may lie on one. */
+    private final java.util.concurrent.ConcurrentSkipListSet<Long> bitmapBlocks = new java.util.concurrent.ConcurrentSkipListSet<>();
     /** Told of every block whose BAT entry or sector bits a write changes. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -63,6 +65,15 @@ final class VhdxLayer implements ImageLayer {
         this.bitmapPages = new LruCache<>(LruCache.entriesFor(cacheBytes / 4, BITMAP_PAGE));
         this.journal = journal;
         this.replayedOnOpen = replayedOnOpen;
+    }
+
+    /** Notes where the sector bitmap blocks are (a differencing image has one per chunk of payload blocks). */
+    private void findBitmapBlocks() throws IOException {
+        if (!meta.hasParent()) return;
+        for (long block = 0; block < meta.dataBlocks(); block += meta.chunkRatio()) {
+            BatEntry e = bat.bitmap(block);
+            if (e.state() == BatEntry.BITMAP_PRESENT && e.fileOffset() != 0) bitmapBlocks.add(e.fileOffset());
+        }
     }
 
     static VhdxLayer open(ImageFile file, OpenContext context) throws IOException {
@@ -94,7 +105,9 @@ final class VhdxLayer implements ImageLayer {
         }
         Bat bat = new Bat(view, regions.bat(), meta, batCache(context.cacheBytes()));
         Journal journal = writable ? new Journal(file, header) : null;
-        return new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
+        VhdxLayer layer = new VhdxLayer(view, header, regions, meta, bat, replay, context.cacheBytes(), journal, replayedOnOpen);
+        layer.findBitmapBlocks();
+        return layer;
     }
 
     private static long batCache(long cacheBytes) {
@@ -249,6 +262,11 @@ final class VhdxLayer implements ImageLayer {
                         what + " at " + offset + " overlaps the metadata or log region at " + r.fileOffset());
             }
         }
+        Long bitmapBlock = bitmapBlocks.floor(offset + length - 1);
+        if (bitmapBlock != null && bitmapBlock + VhdxHeader.MB > offset && !what.startsWith("sector bitmap block")) {
+            throw ImageException.corrupt(file().path(), entryAt, "BAT entry FileOffsetMB",
+                    what + " at " + offset + " overlaps the sector bitmap block at " + bitmapBlock);
+        }
     }
 
     @Override
@@ -382,6 +400,7 @@ final class VhdxLayer implements ImageLayer {
         } else {
             bitmapOffset = journal.allocate(VhdxHeader.MB); // past the end of the file: zeros
             entries.put(bat.bitmapIndex(block), BatEntry.encode(BatEntry.BITMAP_PRESENT, bitmapOffset));
+            bitmapBlocks.add(bitmapOffset);
         }
         ByteBuffer sectors = ByteBuffer.allocate((int) (to - from));
         for (long edge : new long[] {from, to - lss}) {
@@ -640,7 +659,10 @@ final class VhdxLayer implements ImageLayer {
         if (index % (ratio + 1) == ratio) {
             long chunkFirst = index / (ratio + 1) * ratio;
             if (chunkFirst < m.dataBlocks()) return KEEP;
-            return m.hasParent() ? BatEntry.encode(BatEntry.BITMAP_PRESENT, journal.allocate(VhdxHeader.MB)) : 0;
+            if (!m.hasParent()) return 0;
+            long at = journal.allocate(VhdxHeader.MB);
+            bitmapBlocks.add(at);
+            return BatEntry.encode(BatEntry.BITMAP_PRESENT, at);
         }
         long block = index - index / (ratio + 1);
         if (block >= grown.dataBlocks()) return 0;

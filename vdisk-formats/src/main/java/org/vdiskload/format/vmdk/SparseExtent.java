@@ -8,11 +8,14 @@ import org.vdiskload.io.Bytes;
 import org.vdiskload.io.Checked;
 import org.vdiskload.io.ImageFile;
 import org.vdiskload.io.LruCache;
+import org.vdiskload.io.DirtyTables;
+import org.vdiskload.io.WriteBack;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.zip.DataFormatException;
 import java.util.zip.Deflater;
@@ -24,9 +27,10 @@ import java.util.zip.Inflater;
  * otherwise the grain's sector, holding the data or, compressed, a grain marker and zlib data.
  * Grain tables are read on demand through a bounded cache.
  * A writer appends a grain's data, then changes its grain table entry in memory only: changed tables
- * stay pinned in {@link #unwritten} until {@link #flush} (or too many wait) forces the data and then
- * writes the entries, so a power cut never leaves an entry pointing at data that is not on the disk,
- * and allocating writes do not each pay a flush.
+ * stay pinned in {@link #tables} until a commit ({@link WriteBack}: at {@link #flush}, when too many wait,
+ * or with metadata write-through before each write returns) forces the data and then writes the entries,
+ * so a power cut never leaves an entry pointing at data that is not on the disk, and allocating writes do
+ * not each pay a flush.
  */
 final class SparseExtent implements VmdkExtent {
     /** Compressed grains are inflated into a grain-sized buffer: refuse absurd grain sizes for them. */
@@ -43,7 +47,8 @@ final class SparseExtent implements VmdkExtent {
     private final int[] directory;
     /** Redundant grain directory (writers only), or null. */
     private final int[] redundant;
-    private final LruCache<int[]> tables;
+    /** Grain tables by file offset: cached, or pinned with changed entries (tagged with their directory index). */
+    private final DirtyTables<int[]> tables;
     private final LruCache<byte[]> grains;
     /**
      * Serializes allocation and table updates. In a writable extent, grain tables are also loaded under
@@ -58,10 +63,12 @@ final class SparseExtent implements VmdkExtent {
     private byte[] pending;
     /** Written since the last flush (a disk of many extents forces only the files it changed). */
     private volatile boolean dirty;
-    /** Grain tables with entries changed in memory but not yet written, by sector; under {@link #lock}. */
-    private final Map<Long, Unwritten> unwritten = new LinkedHashMap<>();
-    /** Pinned grain tables that make {@link #commitIfFull} write them out (about 8 MiB of them). */
+    /** Pinned grain tables that make a writer commit them at once (about 8 MiB of them). */
     private final int maxUnwritten;
+    /** Commits the changed grain table entries; counts each change (under {@link #lock}). */
+    private final WriteBack writeBack;
+    /** Where the header, directories and tables lie: no grain there is served as data or written. */
+    private final SparseMetadata metadata;
     /** Told of every grain whose map changes, in offsets of this extent. */
     private volatile MapChangeListener listener = MapChangeListener.NONE;
 
@@ -74,7 +81,9 @@ final class SparseExtent implements VmdkExtent {
         this.directory = directory;
         this.redundant = redundant;
         this.writable = writable;
-        this.tables = new LruCache<>(LruCache.entriesFor(cacheBytes, g.gtEntries() * 4L));
+        this.metadata = new SparseMetadata(g, directory, redundant);
+        this.tables = new DirtyTables<>(LruCache.entriesFor(cacheBytes, g.gtEntries() * 4L), DirtyTables.LITTLE_ENDIAN_INTS);
+        this.writeBack = new WriteBack(file, WriteBack.FormatLock.of(lock), this::unwritten);
         this.grains = new LruCache<>(LruCache.entriesFor(Math.min(cacheBytes / 4, 8L << 20), g.grainSize()));
         this.maxUnwritten = LruCache.entriesFor(8L << 20, g.gtEntries() * 4L);
         // As qemu: new grains start at the end of the file, rounded up to a whole grain.
@@ -147,11 +156,9 @@ final class SparseExtent implements VmdkExtent {
         int gdIndex = (int) (pos / g.gtCoverage());
         long sector = Bytes.u32(directory[gdIndex]);
         if (sector == 0) return null;
-        Unwritten u = unwritten.get(sector);
-        if (u != null) return u.table;
         String field = "grain table (grain directory entry " + gdIndex + ")";
-        return tables.get(sector, s -> {
-            ByteBuffer b = file.readStruct(s * 512, g.gtEntries() * 4L, ByteOrder.LITTLE_ENDIAN, field);
+        return tables.get(sector * 512, at -> {
+            ByteBuffer b = file.readStruct(at, g.gtEntries() * 4L, ByteOrder.LITTLE_ENDIAN, field);
             int[] t = new int[g.gtEntries()];
             b.asIntBuffer().get(t);
             return t;
@@ -198,6 +205,16 @@ final class SparseExtent implements VmdkExtent {
             end += grain;
         }
         long length = Math.min(end, limit) - pos;
+        if (kind == Kind.GRAIN && !g.compressed()) {
+            // Never a data run over metadata: the grains before it, or the grain itself as the library's to serve.
+            long inGrain = pos % grain; // host is where the run's first grain starts
+            for (long at = host; at < host + inGrain + length; at += grain) {
+                if (metadata.overlap(at, grain) == null) continue;
+                if (at == host) return LayerRun.encoded(Math.min(length, grain - inGrain));
+                length = at - host - inGrain;
+                break;
+            }
+        }
         return switch (kind) {
             case UNALLOCATED -> LayerRun.unallocated(length);
             case ZERO -> LayerRun.zero(length);
@@ -222,6 +239,8 @@ final class SparseExtent implements VmdkExtent {
             long entry = table == null ? 0 : Bytes.u32(table[(int) (pos % g.gtCoverage() / grain)]);
             if (kind(entry) != Kind.GRAIN) {
                 Bytes.fillZero(dst.slice(dst.position(), n));
+            } else if (!g.compressed()) {
+                file.readPadded(dst.slice(dst.position(), n), grainOffset(entry, pos) + inGrain); // a grain on metadata
             } else {
                 long host = grainOffset(entry, pos);
                 byte[] data = grains.get(host, this::inflate);
@@ -305,30 +324,56 @@ final class SparseExtent implements VmdkExtent {
         requireWritable();
         dirty = true;
         long grain = g.grainSize();
+        long ticket = 0;
         while (src.hasRemaining()) {
             int n = (int) Math.min(src.remaining(), grain - pos % grain);
             ByteBuffer part = src.slice(src.position(), n);
             if (g.compressed()) writeStream(part, pos, beneath, base);
-            else writeGrain(part, pos, beneath, base);
+            else ticket = Math.max(ticket, writeGrain(part, pos, beneath, base));
+            commitIfFull();
             src.position(src.position() + n);
             pos += n;
         }
+        writeBack.settle(ticket);
     }
 
-    /** Writes inside one grain: in place where it is allocated (without the lock), else into a new grain. */
-    private void writeGrain(ByteBuffer part, long pos, Beneath beneath, long base) throws IOException {
+    /**
+     * Writes inside one grain: in place where it is allocated (without the lock), else into a new grain.
+     * Returns the commit ticket of the change it made, or 0.
+     */
+    private long writeGrain(ByteBuffer part, long pos, Beneath beneath, long base) throws IOException {
         long entry = entryAt(table(pos), pos);
         if (kind(entry) == Kind.GRAIN) {
-            file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
-            return;
+            file.writeFully(part, writableGrain(entry, pos) + pos % g.grainSize());
+            return 0;
         }
         synchronized (lock) {
             entry = entryAt(loadTable(pos), pos);
             Kind k = kind(entry);
-            if (k == Kind.GRAIN) file.writeFully(part, grainOffset(entry, pos) + pos % g.grainSize());
+            if (k == Kind.GRAIN) {
+                file.writeFully(part, writableGrain(entry, pos) + pos % g.grainSize());
+                return 0;
+            }
             // A zeroed grain is not filled from the backing file: it reads as zeros.
-            else allocate(part, pos, k == Kind.UNALLOCATED ? beneath : null, base);
+            allocate(part, pos, k == Kind.UNALLOCATED ? beneath : null, base);
+            return writeBack.ticket();
         }
+    }
+
+    /** {@link #grainOffset}, refusing a grain that lies on the extent's metadata. */
+    private long writableGrain(long entry, long pos) throws ImageException {
+        long host = grainOffset(entry, pos);
+        String overlap = metadata.overlap(host, g.grainSize());
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), host, "grain table entry for offset " + pos,
+                    "refusing to write into the grain at " + host + ": it overlaps " + overlap);
+        }
+        return host;
+    }
+
+    /** After each grain changed, outside the lock: what waits in memory stays bounded. */
+    private void commitIfFull() throws IOException {
+        if (tables.pinnedCount() > maxUnwritten) writeBack.commit(true);
     }
 
     /**
@@ -336,6 +381,7 @@ final class SparseExtent implements VmdkExtent {
      * zeros where null, then points the grain tables at it: data first, so a crash leaks a grain at worst.
      */
     private void allocate(ByteBuffer part, long pos, Beneath fill, long base) throws IOException {
+        requireTableClear(pos); // before the grain is appended: a refused change writes nothing
         long grain = g.grainSize();
         long grainStart = pos - pos % grain;
         int inGrain = (int) (pos % grain);
@@ -352,7 +398,6 @@ final class SparseExtent implements VmdkExtent {
         fileSize = Math.max(fileSize, host + grain);
         setEntry(pos, host / 512);
         grainChanged(pos);
-        commitIfFull();
     }
 
     /** Takes {@code bytes} at the end of the file (under the lock). */
@@ -381,59 +426,49 @@ final class SparseExtent implements VmdkExtent {
 
     /**
      * Sets the grain table entry for {@code pos} in memory (under the lock), allocating the tables first
-     * where the directory has none; {@link #commitEntries} writes it to the table and its redundant copy.
+     * where the directory has none; a commit ({@link #unwritten}) writes it to the table and its redundant copy.
      */
     private void setEntry(long pos, long value) throws IOException {
         int gdIndex = (int) (pos / g.gtCoverage());
         int index = (int) (pos % g.gtCoverage() / g.grainSize());
+        requireTableClear(pos);
         int[] table = loadTable(pos);
         if (table == null) table = allocateTable(gdIndex, pos);
         table[index] = (int) value;
-        int[] t = table;
-        unwritten.computeIfAbsent(Bytes.u32(directory[gdIndex]), s -> new Unwritten(gdIndex, t)).add(index);
+        tables.changed(Bytes.u32(directory[gdIndex]) * 512, table, gdIndex, index, index + 1);
+        writeBack.changed();
     }
 
-    private void commitIfFull() throws IOException {
-        if (unwritten.size() > maxUnwritten) commitEntries();
+    @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        writeBack.setWriteThrough(on);
     }
 
     /**
-     * Forces the grains the changed entries point to, then writes those entries to the grain tables and
-     * their redundant copies (under the lock); the next flush makes them durable.
+     * What waits, for a commit (under the lock): the changed grain table entries, which the commit writes to
+     * the tables and their redundant copies once the grains they point to are on the disk.
      */
-    private void commitEntries() throws IOException {
-        if (unwritten.isEmpty()) return;
-        file.force(false);
-        for (Map.Entry<Long, Unwritten> e : unwritten.entrySet()) {
-            Unwritten u = e.getValue();
-            ByteBuffer b = ByteBuffer.allocate((u.to - u.from) * 4).order(ByteOrder.LITTLE_ENDIAN);
-            b.asIntBuffer().put(u.table, u.from, u.to - u.from);
-            file.writeFully(b, e.getKey() * 512 + u.from * 4L);
-            long copy = redundant == null ? 0 : Bytes.u32(redundant[u.gdIndex]) * 512;
-            if (copy != 0) {
-                Checked.requireInFile(file, copy + u.from * 4L, b.capacity(), "redundant grain table (grain directory entry " + u.gdIndex + ")");
-                file.writeFully(b.clear(), copy + u.from * 4L);
+    private WriteBack.Batch unwritten(boolean all) {
+        List<DirtyTables.Copy> copies = tables.take();
+        if (copies.isEmpty()) return null;
+        return new WriteBack.Batch() {
+            @Override
+            public void write() throws IOException {
+                for (DirtyTables.Copy c : copies) {
+                    file.writeFully(c.bytes().duplicate(), c.offset());
+                    long copy = redundant == null ? 0 : Bytes.u32(redundant[c.tag()]) * 512;
+                    if (copy == 0) continue;
+                    long at = copy + (c.offset() - c.tableOffset());
+                    Checked.requireInFile(file, at, c.bytes().remaining(), "redundant grain table (grain directory entry " + c.tag() + ")");
+                    file.writeFully(c.bytes().duplicate(), at);
+                }
             }
-            tables.put(e.getKey(), u.table);
-        }
-        unwritten.clear();
-    }
 
-    /** A grain table with the range of its entries changed since it was last written. */
-    private static final class Unwritten {
-        final int gdIndex;
-        final int[] table;
-        int from = Integer.MAX_VALUE, to;
-
-        Unwritten(int gdIndex, int[] table) {
-            this.gdIndex = gdIndex;
-            this.table = table;
-        }
-
-        void add(int index) {
-            from = Math.min(from, index);
-            to = Math.max(to, index + 1);
-        }
+            @Override
+            public void written() {
+                tables.written(copies);
+            }
+        };
     }
 
     /** Appends an empty grain table (and its redundant copy), then points the directories at them. */
@@ -445,6 +480,8 @@ final class SparseExtent implements VmdkExtent {
         file.writeFully(ByteBuffer.allocate((int) (end - primary)), primary);
         fileSize = Math.max(fileSize, end);
         file.force(false); // the empty tables are on the disk before the directories point at them
+        metadata.tableAdded(primary);
+        if (copy != 0) metadata.tableAdded(copy);
         writeU32(g.gdOffset() + gdIndex * 4L, primary / 512);
         if (copy != 0) {
             writeU32(g.rgdOffset() + gdIndex * 4L, copy / 512);
@@ -452,6 +489,27 @@ final class SparseExtent implements VmdkExtent {
         }
         directory[gdIndex] = (int) (primary / 512);
         return loadTable(pos);
+    }
+
+    /**
+     * Refuses a change to the grain table covering {@code pos} where it, or its redundant copy, lies on other
+     * metadata (a damaged or hostile directory entry): the commit writing it back would overwrite that. A
+     * directory entry of 0 is no table yet; a new one goes past everything.
+     */
+    private void requireTableClear(long pos) throws ImageException {
+        int gdIndex = (int) (pos / g.gtCoverage());
+        requireTableClear(directory[gdIndex], g.gdOffset(), gdIndex, "grain directory entry ");
+        if (redundant != null) requireTableClear(redundant[gdIndex], g.rgdOffset(), gdIndex, "redundant grain directory entry ");
+    }
+
+    private void requireTableClear(int sector, long directoryOffset, int gdIndex, String field) throws ImageException {
+        if (sector == 0) return;
+        long at = Bytes.u32(sector) * 512;
+        String overlap = metadata.tableOverlap(at);
+        if (overlap != null) {
+            throw ImageException.corrupt(file.path(), directoryOffset + 4L * gdIndex, field + gdIndex,
+                    "refusing to change the grain table at " + at + ": it overlaps " + overlap);
+        }
     }
 
     private void writeU32(long at, long value) throws IOException {
@@ -464,18 +522,22 @@ final class SparseExtent implements VmdkExtent {
         dirty = true;
         long grain = g.grainSize();
         long end = pos + length;
+        long ticket = 0;
         while (pos < end) {
             long grainStart = pos - pos % grain;
             long grainEnd = Math.min(grainStart + grain, g.capacity());
             int n = (int) (Math.min(end, grainEnd) - pos);
             boolean whole = pos == grainStart && pos + n == grainEnd;
             synchronized (lock) {
+                long before = writeBack.ticket();
                 if (g.compressed()) zeroStream(pos, n, beneath);
                 else zeroGrain(pos, n, whole, mayUnmap, beneath, base);
-                commitIfFull();
+                if (writeBack.ticket() != before) ticket = writeBack.ticket();
             }
+            commitIfFull();
             pos += n;
         }
+        writeBack.settle(ticket);
     }
 
     /** Zeros inside one grain (under the lock). */
@@ -492,7 +554,7 @@ final class SparseExtent implements VmdkExtent {
             setEntry(pos, 0); // unallocated reads as zeros without a backing file; the grain leaks
             grainChanged(pos);
         } else if (k == Kind.GRAIN) {
-            file.writeFully(ByteBuffer.allocate(n), grainOffset(entry, pos) + pos % g.grainSize());
+            file.writeFully(ByteBuffer.allocate(n), writableGrain(entry, pos) + pos % g.grainSize());
         } else if (k == Kind.UNALLOCATED && beneath.exists()) {
             allocate(ByteBuffer.allocate(n), pos, whole ? null : beneath, base);
         }
@@ -516,6 +578,7 @@ final class SparseExtent implements VmdkExtent {
         synchronized (lock) {
             if (pendingGrain != index) {
                 if (kind(entryAt(loadTable(pos), pos)) != Kind.UNALLOCATED) throw appendOnly(pos);
+                requireTableClear(pos); // before the grain is taken in: a refused change writes nothing
                 commitPending();
                 byte[] fresh = new byte[grainLength(index)];
                 if (beneath.exists()) beneath.read(ByteBuffer.wrap(fresh), base + index * g.grainSize());
@@ -553,7 +616,6 @@ final class SparseExtent implements VmdkExtent {
         appendGrain(index, deflate(pending));
         pendingGrain = -1;
         pending = null;
-        commitIfFull();
     }
 
     /** Appends one compressed grain: marker (LBA, size) and zlib data, then its table entry. */
@@ -605,8 +667,8 @@ final class SparseExtent implements VmdkExtent {
             commitPending();
             appendGrain(index, compressed);
             grainChanged(pos);
-            commitIfFull();
         }
+        commitIfFull();
     }
 
     @Override
@@ -615,8 +677,8 @@ final class SparseExtent implements VmdkExtent {
         dirty = false;
         synchronized (lock) {
             commitPending();
-            commitEntries();
         }
+        writeBack.commit(true);
         file.force(true);
     }
 

@@ -13,9 +13,10 @@ package org.vdiskload.format.vmdk;
  * @param zeroGrains  a grain table entry of 1 means "zeroed grain"
  * @param rgdOffset   where the redundant grain directory starts, or 0 where there is none
  * @param gdAtEnd     the header's directory offset was {@link SparseHeader#GD_AT_END} (a stream written once)
+ * @param headerBytes the bytes at the start of the file that hold the header and any embedded descriptor
  */
 record SparseGeometry(long capacity, long grainSize, int gtEntries, long gdOffset, int gdEntries,
-                      boolean compressed, boolean markers, boolean zeroGrains, long rgdOffset, boolean gdAtEnd) {
+                      boolean compressed, boolean markers, boolean zeroGrains, long rgdOffset, boolean gdAtEnd, long headerBytes) {
 
     /** Bytes of virtual disk one grain table covers. */
     long gtCoverage() {

@@ -44,6 +44,10 @@ sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
     default void setMapChangeListener(MapChangeListener listener) {
     }
 
+    /** Metadata write-through (see {@code DiskImage.setMetadataWriteThrough}); extents without tables have none to write. */
+    default void setMetadataWriteThrough(boolean on) throws IOException {
+    }
+
     /** Makes this extent's writes durable. */
     default void flush() throws IOException {
     }

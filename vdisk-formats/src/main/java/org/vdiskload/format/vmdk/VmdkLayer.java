@@ -214,6 +214,12 @@ final class VmdkLayer implements ImageLayer {
     }
 
     @Override
+    public void setMetadataWriteThrough(boolean on) throws IOException {
+        requireWritable();
+        for (VmdkExtent e : extents) e.setMetadataWriteThrough(on);
+    }
+
+    @Override
     public void setMapChangeListener(MapChangeListener l) {
         listener = l;
         for (int i = 0; i < extents.size(); i++) {

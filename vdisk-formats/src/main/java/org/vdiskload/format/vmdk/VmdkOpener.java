@@ -128,7 +128,8 @@ final class VmdkOpener {
         }
         SparseGeometry g = new SparseGeometry(h.capacity() * 512, h.grainSize() * 512, (int) h.numGTEsPerGT(),
                 h.gdOffset() * 512, (int) gdEntries, h.compressed(), h.hasMarkers(), h.zeroGrains(),
-                rgdOffset, header.gdOffset() == SparseHeader.GD_AT_END);
+                rgdOffset, header.gdOffset() == SparseHeader.GD_AT_END,
+                Math.max(SparseHeader.SIZE, h.descriptorOffset() == 0 ? 0 : (h.descriptorOffset() + h.descriptorSize()) * 512));
         if (context.writable() && h.version() == 3 && !h.compressed()) {
             // As qemu: version 3 adds changed-block tracking, which a writer would have to keep up to date.
             throw ImageException.unsupported(f.path(), "VMDK version 3 sparse extents (changed-block tracking) can only be opened read-only");
@@ -143,7 +144,7 @@ final class VmdkOpener {
                     + " entries is over qemu's limit of " + (32 << 20));
         }
         SparseGeometry g = new SparseGeometry(h.capacity() * 512, h.grainSize() * 512, CowdHeader.GTES_PER_GT,
-                h.gdOffset() * 512, (int) h.gdEntries(), false, false, false, 0, false);
+                h.gdOffset() * 512, (int) h.gdEntries(), false, false, false, 0, false, 512);
         return SparseExtent.open(f, g, type, context.cacheBytes(), context.writable());
     }
 

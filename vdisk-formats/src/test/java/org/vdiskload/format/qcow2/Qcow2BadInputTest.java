@@ -148,21 +148,21 @@ class Qcow2BadInputTest {
     void compressedPastEof() throws Exception {
         Path p = compressed("zlib");
         // 4k clusters: 50 bits of host offset, then 4 bits of additional sectors.
-        writeLong(p, l2Entry(p, 0), ClusterMap.L2_COMPRESSED | (1L << 45));
+        writeLong(p, l2Entry(p, 0), L2Entry.COMPRESSED | (1L << 45));
         assertRefused(p, ImageException.Kind.CORRUPT, "compressed data at 35184372088832 is past the end of the file");
     }
 
     @Test
     void compressedOverHeader() throws Exception {
         Path p = compressed("zlib");
-        writeLong(p, l2Entry(p, 0), ClusterMap.L2_COMPRESSED | 100);
+        writeLong(p, l2Entry(p, 0), L2Entry.COMPRESSED | 100);
         assertRefused(p, ImageException.Kind.CORRUPT, "compressed data overlaps the header");
     }
 
     @Test
     void compressedWithCopiedFlag() throws Exception {
         Path p = compressed("zlib");
-        writeLong(p, l2Entry(p, 0), readLong(p, l2Entry(p, 0)) | ClusterMap.L2_COPIED);
+        writeLong(p, l2Entry(p, 0), readLong(p, l2Entry(p, 0)) | L2Entry.COPIED);
         assertRefused(p, ImageException.Kind.CORRUPT, "copied flag");
     }
 

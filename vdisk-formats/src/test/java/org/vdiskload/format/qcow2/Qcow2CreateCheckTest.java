@@ -195,7 +195,7 @@ class Qcow2CreateCheckTest {
     void leaksExitThreeAndRepairLeaksFixesThem() throws Exception {
         Path p = written("leak.qcow2", "");
         long entry = TestImages.l2Entry(p, 1);
-        long cluster = (TestImages.readLong(p, entry) & ClusterMap.L2_OFFSET_MASK) >>> 16;
+        long cluster = (TestImages.readLong(p, entry) & L2Entry.OFFSET_MASK) >>> 16;
         TestImages.writeLong(p, entry, 0); // the cluster stays counted but nothing points to it
         Tools.Result q = Tools.run(List.of("qemu-img", "check", p.toString()), null);
         assertEquals(3, q.exit(), q.stdout());
@@ -212,7 +212,7 @@ class Qcow2CreateCheckTest {
     @Test
     void corruptionsExitTwoAndRepairAllRebuildsTheRefcounts() throws Exception {
         Path p = written("bad.qcow2", "");
-        long cluster = (TestImages.readLong(p, TestImages.l2Entry(p, 2)) & ClusterMap.L2_OFFSET_MASK) >>> 16;
+        long cluster = (TestImages.readLong(p, TestImages.l2Entry(p, 2)) & L2Entry.OFFSET_MASK) >>> 16;
         TestImages.writeShort(p, refcountEntry(p, cluster), (short) 0); // in use, but counted free
         assertEquals(2, Tools.run(List.of("qemu-img", "check", p.toString()), null).exit());
         CheckReport r = Check.check(p, "qcow2", RepairMode.NONE);

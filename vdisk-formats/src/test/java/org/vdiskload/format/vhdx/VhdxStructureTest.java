@@ -13,8 +13,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -427,6 +429,30 @@ class VhdxStructureTest {
         parent();
         refused(TestImage.differencing(TestImage.DATA_WRITE_2, "base.vhdx").u64(BAT + 4096 * 8, (6L * MB) | 6), Kind.CORRUPT,
                 "sector bitmap block for payload block 0 at 6291456+1048576 lies outside the file");
+    }
+
+    /**
+     * Block 1 FULLY_PRESENT on chunk 0's sector bitmap block: neither mapped nor written (a write there would
+     * change which of block 0's sectors the child has), the file unchanged.
+     */
+    @Test
+    void payloadBlockOnTheSectorBitmapIsCorrupt() throws IOException {
+        parent();
+        TestImage img = TestImage.differencing(TestImage.DATA_WRITE_2, "base.vhdx").u64(BAT + 8, TestImage.BITMAP | 6L);
+        String problem = "payload block 1 at " + TestImage.BITMAP + " overlaps the sector bitmap block at " + TestImage.BITMAP;
+        refused(img, Kind.CORRUPT, problem);
+        Path p = img.write(dir, "w.vhdx");
+        byte[] before = Files.readAllBytes(p);
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vhdx").withWritable(true))) {
+            ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), MB + 100));
+            assertEquals(Kind.CORRUPT, e.kind());
+            assertTrue(e.getMessage().contains(problem), e.getMessage());
+        }
+        byte[] after = Files.readAllBytes(p);
+        // The headers (64 to 192 KiB) take a new FileWriteGuid and sequence number, as qemu's do; nothing else changes.
+        Arrays.fill(before, 64 * KB, 192 * KB, (byte) 0);
+        Arrays.fill(after, 64 * KB, 192 * KB, (byte) 0);
+        assertArrayEquals(before, after, "the refused write changed the file");
     }
 
     @Test

@@ -1,4 +1,4 @@
-package org.vdiskload.io;
+package org.vdiskload.serving;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

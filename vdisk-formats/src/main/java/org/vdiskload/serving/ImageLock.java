@@ -1,9 +1,10 @@
-package org.vdiskload.io;
+package org.vdiskload.serving;
 
 import com.sun.jna.Memory;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.error.ImageException;
+import org.vdiskload.io.ImageFile;
 import org.vdiskload.sys.Libc;
 
 import java.io.Closeable;

@@ -1,0 +1,102 @@
+#!/bin/sh
+# vmtest: long
+# vmtest: scratch
+# The kmod backend under memory pressure (issue 16): a qcow2 taking allocating writes (its serving process
+# busy with upcalls) while the guest swaps heavily for two minutes to a swap file on a second kmod-attached
+# qcow2. The swap image is preallocated (preallocation=metadata: every cluster mapped), so swapping out is
+# served in the kernel, as loop serves a swap file on a raw image: it never waits for a serving process,
+# whose own allocations (PF_MEMALLOC_NOIO) can then always be met by swapping others out. The check proves
+# that: no upcall on the swap disk during the run. No hang (a watchdog fails the check at a time limit; the
+# batch fails on a hung-task report), the swap really took pages, the writes verify afterwards and both
+# images are clean. The images live on the scratch disk ($VDL_SCRATCH), not on the guest's tmpfs.
+set -e
+. "$(dirname "$0")/../kmod-lib.sh"
+[ -n "$VDL_SCRATCH" ] || { echo "no VDL_SCRATCH: vmtest/run gives a check marked 'vmtest: scratch' a disk"; exit 1; }
+pswpout() { awk '$1 == "pswpout" {print $2}' /proc/vmstat; }
+kmod_load
+trap "swapoff -a 2> /dev/null" EXIT  # a swap file left on an attached disk would pin it
+modprobe ext4 2>/dev/null || true
+[ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+dir="$VDL_SCRATCH/pressure"
+mkdir -p "$dir" data swap
+
+# The memory hog: touches every page of SIZE MiB, again and again, for SECS seconds.
+cat > hog.c <<'END'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+int main(int argc, char **argv)
+{
+	size_t size = strtoull(argv[1], NULL, 10) << 20;
+	time_t end = time(NULL) + atoi(argv[2]);
+	unsigned char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long passes = 0;
+
+	if (p == MAP_FAILED)
+		return 1;
+	while (time(NULL) < end) {
+		for (size_t i = 0; i < size; i += 4096)
+			p[i]++;
+		passes++;
+	}
+	printf("%lu passes\n", passes);
+	return 0;
+}
+END
+gcc -O2 -o hog hog.c || fail "cc hog.c"
+
+qemu-img create -q -f qcow2 "$dir/data.qcow2" 1G
+qemu-img create -q -f qcow2 -o preallocation=metadata "$dir/swap.qcow2" 2G
+ddev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/data.qcow2")
+sdev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/swap.qcow2")
+mkfs.ext4 -q "$ddev" && mount "$ddev" data || fail "ext4 on $ddev"
+# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters.
+mkfs.ext4 -q -E nodiscard "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
+fallocate -l 1400M swap/swapfile && chmod 600 swap/swapfile && mkswap -q swap/swapfile && swapon swap/swapfile \
+    || fail "swapon a swap file on $sdev"
+sname=${sdev#/dev/}
+upcalls_before=$(cat "/sys/block/${ddev#/dev/}/vdisk/upcalls")
+swap_upcalls_before=$(cat "/sys/block/$sname/vdisk/upcalls")
+swapped_before=$(pswpout)
+
+mem=$(awk '$1 == "MemTotal:" {print int($2 / 1024)}' /proc/meminfo)
+./hog $((mem + 300)) 120 > hog.out 2>&1 &
+hog=$!
+# The writer: 1 MiB files of random bytes, their hashes kept apart, for as long as the hog runs.
+( i=0; while kill -0 $hog 2>/dev/null; do
+      head -c 1M /dev/urandom | tee "data/f$i" | sha256sum | sed "s|-|data/f$i|" >> sums
+      i=$((i + 1))
+  done; sync ) > writer.out 2>&1 &
+writer=$!
+# The watchdog: a hang shows as this wait running past the limit.
+waited=0
+while kill -0 $writer 2>/dev/null; do
+    sleep 5; waited=$((waited + 5))
+    [ $waited -le 600 ] || fail "still running 10 minutes after a 2-minute pressure run: hung (hog $(cat hog.out))"
+done
+wait $writer || { cat writer.out; fail "the writer failed"; }
+wait $hog || echo "the hog ended with $? (the OOM killer may take it; the serving processes it may not)"
+swapped=$(( ($(pswpout) - swapped_before) * 4 / 1024 ))
+[ $swapped -ge 128 ] || fail "only ${swapped} MiB swapped out: no real pressure"
+upcalls=$(( $(cat "/sys/block/${ddev#/dev/}/vdisk/upcalls") - upcalls_before ))
+[ $upcalls -gt 0 ] || fail "no upcalls on $ddev during the run"
+swap_upcalls=$(( $(cat "/sys/block/$sname/vdisk/upcalls") - swap_upcalls_before ))
+[ $swap_upcalls = 0 ] || fail "$swap_upcalls upcalls on the swap disk $sdev: swapping waited for a serving process"
+for d in "$ddev" "$sdev"; do
+    pid=$(sed -n 's/^ *"pid" *: *\([0-9]*\).*/\1/p' "/run/vdiskload/${d#/dev/}.json")
+    kill -0 "$pid" || fail "the serving process of $d died under pressure"
+done
+echo "pressure: $(wc -l < sums) files written, $swapped MiB swapped out to $sdev, $upcalls upcalls on $ddev, hog: $(cat hog.out)"
+
+swapoff swap/swapfile || fail "swapoff"
+umount swap
+echo 3 > /proc/sys/vm/drop_caches
+sha256sum -c --quiet sums || fail "files written under pressure differ"
+umount data
+vdl -d "$ddev" "$sdev" || fail "detach"
+qemu-img check -q -f qcow2 "$dir/data.qcow2" || fail "qemu-img check data.qcow2"
+qemu-img check -q -f qcow2 "$dir/swap.qcow2" || fail "qemu-img check swap.qcow2"
+rm -rf "$dir"
+rmmod vdisk || fail "rmmod vdisk"
+echo "writes verified after pressure, both images clean, no hang"

@@ -20,6 +20,12 @@ import java.util.Optional;
 /** The losetup-style actions of the top-level command: attach, -l, -j, -d, -D, --reconnect. */
 final class Losetup {
     static final Duration TIMEOUT = Duration.ofSeconds(120);
+    /**
+     * Overrides TIMEOUT, how long attaching waits for the devices (whole seconds): for the boot, where a slow
+     * machine had better wait than drop to the initramfs shell (the initramfs boot script sets it), and tests.
+     */
+    static final String TIMEOUT_ENV = "VDISKLOAD_ATTACH_TIMEOUT";
+    private static final long MAX_TIMEOUT_SECONDS = 86_400;
     private static final String[] COLUMNS = {"NAME", "BACKEND", "DEVICE", "SIZE", "RO", "FORMAT", "IMAGE", "BACKING"};
 
     private final Main m;
@@ -75,7 +81,8 @@ final class Losetup {
         }
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attachment a = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT).attach(file, m.backend, m.readOnly, m.snapshot,
+        Attacher attacher = new Attacher(state, AttachBackends.ALL, daemon, timeout(System.getenv(TIMEOUT_ENV)));
+        Attachment a = attacher.attach(file, m.backend, m.readOnly, m.snapshot,
                 m.allowRefs.policy());
         if (m.show) {
             for (Attachment.PartitionDevice p : a.partitions()) out.println("/dev/" + p.name());
@@ -106,7 +113,7 @@ final class Losetup {
         Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
         daemon.add("attach-daemon");
-        Attacher attacher = new Attacher(state, AttachBackends.ALL, daemon, TIMEOUT);
+        Attacher attacher = new Attacher(state, AttachBackends.ALL, daemon, timeout(System.getenv(TIMEOUT_ENV)));
         PrintWriter err = m.spec.commandLine().getErr();
         int code = 0;
         for (String dev : devices) {
@@ -151,6 +158,15 @@ final class Losetup {
             out.println(b.toString().stripTrailing());
         }
         return 0;
+    }
+
+    /** How long to wait for the devices: {@code value} of VDISKLOAD_ATTACH_TIMEOUT, TIMEOUT when unset. */
+    static Duration timeout(String value) throws IOException {
+        if (value == null || value.isEmpty()) return TIMEOUT;
+        if (!value.matches("[0-9]{1,5}") || Long.parseLong(value) < 1 || Long.parseLong(value) > MAX_TIMEOUT_SECONDS) {
+            throw new IOException(TIMEOUT_ENV + "=" + Printable.of(value) + ": want whole seconds, 1 to " + MAX_TIMEOUT_SECONDS);
+        }
+        return Duration.ofSeconds(Long.parseLong(value));
     }
 
     private CommandLine.ParameterException usage(String message) {

@@ -10,6 +10,9 @@ jsa="$repo/vdiskload-cli/target/vdiskload.jsa"
 cds=""
 if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then cds="-XX:SharedArchiveFile=$jsa -Xshare:auto"; export VDISKLOAD_CDS="$jsa"; fi
 
+# A guest under TCG on a busy host can take minutes to start a serving process: attaching (and --reconnect)
+# waits up to 10 minutes here, not 120 s; a hang still fails the check.
+export VDISKLOAD_ATTACH_TIMEOUT=${VDISKLOAD_ATTACH_TIMEOUT:-600}
 vdl() { java $cds -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar "$jar" "$@"; }
 
 fail() { # to stderr: it may run inside $(...)

@@ -686,7 +686,8 @@ final class SparseExtent implements VmdkExtent {
      * qemu's check (vmdk_co_check): every allocated grain must start inside the file; qemu stops at the
      * first that does not. Returns that problem, or null. {@code base} is the extent's disk offset.
      */
-    String check(long base) throws IOException {
+    @Override
+    public String check(long base) throws IOException {
         long grain = g.grainSize();
         for (long pos = 0; pos < g.capacity(); pos += grain) {
             int[] table;

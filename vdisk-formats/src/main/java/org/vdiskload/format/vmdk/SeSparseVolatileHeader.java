@@ -29,7 +29,7 @@ final class SeSparseVolatileHeader {
         if (b.getLong(24) != 0) {
             // qemu: "Image is dirty, Replaying journal not supported"
             throw new ImageException(ImageException.Kind.UNSUPPORTED, f.path(), at + 24, "replay_journal",
-                    "seSparse extent is dirty: its journal needs replaying, which is not supported (let ESXi open it once)");
+                    "seSparse extent is dirty: its journal needs replaying, which is not supported; ESXi replays it when it next opens the disk");
         }
         for (int i = 32; i < SIZE; i++) {
             if (b.get(i) != 0) {

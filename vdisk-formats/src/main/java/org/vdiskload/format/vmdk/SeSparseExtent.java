@@ -209,7 +209,8 @@ final class SeSparseExtent implements VmdkExtent {
 
     /**
      * Reads every grain table the directory names, which checks each entry (type, grain inside the grain
-     * region and the file). Returns the first problem, or null; as qemu's check, which stops at the first.
+     * region and the file). Returns the first problem, or null; as qemu's check, which stops at the first and
+     * names the sector of the entry it could not use.
      */
     @Override
     public String check(long base) throws IOException {
@@ -217,7 +218,9 @@ final class SeSparseExtent implements VmdkExtent {
             try {
                 table(pos);
             } catch (ImageException e) {
-                return "could not get cluster_offset for sector " + (base + pos) / 512 + ": " + e.problem();
+                long tableAt = header.grainTables().byteOffset() + directory[(int) (pos / COVERAGE)] * TABLE_BYTES;
+                long entry = e.offset() >= tableAt && e.offset() < tableAt + TABLE_BYTES ? (e.offset() - tableAt) / 8 : 0;
+                return "could not get cluster_offset for sector " + (base + pos + entry * GRAIN) / 512 + ": " + e.problem();
             }
         }
         return null;

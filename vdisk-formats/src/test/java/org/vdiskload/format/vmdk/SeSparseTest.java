@@ -83,7 +83,11 @@ class SeSparseTest {
     }
 
     private static byte[] readAll(Path p) throws IOException {
-        try (DiskImage d = Images.open(p, RO)) {
+        return readAll(p, RO);
+    }
+
+    private static byte[] readAll(Path p, OpenOptions o) throws IOException {
+        try (DiskImage d = Images.open(p, o)) {
             ByteBuffer b = ByteBuffer.allocate((int) d.size());
             d.read(b, 0);
             return b.array();
@@ -176,6 +180,23 @@ class SeSparseTest {
         // a bare extent file (which qemu would take for raw) is detected, and points at its descriptor
         ImageException bare = assertThrows(ImageException.class, () -> Images.open(extentOf(se), OpenOptions.DEFAULTS).close());
         assertRefused(bare, ImageException.Kind.UNSUPPORTED, "an ESXi seSparse extent has no descriptor of its own");
+    }
+
+    /** The extent and the parent are references: followed only inside the image's directory (or an allowed one). */
+    @Test
+    void followsTheReferenceRule() throws Exception {
+        Path sub = Files.createDirectories(dir.resolve("refs/sub"));
+        Path extentAbove = Files.writeString(sub.resolve("extent-above.vmdk"),
+                Files.readString(dir.resolve("good/se.vmdk")).replace("\"se-sesparse.vmdk\"", "\"../../good/se-sesparse.vmdk\""));
+        assertRefused(assertThrows(ImageException.class, () -> Images.open(extentAbove, RO).close()),
+                ImageException.Kind.INVALID, "outside the image's directory");
+        Tools.check("cp", "--sparse=always", dir.resolve("good/delta-sesparse.vmdk").toString(), sub.resolve("delta-sesparse.vmdk").toString());
+        Path parentAbove = Files.writeString(sub.resolve("delta.vmdk"),
+                Files.readString(dir.resolve("good/delta.vmdk")).replace("parentFileNameHint=\"base.vmdk\"", "parentFileNameHint=\"../../good/base.vmdk\""));
+        assertRefused(assertThrows(ImageException.class, () -> Images.open(parentAbove, RO).close()),
+                ImageException.Kind.INVALID, "outside the image's directory");
+        // allowed, the same delta reads as it does beside its parent
+        assertArrayEquals(readAll(dir.resolve("good/delta.vmdk")), readAll(parentAbove, RO.withRefs(org.vdiskload.image.ReferencePolicy.allowing(List.of(dir.resolve("good"))))));
     }
 
     // ---- corruptions: each refused in one line
@@ -303,7 +324,7 @@ class SeSparseTest {
         }), ImageException.Kind.CORRUPT, "grain 31 at 241664 is past the end of the file (180224 bytes)");
     }
 
-    /** check reports a bad table as qemu-img check does (one error, the first), where open alone succeeds. */
+    /** check reports a bad table entry as qemu-img check does (one error, the first, its sector), where open alone succeeds. */
     @Test
     void checkFindsABadTable() throws Exception {
         Path se = copyOfGood(Files.createDirectories(dir.resolve("check")));
@@ -311,7 +332,7 @@ class SeSparseTest {
         try (DiskImage d = Images.open(se, RO)) {
             CheckReport r = d.layers().get(0).check(RepairMode.NONE);
             assertEquals(1, r.corruptions(), r.toString());
-            assertTrue(r.messages().get(0).contains("could not get cluster_offset for sector 65536")
+            assertTrue(r.messages().get(0).contains("could not get cluster_offset for sector 65544")
                     && r.messages().get(0).contains("unknown type 5"), r.messages().toString());
         }
     }

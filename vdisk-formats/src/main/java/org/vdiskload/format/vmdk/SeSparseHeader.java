@@ -33,7 +33,7 @@ record SeSparseHeader(long capacity, Region volatileHeader, Region journalHeader
     /** qemu accepts 64-sector grain tables only: 4096 entries of 8 bytes. */
     static final long GRAIN_TABLE_SECTORS = 64;
     static final int GRAIN_TABLE_ENTRIES = (int) (GRAIN_TABLE_SECTORS * 512 / 8);
-    /** The first magic byte as it lies in the file (the magic is a little-endian u64). */
+    /** The magic as its eight bytes lie in the file (a little-endian u64): what detection looks for. */
     static final byte[] MAGIC_BYTES = {(byte) 0xbe, (byte) 0xba, (byte) 0xfe, (byte) 0xca, 0, 0, 0, 0};
     /** Regions past this many sectors are refused (their byte offsets would overflow). */
     private static final long MAX_SECTORS = Long.MAX_VALUE >> 10;

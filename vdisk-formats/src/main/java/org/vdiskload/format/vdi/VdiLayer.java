@@ -8,17 +8,22 @@ import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.MapChangeListener;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-/** A VDI image (dynamic or static): 1 MiB blocks through the block map; no backing file. */
+/**
+ * A VDI image (dynamic, static or differencing): 1 MiB blocks through the block map. A differencing image's
+ * unallocated blocks read from its parent, found by {@link VdiParentSearch}; its discarded blocks read as zeros.
+ */
 final class VdiLayer implements ImageLayer {
     private final ImageFile file;
     // Replaced together by resize, which the caller runs with no other access to the layer.
@@ -30,9 +35,12 @@ final class VdiLayer implements ImageLayer {
     private volatile MapChangeListener listener = MapChangeListener.NONE;
     /** Metadata write-through, for a writer made anew by resize too. */
     private volatile boolean writeThrough;
+    /** A differencing image's parent, or null. */
+    private final BackingRef parent;
 
-    VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
+    VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map, BackingRef parent) {
         this.file = file;
+        this.parent = parent;
         this.header = header;
         this.map = map;
         this.writer = file.isWritable() ? new VdiWriter(file, header, map, this::mapChanged) : null;
@@ -100,12 +108,38 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public Optional<BackingRef> backing() {
-        return Optional.empty();
+        return Optional.ofNullable(parent);
+    }
+
+    /** The parent opened must be the VDI the child names, as it was when the child was made (VDICore.h's UUIDs). */
+    @Override
+    public void checkBacking(ImageLayer backing) throws ImageException {
+        if (!(backing instanceof VdiLayer p)) {
+            throw ImageException.unsupported(file.path(), "the parent of a differencing VDI must be a VDI image, not " + backing.formatName());
+        }
+        VdiHeader h = header;
+        VdiHeader ph = p.header;
+        if (!ph.uuidCreate().equals(h.uuidLinkage())) {
+            throw ImageException.invalid(file.path(), "parent " + ReferencePolicy.printable(p.file.path().toString()) + " has UUID "
+                    + VdiUuid.text(ph.uuidCreate()) + " but this differencing image names " + VdiUuid.text(h.uuidLinkage()) + " (uuidLinkage)");
+        }
+        if (!h.uuidParentModify().equals(VdiUuid.NONE) && !ph.uuidModify().equals(h.uuidParentModify())) {
+            throw ImageException.invalid(file.path(), "parent " + ReferencePolicy.printable(p.file.path().toString())
+                    + " has modification UUID " + VdiUuid.text(ph.uuidModify()) + " but this differencing image was made against "
+                    + VdiUuid.text(h.uuidParentModify()) + " (uuidParentModify): the parent was written since");
+        }
     }
 
     @Override
     public LayerInfo info() {
-        return new LayerInfo("vdi", size(), (long) VdiHeader.BLOCK_SIZE, null, List.of(), Map.of());
+        VdiHeader h = header;
+        Map<String, Object> specific = new LinkedHashMap<>();
+        if (h.isDiff()) { // what VBoxManage showmediuminfo shows of the chain
+            specific.put("uuid", h.uuidCreate().toString());
+            specific.put("parent-uuid", h.uuidLinkage().toString());
+            specific.put("parent-modification-uuid", h.uuidParentModify().toString());
+        }
+        return new LayerInfo("vdi", size(), (long) VdiHeader.BLOCK_SIZE, null, List.of(), specific);
     }
 
     @Override
@@ -120,7 +154,7 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
-        requireWriter().writeZeroes(pos, length, mayUnmap);
+        requireWriter().writeZeroes(pos, length, mayUnmap, beneath);
     }
 
     @Override
@@ -160,6 +194,7 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public void resize(long newSize, boolean allowShrink) throws IOException {
+        if (parent != null) throw ImageException.unsupported(file.path(), "resizing a differencing VDI is not supported");
         requireWriter().flush();
         VdiResize.resize(file, newSize, allowShrink);
         ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");

@@ -132,6 +132,12 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
         }
     }
 
+    /** This header with {@code uuidModify} replaced. */
+    public VdiHeader withUuidModify(UUID u) {
+        return new VdiHeader(version, headerSize, imageType, imageFlags, offsetBmap, offsetData, sectorSize, diskSize, blockSize,
+                blockExtra, blocksInImage, blocksAllocated, uuidCreate, u, uuidLinkage, uuidParentModify);
+    }
+
     /** A differencing image: blocks it does not hold read from its parent. */
     public boolean isDiff() {
         return imageType == TYPE_DIFF;

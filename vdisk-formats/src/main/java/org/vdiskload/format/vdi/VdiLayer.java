@@ -19,12 +19,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 
 /**
  * A VDI image (dynamic, static or differencing): 1 MiB blocks through the block map. A differencing image's
  * unallocated blocks read from its parent, found by {@link VdiParentSearch}; its discarded blocks read as zeros.
  */
 final class VdiLayer implements ImageLayer {
+    private static final int UUID_MODIFY_AT = 0x198;
     private final ImageFile file;
     // Replaced together by resize, which the caller runs with no other access to the layer.
     private volatile VdiHeader header;
@@ -37,6 +39,8 @@ final class VdiLayer implements ImageLayer {
     private volatile boolean writeThrough;
     /** A differencing image's parent, or null. */
     private final BackingRef parent;
+    /** Whether this opening gave the image a new {@code uuidModify} (at its first write, as VirtualBox does). */
+    private volatile boolean modified;
 
     VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map, BackingRef parent) {
         this.file = file;
@@ -92,9 +96,10 @@ final class VdiLayer implements ImageLayer {
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
-            // An allocated block belongs to this image alone: writable in place.
+            // An allocated block belongs to this image alone: writable in place, once the image has its new
+            // modification UUID (a write in place would not give it one).
             default -> new LayerRun(length, LayerRun.Status.DATA, file,
-                    header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
+                    header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null && modified);
         };
     }
 
@@ -149,12 +154,45 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
-        requireWriter().write(src, pos, beneath);
+        VdiWriter w = requireWriter();
+        newModificationUuid();
+        w.write(src, pos, beneath);
     }
 
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
-        requireWriter().writeZeroes(pos, length, mayUnmap, beneath);
+        VdiWriter w = requireWriter();
+        newModificationUuid();
+        w.writeZeroes(pos, length, mayUnmap, beneath);
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        requireWriter();
+        newModificationUuid();
+    }
+
+    /**
+     * Before the first change of the image's content after opening, a new {@code uuidModify}, durable before
+     * that change (VirtualBox's vdSetModifiedFlag does the same): a differencing image made against this one
+     * records the old one ({@code uuidParentModify}) and is refused from then on instead of showing a mix.
+     */
+    private void newModificationUuid() throws IOException {
+        if (modified) return;
+        synchronized (this) {
+            if (modified) return;
+            UUID next;
+            do {
+                next = UUID.randomUUID();
+            } while (next.equals(header.uuidModify()));
+            ByteBuffer b = ByteBuffer.allocate(16);
+            VdiUuid.put(b, 0, next);
+            file.writeFully(b, UUID_MODIFY_AT);
+            file.force(false);
+            header = header.withUuidModify(next);
+            modified = true;
+            listener.changed(0, size()); // allocated blocks map in place from now on
+        }
     }
 
     @Override
@@ -202,6 +240,8 @@ final class VdiLayer implements ImageLayer {
         map = VdiBlockMap.read(file, header);
         writer = new VdiWriter(file, header, map, this::mapChanged);
         writer.setMetadataWriteThrough(writeThrough);
+        // After the resize, which validates before it writes: a refused resize leaves the file as it was.
+        newModificationUuid();
     }
 
     private VdiWriter requireWriter() throws ImageException {

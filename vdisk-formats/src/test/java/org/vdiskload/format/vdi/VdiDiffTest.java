@@ -193,6 +193,25 @@ class VdiDiffTest {
         }
     }
 
+    /** As VirtualBox does: a write gives the image a new uuidModify, so its children made before are refused. */
+    @Test
+    void writingIntoAParentMakesItsChildrenRefused() throws Exception {
+        Path base = dir.resolve("base.vdi");
+        Create.create(base, Images.byName("vdi").orElseThrow(), MIB, Map.of(), null, null);
+        Path child = dir.resolve("child.vdi");
+        Create.create(child, Images.byName("vdi").orElseThrow(), -1, Map.of(), "base.vdi", null);
+        try (DiskImage d = Images.open(child, OpenOptions.DEFAULTS)) {
+            assertEquals(2, d.layers().size());
+        }
+        java.util.UUID before = header(base).uuidModify();
+        try (DiskImage d = Images.open(base, OpenOptions.DEFAULTS.withWritable(true))) {
+            d.write(ByteBuffer.wrap(new byte[] {1}), 0);
+        }
+        assertFalse(header(base).uuidModify().equals(before));
+        ImageException e = assertThrows(ImageException.class, () -> Images.open(child, OpenOptions.DEFAULTS).close());
+        assertTrue(e.getMessage().contains("(uuidParentModify): the parent was written since"), e.getMessage());
+    }
+
     @Test
     void createRefusesAParentTheChildWouldNotFind() throws Exception {
         Path base = dir.resolve("far/away/base.vdi");

@@ -14,6 +14,7 @@ import org.vdiskload.image.error.ImageException;
 import org.vdiskload.image.error.RefusedReference;
 import org.vdiskload.ops.Check;
 import org.vdiskload.ops.Create;
+import org.vdiskload.testing.CrashTest;
 import org.vdiskload.testing.Tools;
 
 import java.nio.ByteBuffer;
@@ -212,6 +213,17 @@ class VdiDiffTest {
         assertTrue(e.getMessage().contains("(uuidParentModify): the parent was written since"), e.getMessage());
     }
 
+    /** Killed mid-write, a child over a qemu-made parent keeps every flushed write; qemu cannot judge it. */
+    @Test
+    void crashAtAnyInstantLeavesARecoverableChild() throws Exception {
+        CrashTest.runWithoutQemu(dir, "vdi", p -> {
+            Path parent = p.resolveSibling(p.getFileName() + ".parent.vdi");
+            Tools.check("qemu-img", "create", "-q", "-f", "vdi", parent.toString(), "24M");
+            Tools.check("qemu-io", "-f", "vdi", "-c", "write -P 0x5c 0 24M", parent.toString());
+            Create.create(p, Images.byName("vdi").orElseThrow(), -1, Map.of(), parent.getFileName().toString(), null);
+        }, 43);
+    }
+
     @Test
     void createRefusesAParentTheChildWouldNotFind() throws Exception {
         Path base = dir.resolve("far/away/base.vdi");
@@ -233,6 +245,27 @@ class VdiDiffTest {
     private static VdiHeader header(Path p) throws Exception {
         byte[] b = Arrays.copyOf(Files.readAllBytes(p), VdiHeader.LENGTH);
         return VdiHeader.parse(ByteBuffer.wrap(b), p);
+    }
+
+    /** A machine file with a DOCTYPE (an external entity here) is not read: its registry places nothing. */
+    @Test
+    void aMachineFileWithADoctypeIsIgnored() throws Exception {
+        Path vm = Files.createDirectories(dir.resolve("vm"));
+        Files.copy(data.resolve("bad/outside/vm/child.vdi"), vm.resolve("child.vdi"));
+        Path elsewhere = Files.createDirectories(dir.resolve("elsewhere"));
+        Files.copy(data.resolve("bad/outside/elsewhere/base.vdi"), elsewhere.resolve("base.vdi"));
+        Files.writeString(elsewhere.resolve("name"), "../elsewhere/base.vdi");
+        Files.writeString(vm.resolve("machine.vbox"), "<?xml version=\"1.0\"?>\n<!DOCTYPE VirtualBox [<!ENTITY where SYSTEM \""
+                + elsewhere.resolve("name").toUri() + "\">]>\n<VirtualBox><MediaRegistry><HardDisks>"
+                + "<HardDisk uuid=\"{00000000-0000-0000-0000-000000001001}\" location=\"&where;\"/></HardDisks></MediaRegistry></VirtualBox>\n");
+        ImageException e = assertThrows(ImageException.class, () -> Images.open(vm.resolve("child.vdi"), allowing(dir)).close());
+        assertTrue(e.getMessage().contains("not found") && e.getMessage().contains("nor in the media registry of"), e.getMessage());
+        // The same file without the DOCTYPE places the parent.
+        Files.writeString(vm.resolve("machine.vbox"), "<VirtualBox><MediaRegistry><HardDisks><HardDisk"
+                + " uuid=\"{00000000-0000-0000-0000-000000001001}\" location=\"../elsewhere/base.vdi\"/></HardDisks></MediaRegistry></VirtualBox>");
+        try (DiskImage d = Images.open(vm.resolve("child.vdi"), allowing(dir))) {
+            assertEquals(2, d.layers().size());
+        }
     }
 
     @Test

@@ -100,15 +100,15 @@ class VdiDiffCliTest {
         CliRun r = vdiskload("create", "-f", "vdi", "-b", "../disk.vdi", child.toString());
         assertEquals(0, r.exit(), r.toString());
         assertTrue(r.err().contains("opening it will need its backing file allowed"), r.err()); // the directory above
-        Path grandchild = dir.resolve("Snapshots/grandchild.vdi");
-        assertEquals(0, vdiskload("create", "-f", "vdi", "-b", "child.vdi", grandchild.toString()).exit());
-
         byte[] expected = new byte[3 * MIB];
         Arrays.fill(expected, (byte) 0x5a);
         OpenOptions rw = OpenOptions.DEFAULTS.withWritable(true).withRefs(ReferencePolicy.allowing(List.of(dir)));
         try (DiskImage d = Images.open(child, rw)) {
             write(d, expected, 4096, 8192, (byte) 0x21);
         }
+        // The snapshot of the snapshot, made once the child is written (writing it later would detach it).
+        Path grandchild = dir.resolve("Snapshots/grandchild.vdi");
+        assertEquals(0, vdiskload("create", "-f", "vdi", "-b", "child.vdi", grandchild.toString()).exit());
         try (DiskImage d = Images.open(grandchild, rw)) {
             write(d, expected, 2 * MIB + 100, 10, (byte) 0x32);
         }

@@ -68,6 +68,10 @@ class OverlapGuardTest {
             after = withoutCid(after);
             before = withoutCid(before);
         }
+        if (format.equals("vdi")) { // prepareForWrites gave it a new uuidModify, as VirtualBox's first write does
+            java.util.Arrays.fill(after, 0x198, 0x1a8, (byte) 0);
+            java.util.Arrays.fill(before, 0x198, 0x1a8, (byte) 0);
+        }
         assertArrayEquals(before, after, format + ": the refused write changed the file");
     }
 

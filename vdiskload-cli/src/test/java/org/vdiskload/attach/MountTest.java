@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code vdiskload mount} and {@code umount} on this machine's kernel (root; the FUSE backend,
+ * {@code vdiskload mount}, {@code umount} and {@code tar} on this machine's kernel (root; the FUSE backend,
  * which reads the partition table itself where the kernel's loop devices scan none), on the disks of
  * testdata/mount-disks.sh. Isolated: it owns /dev/&lt;fmt&gt;N and /run/vdiskload while it runs.
  */
@@ -186,6 +186,16 @@ class MountTest {
         mountAndRead(m, "mount", "--snapshot", image.toString(), m.toString());
         umountLeavingNothing(m);
         assertEquals(before, sha256(image), "--snapshot wrote nothing to the image");
+
+        Path out = dir.resolve("dirty.tar");
+        CliRun t = vdiskload("tar", "-r", "-f", out.toString(), image.toString());
+        assertEquals(1, t.exit(), t.toString());
+        assertTrue(t.err().contains("leave out -r"), t.err());
+        assertFalse(Files.exists(out));
+        assertEquals(0, vdiskload("tar", "-f", out.toString(), image.toString()).exit());
+        assertTrue(Tools.check("tar", "-tf", out.toString()).lines().anyMatch("./hello.txt"::equals));
+        assertEquals(before, sha256(image), "tar wrote nothing to the image");
+        assertNothingLeft();
     }
 
     @Test
@@ -200,4 +210,20 @@ class MountTest {
         umountLeavingNothing(m);
     }
 
+    @Test
+    void tarOfAPartitionLeavesNoMountNoAttachment() throws Exception {
+        Path image = image("two.qcow2");
+        Path out = dir.resolve("two.tar");
+        CliRun r = vdiskload("tar", "-f", out.toString(), image + ":rootfs");
+        assertEquals(0, r.exit(), r.toString());
+        List<String> names = Tools.check("tar", "-tf", out.toString()).lines().toList();
+        assertTrue(names.contains("./hello.txt") && names.contains("./lost+found/"), names.toString());
+        assertNothingLeft();
+        assertTrue(Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().noneMatch(l -> l.contains("vdiskload-tar")),
+                "the mount stayed in tar's namespace");
+        // a failure to pick detaches again
+        CliRun bad = vdiskload("tar", "-f", out.toString(), image + ":9");
+        assertEquals(1, bad.exit());
+        assertNothingLeft();
+    }
 }

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -51,7 +52,8 @@ public final class ImageTar {
         try {
             run.tar(image, at.fileSystem(), out, warnings);
         } catch (IOException | RuntimeException e) {
-            if (out != null) Files.deleteIfExists(out);
+            // a half-written archive; never what -f /dev/stdout or /dev/null name
+            if (out != null && Files.isRegularFile(out, LinkOption.NOFOLLOW_LINKS)) Files.delete(out);
             run.cleanUp(e);
             throw e;
         } finally {

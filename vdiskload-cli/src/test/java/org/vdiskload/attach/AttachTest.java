@@ -192,9 +192,9 @@ class AttachTest {
         String dev = a.lastLine();
 
         CliRun l = vdiskload("-l");
-        assertTrue(l.out().lines().findFirst().orElse("").matches("NAME +BACKEND +DEVICE +SIZE +RO +FORMAT +IMAGE +BACKING"), l.out());
+        assertTrue(l.out().lines().findFirst().orElse("").matches("NAME +BACKEND +DEVICE +SIZE +RO +FORMAT +MOUNTPOINT +IMAGE +BACKING"), l.out());
         String row = l.out().lines().filter(x -> x.startsWith(dev + " ")).findFirst().orElseThrow(() -> new AssertionError(l.out()));
-        assertTrue(row.matches(".* fuse +/dev/loop[0-9]+ +[0-9]+ +0 +qcow2 +" + image + ".*"), row);
+        assertTrue(row.matches(".* fuse +/dev/loop[0-9]+ +[0-9]+ +0 +qcow2 +- +" + image + ".*"), row);
         assertTrue(vdiskload("-l", "--json").out().contains("\"partitions\""));
         assertTrue(vdiskload("-j", image.toString()).out().contains(dev));
         assertEquals("", vdiskload("-j", d.file().toString()).out(), "another file is not associated");
@@ -208,7 +208,8 @@ class AttachTest {
         assertNotEquals(0, Tools.run(List.of("sh", devname.toString(), "sda"), null).exit(), "not ours");
 
         Path m = mount(dev + "p1", false);
-        CliRun refused = vdiskload("-d", dev);
+        assertTrue(vdiskload("-l").out().lines().anyMatch(x -> x.startsWith(dev + " ") && x.matches(".* qcow2 +" + m + " .*")), "-l shows the mount point");
+        CliRun refused = vdiskload("-d", dev); // a mount made by hand is its maker's to undo
         assertEquals(1, refused.exit());
         assertEquals(1, refused.err().lines().count(), refused.err());
         assertTrue(refused.err().contains(dev + "p1 is busy: mounted on " + m), refused.err());

@@ -7,7 +7,9 @@
 # and fio's verified random writes, with discards freeing clusters that other writes then reuse, read
 # back right (no stale mapping), leave images holding what their devices served, and a qcow2 (and in the
 # long run a vhdx) equal to a raw image given the same I/O.
+# The fio part's images live on the scratch disk (ext4), where vdisk.ko does its file I/O direct.
 #   VDL_KMOD_FORMATS (default qcow2), VDL_KMOD_STALE (default "raw qcow2"): the formats of each part.
+# vmtest: scratch
 set -e
 . "$(dirname "$0")/../kmod-lib.sh"
 kmod_load
@@ -145,6 +147,11 @@ run_fio() { # run_fio OUT FIO_ARGS...: fails on any error fio reports; fio 3.33 
     if grep -E "got signal|Assertion|err= *[1-9]|verify: bad|fio: .*error" "$out"; then tail -n 30 "$out"; fail "fio $*"; fi
     grep -q "issued rwts: total=[0-9]*,[1-9]" "$out" || { cat "$out"; fail "fio $* wrote nothing"; }
 }
+# On the scratch disk where there is one: the kernel's I/O to these files is direct there (vdisk/dio).
+fio_dir=${VDL_SCRATCH:-$PWD}/fio
+mkdir -p "$fio_dir"
+cp stale.fio same.fio "$fio_dir"
+cd "$fio_dir"
 for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
     for i in stale same; do
         case $fmt in
@@ -154,6 +161,9 @@ for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
         esac
     done
     dev=$(attach "stale.$fmt")
+    if [ -n "$VDL_SCRATCH" ]; then
+        [ "$(cat "/sys/block/${dev#/dev/}/vdisk/dio")" = 1 ] || fail "stale.$fmt on ext4: in-kernel I/O not direct"
+    fi
     run_fio "stale.$fmt.out" --filename="$dev" stale.fio
     dd if="$dev" of="served.$fmt" bs=1M iflag=direct status=none
     vdl -d "$dev" || fail "detach stale.$fmt"
@@ -167,7 +177,9 @@ for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
     vdl -d "$dev" || fail "detach same.$fmt"
     [ $fmt = raw ] || qemu-img compare -q -f raw -F "$fmt" same.raw "same.$fmt" || fail "same.$fmt differs from same.raw"
 done
-echo "fio verify with discards and cluster reuse on ${VDL_KMOD_STALE:-raw qcow2}: no stale read, images hold what was served, checks clean, equal to raw"
+cd - > /dev/null
+rm -rf "$fio_dir"
+echo "fio verify with discards and cluster reuse on ${VDL_KMOD_STALE:-raw qcow2} (${VDL_SCRATCH:+direct I/O on ext4}): no stale read, images hold what was served, checks clean, equal to raw"
 
 rmmod vdisk || fail "rmmod vdisk"
 echo "module unloaded"

@@ -20,14 +20,15 @@ hash_of() { awk -v f="$1" -v p="$2" '$1 == f && $5 == p {print $6}' disks.txt; }
 counter() { cat "/sys/block/$1/vdisk/$2"; }
 
 # prepare KIND: sets img (what to attach), fmt (its format), checked (the image qemu-img checks) and
-# compressed (1 when its data reads through upcalls) for a kind: an extension testdata/disks.sh makes, or
-# vmdk-flat, vmdk-stream, qcow2-chain (an overlay over gpt-ext4.qcow2) or layout (a JSON layout whose
-# partition is the ext4 file system of gpt-ext4.raw).
+# compressed (1 when its data reads through upcalls) and append_only (1 for a stream-optimized VMDK: refused
+# read-write, written with --snapshot) for a kind: an extension testdata/disks.sh makes, or vmdk-flat,
+# vmdk-stream, qcow2-chain (an overlay over gpt-ext4.qcow2) or layout (a JSON layout whose partition is the
+# ext4 file system of gpt-ext4.raw).
 prepare() {
-    compressed=0
+    compressed=0 append_only=0
     case $1 in
         vmdk-flat|vmdk-stream)
-            sub=monolithicFlat; [ "$1" = vmdk-stream ] && { sub=streamOptimized; compressed=1; }
+            sub=monolithicFlat; [ "$1" = vmdk-stream ] && { sub=streamOptimized; compressed=1; append_only=1; }
             img=$1.vmdk; fmt=vmdk
             qemu-img convert -q -f raw -O vmdk -o subformat=$sub gpt-ext4.raw "$img" ;;
         qcow2-chain)
@@ -53,7 +54,13 @@ check_image() { # qemu-img check, where the format has checks
 
 for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
     prepare "$kind"
-    dev=$(attach "$img")
+    if [ $append_only = 1 ]; then
+        out=$(vdl --backend kmod --show "$img" 2>&1) && fail "$img (stream-optimized) attached read-write"
+        echo "$out" | grep -q -- "attach it read-only (-r) or with --snapshot" || fail "$img refused with: $out"
+        dev=$(attach -r "$img")
+    else
+        dev=$(attach "$img")
+    fi
     name=${dev#/dev/}
     [ -b "$dev" ] && [ ! -L "$dev" ] || fail "$dev is not the kernel's own block device"
     [ -b "${dev}p1" ] && [ ! -L "${dev}p1" ] || fail "no kernel partition ${dev}p1"
@@ -79,6 +86,10 @@ for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
         [ $reads -gt 0 ] || fail "$img: compressed data read without upcalls"
     fi
     umount mnt
+    if [ $append_only = 1 ]; then
+        vdl -d "$dev" || fail "detach $dev"
+        dev=$(attach --snapshot "$img")
+    fi
     mount "${dev}p1" mnt
     echo "written through vdisk.ko to $kind" > mnt/new.txt
     head -c 3M /dev/urandom > big.bin
@@ -89,11 +100,16 @@ for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
     check_image
     dev=$(attach -r "$img")
     mount -o ro "${dev}p1" mnt
-    [ "$(cat mnt/new.txt)" = "written through vdisk.ko to $kind" ] || fail "$img: new.txt not there after re-attach"
-    cmp big.bin mnt/big.bin || fail "$img: big.bin differs after re-attach"
+    if [ $append_only = 1 ]; then
+        [ ! -e mnt/new.txt ] || fail "$img: writes through --snapshot reached the image"
+    else
+        [ "$(cat mnt/new.txt)" = "written through vdisk.ko to $kind" ] || fail "$img: new.txt not there after re-attach"
+        cmp big.bin mnt/big.bin || fail "$img: big.bin differs after re-attach"
+    fi
     umount mnt
     vdl -d "$dev"
-    echo "$kind: the kernel's $dev and ${dev}p1, identified, read with $reads upcalls, written, checked, re-read"
+    written=written; [ $append_only = 0 ] || written="refused read-write, written through --snapshot"
+    echo "$kind: the kernel's $dev and ${dev}p1, identified, read with $reads upcalls, $written, checked, re-read"
 done
 
 # A compressed qcow2: its data reads through upcalls, right.

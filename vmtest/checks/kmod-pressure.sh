@@ -18,6 +18,7 @@ kmod_load
 trap "swapoff -a 2> /dev/null" EXIT  # a swap file left on an attached disk would pin it
 modprobe ext4 2>/dev/null || true
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+echo 7 > /proc/sys/kernel/printk  # a hung-task report's stack reaches the console too
 dir="$VDL_SCRATCH/pressure"
 mkdir -p "$dir" data swap
 

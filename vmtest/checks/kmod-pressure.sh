@@ -53,8 +53,10 @@ qemu-img create -q -f qcow2 -o preallocation=falloc "$dir/swap.qcow2" 2G
 ddev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/data.qcow2")
 sdev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/swap.qcow2")
 mkfs.ext4 -q "$ddev" && mount "$ddev" data || fail "ext4 on $ddev"
-# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters.
-mkfs.ext4 -q -E nodiscard "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
+# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters. No lazy init: ext4
+# would zero its inode tables in the background with write-zeroes, which go up and hold their clusters, so
+# a swap-out next to them would wait for a serving process that waits for memory (README "Memory pressure").
+mkfs.ext4 -q -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
 fallocate -l 1400M swap/swapfile && chmod 600 swap/swapfile && mkswap -q swap/swapfile && swapon swap/swapfile \
     || fail "swapon a swap file on $sdev"
 sname=${sdev#/dev/}

@@ -3,10 +3,12 @@
 # vmtest: scratch
 # The kmod backend under memory pressure (issue 16): a qcow2 taking allocating writes (its serving process
 # busy with upcalls) while the guest swaps heavily for two minutes to a swap file on a second kmod-attached
-# qcow2. The swap image is preallocated (preallocation=falloc: every cluster mapped, its blocks allocated
-# in the scratch file system), so swapping out is served in the kernel with direct I/O, as loop serves a
-# swap file on a raw image with --direct-io=on: it never waits for a serving process, whose own allocations
-# (PF_MEMALLOC_NOIO) can then always be met by swapping others out, and it allocates no page cache. The
+# qcow2. The swap image is preallocated (preallocation=full: every cluster mapped and written in the
+# scratch file system), so swapping out is served in the kernel with direct I/O, as loop serves a swap file
+# on a raw image with --direct-io=on: it never waits for a serving process, whose own allocations
+# (PF_MEMALLOC_NOIO) can then always be met by swapping others out, allocates no page cache, and overwrites
+# written blocks (an fallocated image's unwritten extents need converting after each write, and the
+# conversion needs memory: with falloc this check hung in ext4-rsv-conversion, waiting on swap-out). The
 # check proves that: no upcall on the swap disk during the run, and its in-kernel I/O direct (vdisk/dio). No hang (a watchdog fails the check at a time limit; the
 # batch fails on a hung-task report), the swap really took pages, the writes verify afterwards and both
 # images are clean. The images live on the scratch disk ($VDL_SCRATCH), not on the guest's tmpfs.
@@ -49,7 +51,7 @@ END
 gcc -O2 -o hog hog.c || fail "cc hog.c"
 
 qemu-img create -q -f qcow2 "$dir/data.qcow2" 1G
-qemu-img create -q -f qcow2 -o preallocation=falloc "$dir/swap.qcow2" 2G
+qemu-img create -q -f qcow2 -o preallocation=full "$dir/swap.qcow2" 2G
 ddev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/data.qcow2")
 sdev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/swap.qcow2")
 mkfs.ext4 -q "$ddev" && mount "$ddev" data || fail "ext4 on $ddev"

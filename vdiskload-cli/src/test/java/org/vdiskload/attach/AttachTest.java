@@ -277,6 +277,28 @@ class AttachTest {
     }
 
     @Test
+    void streamOptimizedVmdkIsRefusedReadWriteAndServedReadOnlyOrAsSnapshot() throws Exception {
+        Disk d = disk("gpt-ext4.raw");
+        Path image = dir.resolve("stream.vmdk");
+        Tools.check("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", d.file().toString(), image.toString());
+        byte[] before = Files.readAllBytes(image);
+        CliRun rw = vdiskload(image.toString());
+        assertEquals(1, rw.exit(), rw.toString());
+        assertEquals(1, rw.err().lines().count(), rw.err());
+        assertTrue(rw.err().startsWith("vdiskload: " + image) && rw.err().contains("-r") && rw.err().contains("--snapshot"), rw.err());
+        assertTrue(vdiskload("-j", image.toString()).out().isEmpty(), "nothing left behind");
+        for (String mode : List.of("-r", "--snapshot")) {
+            CliRun a = vdiskload(mode, "--show", image.toString());
+            assertEquals(0, a.exit(), a.toString());
+            Path m = mount(a.lastLine() + "p" + d.partition(), mode.equals("-r"));
+            assertEquals(d.sha256(), sha256(m.resolve(d.fsFile())), mode);
+            umount(m);
+            assertEquals(0, vdiskload("-d", a.lastLine()).exit());
+        }
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(image)), "the image is untouched");
+    }
+
+    @Test
     void killedServingProcessIsCleanedByDetachAndImageRepairs() throws Exception {
         Path image = Files.copy(disk("gpt-ext4.qcow2").file(), dir.resolve("killed.qcow2"));
         CliRun a = vdiskload("--show", image.toString());

@@ -295,6 +295,12 @@ final class VmdkLayer implements ImageLayer {
         return compressionUnit() > 0;
     }
 
+    /** streamOptimized: a grain is appended once, compressed (SparseExtent refuses to write it again). */
+    @Override
+    public boolean appendOnly() {
+        return writesCompressed();
+    }
+
     @Override
     public CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
         requireWritable();

@@ -4,7 +4,7 @@
 #   scripts/deps.sh test    the independent implementations the tests compare against
 #   scripts/deps.sh demo    what the demo uses to make its sample image and attach it
 #   scripts/deps.sh bench   what bench/serve-vs-qemu-nbd.sh and attach-vs-qsd.sh drive (qemu-nbd, nbdcopy, fio, qemu-storage-daemon)
-#   scripts/deps.sh debs    what scripts/build-debs needs besides the build (dpkg-shlibdeps, unzip)
+#   scripts/deps.sh debs    what scripts/build-debs needs besides the build (dpkg-shlibdeps, unzip, asciidoctor for the man pages)
 #   scripts/deps.sh debtest what scripts/test-debs checks the packages with (lintian, mmdebstrap)
 #   scripts/deps.sh vm      what vmtest/run needs to boot Debian's kernel in qemu, build vdisk.ko for it, and its checks' tools
 set -e
@@ -31,7 +31,7 @@ for group in "$@"; do
               want blkid util-linux; want unshare util-linux; want dumpe2fs e2fsprogs; want tar tar ;;
         bench) want qemu-nbd qemu-utils; want nbdcopy libnbd-bin; want fio fio; want python3 python3
                want qemu-storage-daemon qemu-system-common ;;
-        debs) want dpkg-shlibdeps dpkg-dev; want unzip unzip ;;
+        debs) want dpkg-shlibdeps dpkg-dev; want unzip unzip; want asciidoctor asciidoctor ;;
         debtest) want lintian lintian; want mmdebstrap mmdebstrap ;;
         vm) want qemu-system-x86_64 qemu-system-x86; want_pkg linux-image-amd64; want_pkg busybox-static
             want_pkg linux-headers-amd64; want modprobe kmod; want cpio cpio; want gzip gzip

@@ -98,23 +98,33 @@ public final class Main implements Callable<Integer> {
             out.flush();
             return plain;
         }
-        CommandLine cl = new CommandLine(new Main());
-        for (Class<?> command : commandsFor(args)) {
-            cl.addSubcommand(command);
-        }
-        // Every command answers -h/--help (the usage errors point there) and -V/--version.
-        cl.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true));
+        CommandLine cl = commandLine(commandsFor(args));
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler(Errors::onExecution);
         cl.setParameterExceptionHandler(Errors::onParameter);
-        // qemu-img resize takes "-10M" as a size: let resize see unknown "options" as its SIZE.
-        CommandLine resize = cl.getSubcommands().get("resize");
-        if (resize != null) resize.setUnmatchedOptionsArePositionalParams(true);
         int code = cl.execute(args);
         out.flush();
         err.flush();
         return code;
+    }
+
+    /** The whole command tree, as every run and the man pages (generated from it at build time) see it. */
+    static CommandLine commandLine() {
+        return commandLine(COMMANDS);
+    }
+
+    private static CommandLine commandLine(List<Class<?>> commands) {
+        CommandLine cl = new CommandLine(new Main());
+        for (Class<?> command : commands) {
+            cl.addSubcommand(command);
+        }
+        // Every command answers -h/--help (the usage errors point there) and -V/--version.
+        cl.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true));
+        // qemu-img resize takes "-10M" as a size: let resize see unknown "options" as its SIZE.
+        CommandLine resize = cl.getSubcommands().get("resize");
+        if (resize != null) resize.setUnmatchedOptionsArePositionalParams(true);
+        return cl;
     }
 
     /**

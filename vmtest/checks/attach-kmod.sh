@@ -35,7 +35,7 @@ prepare() {
             img=chain-top.qcow2; fmt=qcow2
             qemu-img create -q -f qcow2 -b gpt-ext4.qcow2 -F qcow2 "$img" ;;
         layout)
-            img=disk.json; fmt=layout
+            img=disk.json; fmt=vdisk-layout  # the layout format's name, as -l and the model show it
             dd if=gpt-ext4.raw of=part.raw bs=1M skip=1 count=30 status=none
             echo '{ "vdiskload-layout": 1, "table": "gpt", "partitions": [ { "source": "part.raw" } ] }' > "$img" ;;
         *)

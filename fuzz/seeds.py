@@ -87,6 +87,7 @@ def magic(content):
 
 VMDK_SPARSE_VIA_DESCRIPTOR = 16  # VmdkFuzzTarget: open through a descriptor naming the extent
 VMDK_AS_DELTA = 32
+SESPARSE_MAGIC = b"\xbe\xba\xfe\xca"  # the first bytes of a seSparse extent's const header (u64 0xcafebabe)
 
 
 def image_seeds(testdata, out):
@@ -105,7 +106,7 @@ def image_seeds(testdata, out):
                 content = read(p)
                 flags = 0
                 if target.endswith("VmdkFuzzTarget.sparse"):
-                    if magic(content) == b"COWD":
+                    if magic(content) in (b"COWD", SESPARSE_MAGIC):
                         flags = VMDK_SPARSE_VIA_DESCRIPTOR
                     elif magic(content) != b"KDMV":
                         continue  # a text descriptor: the descriptor target's

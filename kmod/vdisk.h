@@ -39,6 +39,14 @@ struct vdisk_file_ref {
 	unsigned long written;
 	/* Direct I/O alignment (0: buffered only). */
 	unsigned int dio_align;
+	/*
+	 * The file's page-cache gfp mask before the disk took it: while the
+	 * disk serves it, its page cache is allocated without __GFP_IO and
+	 * __GFP_FS (as loop does), so no reclaim entered from there waits for
+	 * I/O that may need this disk.
+	 */
+	gfp_t old_gfp_mask;
+	bool gfp_masked;
 };
 
 /* A contiguous piece of the disk as the table maps it (copied out of the table). */

@@ -73,6 +73,9 @@ int vdisk_files_open(struct vdisk_dev *dev, const struct vdisk_file *uf, unsigne
 		if (file->f_mode & FMODE_CAN_ODIRECT && (dev->features & VDISK_F_DIRECT_IO))
 			f->dio_align = inode->i_sb->s_bdev ?
 				bdev_logical_block_size(inode->i_sb->s_bdev) : SECTOR_SIZE;
+		f->old_gfp_mask = mapping_gfp_mask(file->f_mapping);
+		mapping_set_gfp_mask(file->f_mapping, f->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
+		f->gfp_masked = true;
 	}
 	return 0;
 }
@@ -81,8 +84,14 @@ void vdisk_files_close(struct vdisk_dev *dev)
 {
 	unsigned int i;
 
-	for (i = 0; i < dev->nr_files; i++)
-		fput(dev->files[i].file);
+	/* Backwards: a file listed twice gets its first mask back last. */
+	for (i = dev->nr_files; i-- > 0; ) {
+		struct vdisk_file_ref *f = &dev->files[i];
+
+		if (f->gfp_masked)
+			mapping_set_gfp_mask(f->file->f_mapping, f->old_gfp_mask);
+		fput(f->file);
+	}
 	kfree(dev->files);
 	dev->files = NULL;
 	dev->nr_files = 0;
@@ -328,6 +337,19 @@ static DEVICE_ATTR_RO(field)
 VDISK_COUNTER_ATTR(kernel_reads);
 VDISK_COUNTER_ATTR(kernel_writes);
 
+/* As loop's dio: 1 when the kernel reads and writes every file of the disk with direct I/O. */
+static ssize_t dio_show(struct device *d, struct device_attribute *attr, char *buf)
+{
+	struct vdisk_dev *dev = vdisk_of(d);
+	unsigned int i;
+
+	for (i = 0; i < dev->nr_files; i++)
+		if (!dev->files[i].dio_align)
+			return sysfs_emit(buf, "0\n");
+	return sysfs_emit(buf, "1\n");
+}
+static DEVICE_ATTR_RO(dio);
+
 static ssize_t upcalls_show(struct device *d, struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%lld\n", atomic64_read(&vdisk_of(d)->upcall_count));
@@ -344,6 +366,7 @@ static struct attribute *vdisk_attrs[] = {
 	&dev_attr_upcalls.attr,
 	&dev_attr_kernel_reads.attr,
 	&dev_attr_kernel_writes.attr,
+	&dev_attr_dio.attr,
 	NULL,
 };
 

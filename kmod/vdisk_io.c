@@ -367,6 +367,14 @@ static void vdisk_cmd_work(struct work_struct *work)
 	 * writeback, not by the dirty pages of file systems on this disk.
 	 */
 	current->flags |= PF_LOCAL_THROTTLE | PF_MEMALLOC_NOIO;
+	/*
+	 * Swapping out is how reclaim frees anonymous memory: its I/O must not
+	 * wait for reclaim itself. What the file system allocates to write it
+	 * (a journal handle, the direct I/O's bio) may take the reserves, as
+	 * nbd's socket I/O does (memalloc_noreclaim_save).
+	 */
+	if (rq->cmd_flags & REQ_SWAP)
+		current->flags |= PF_MEMALLOC;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:

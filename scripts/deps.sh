@@ -19,14 +19,16 @@ for group in "$@"; do
     case "$group" in
         build) want javac openjdk-17-jdk-headless; want mvn maven; want flock util-linux; want_pkg libdeflate0 ;;
         demo) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want losetup mount; want setsid util-linux
-              want mkfs.fat dosfstools; want mcopy mtools ;;
+              want mkfs.fat dosfstools; want mcopy mtools; want blkid util-linux; want unshare util-linux; want dumpe2fs e2fsprogs
+              want tar tar ;;
         test) want qemu-img qemu-utils; want sgdisk gdisk; want mkfs.ext4 e2fsprogs; want sfdisk fdisk
               want vhdiinfo libvhdi-utils; want vmdkinfo libvmdk-utils; want qcowinfo libqcow-utils
               want python3 python3
               want nbdinfo libnbd-bin; want nbdkit nbdkit; want openssl openssl
               want losetup mount; want blkdiscard util-linux; want setsid util-linux; want debugfs e2fsprogs
               want mkfs.fat dosfstools; want fsck.fat dosfstools; want mcopy mtools; want mtype mtools
-              want xz xz-utils; want bzip2 bzip2; want zstd zstd; want lz4 lz4; want gzip gzip; want fdisk fdisk ;;
+              want xz xz-utils; want bzip2 bzip2; want zstd zstd; want lz4 lz4; want gzip gzip; want fdisk fdisk
+              want blkid util-linux; want unshare util-linux; want dumpe2fs e2fsprogs; want tar tar ;;
         bench) want qemu-nbd qemu-utils; want nbdcopy libnbd-bin; want fio fio; want python3 python3
                want qemu-storage-daemon qemu-system-common ;;
         debs) want dpkg-shlibdeps dpkg-dev; want unzip unzip; want asciidoctor asciidoctor ;;
@@ -34,7 +36,8 @@ for group in "$@"; do
         vm) want qemu-system-x86_64 qemu-system-x86; want_pkg linux-image-amd64; want_pkg busybox-static
             want_pkg linux-headers-amd64; want modprobe kmod; want cpio cpio; want gzip gzip
             want qemu-nbd qemu-utils; want sgdisk gdisk; want debugfs e2fsprogs; want java openjdk-17-jdk-headless
-            want gcc gcc; want make make; want_pkg libc6-dev; want_pkg linux-libc-dev; want hdparm hdparm; want fio fio ;;
+            want gcc gcc; want make make; want_pkg libc6-dev; want_pkg linux-libc-dev; want hdparm hdparm; want fio fio
+            want blkid util-linux; want unshare util-linux; want mkfs.fat dosfstools; want mcopy mtools ;;
         *) echo "deps.sh: unknown group '$group' (build, test, demo, bench, debs, debtest, vm)" >&2; exit 2 ;;
     esac
 done

@@ -110,3 +110,18 @@ list short-flat.vmdk vmdk
 # a sparse header of capacity 0 whose embedded descriptor names the extents (qemu follows it)
 $make descsparse source.raw descsparse.vmdk
 list descsparse.vmdk vmdk
+# ESXi seSparse extents, made by sesparse_make.py (qemu-img cannot make them; its header documents every
+# field): standalone, and as deltas over a sparse and a flat parent of the same 40 MiB size. The unallocated
+# grains of a delta read through to its parent; its zero and unmapped grains read as zeros over the parent's data.
+sesparse="python3 $TESTDATA_DIR/sesparse_make.py"
+$sesparse sesparse.vmdk 40 --expected
+list sesparse.vmdk vmdk
+for parent in monolithicSparse monolithicFlat; do
+    qemu-img create -q -f vmdk -o subformat=$parent sesparse-$parent-base.vmdk 40M
+    qio -f vmdk -c 'write -P 0x61 0 1M' -c 'write -P 0x62 16M 64k' -c 'write -P 0x63 32M 256k' -c 'write -P 0x64 41877504 64k' sesparse-$parent-base.vmdk
+    qemu-img convert -f vmdk -O raw sesparse-$parent-base.vmdk sesparse-$parent-base.raw
+    cid=$(sed -n 's/^CID=\([0-9a-f]*\).*/\1/p' sesparse-$parent-base.vmdk | head -n 1)
+    $sesparse sesparse-over-$parent.vmdk 40 --parent sesparse-$parent-base.vmdk "$cid" --expected sesparse-$parent-base.raw
+    rm sesparse-$parent-base.raw
+    list sesparse-over-$parent.vmdk vmdk
+done

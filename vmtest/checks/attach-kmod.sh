@@ -7,7 +7,9 @@
 # and fio's verified random writes, with discards freeing clusters that other writes then reuse, read
 # back right (no stale mapping), leave images holding what their devices served, and a qcow2 (and in the
 # long run a vhdx) equal to a raw image given the same I/O.
+# The fio part's images live on the scratch disk (ext4), where vdisk.ko does its file I/O direct.
 #   VDL_KMOD_FORMATS (default qcow2), VDL_KMOD_STALE (default "raw qcow2"): the formats of each part.
+# vmtest: scratch
 set -e
 . "$(dirname "$0")/../kmod-lib.sh"
 kmod_load
@@ -18,21 +20,22 @@ hash_of() { awk -v f="$1" -v p="$2" '$1 == f && $5 == p {print $6}' disks.txt; }
 counter() { cat "/sys/block/$1/vdisk/$2"; }
 
 # prepare KIND: sets img (what to attach), fmt (its format), checked (the image qemu-img checks) and
-# compressed (1 when its data reads through upcalls) for a kind: an extension testdata/disks.sh makes, or
-# vmdk-flat, vmdk-stream, qcow2-chain (an overlay over gpt-ext4.qcow2) or layout (a JSON layout whose
-# partition is the ext4 file system of gpt-ext4.raw).
+# compressed (1 when its data reads through upcalls) and append_only (1 for a stream-optimized VMDK: refused
+# read-write, written with --snapshot) for a kind: an extension testdata/disks.sh makes, or vmdk-flat,
+# vmdk-stream, qcow2-chain (an overlay over gpt-ext4.qcow2) or layout (a JSON layout whose partition is the
+# ext4 file system of gpt-ext4.raw).
 prepare() {
-    compressed=0
+    compressed=0 append_only=0
     case $1 in
         vmdk-flat|vmdk-stream)
-            sub=monolithicFlat; [ "$1" = vmdk-stream ] && { sub=streamOptimized; compressed=1; }
+            sub=monolithicFlat; [ "$1" = vmdk-stream ] && { sub=streamOptimized; compressed=1; append_only=1; }
             img=$1.vmdk; fmt=vmdk
             qemu-img convert -q -f raw -O vmdk -o subformat=$sub gpt-ext4.raw "$img" ;;
         qcow2-chain)
             img=chain-top.qcow2; fmt=qcow2
             qemu-img create -q -f qcow2 -b gpt-ext4.qcow2 -F qcow2 "$img" ;;
         layout)
-            img=disk.json; fmt=layout
+            img=disk.json; fmt=vdisk-layout  # the layout format's name, as -l and the model show it
             dd if=gpt-ext4.raw of=part.raw bs=1M skip=1 count=30 status=none
             echo '{ "vdiskload-layout": 1, "table": "gpt", "partitions": [ { "source": "part.raw" } ] }' > "$img" ;;
         *)
@@ -51,7 +54,13 @@ check_image() { # qemu-img check, where the format has checks
 
 for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
     prepare "$kind"
-    dev=$(attach "$img")
+    if [ $append_only = 1 ]; then
+        out=$(vdl --backend kmod --show "$img" 2>&1) && fail "$img (stream-optimized) attached read-write"
+        echo "$out" | grep -q -- "attach it read-only (-r) or with --snapshot" || fail "$img refused with: $out"
+        dev=$(attach -r "$img")
+    else
+        dev=$(attach "$img")
+    fi
     name=${dev#/dev/}
     [ -b "$dev" ] && [ ! -L "$dev" ] || fail "$dev is not the kernel's own block device"
     [ -b "${dev}p1" ] && [ ! -L "${dev}p1" ] || fail "no kernel partition ${dev}p1"
@@ -77,6 +86,10 @@ for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
         [ $reads -gt 0 ] || fail "$img: compressed data read without upcalls"
     fi
     umount mnt
+    if [ $append_only = 1 ]; then
+        vdl -d "$dev" || fail "detach $dev"
+        dev=$(attach --snapshot "$img")
+    fi
     mount "${dev}p1" mnt
     echo "written through vdisk.ko to $kind" > mnt/new.txt
     head -c 3M /dev/urandom > big.bin
@@ -87,11 +100,16 @@ for kind in ${VDL_KMOD_FORMATS:-qcow2}; do
     check_image
     dev=$(attach -r "$img")
     mount -o ro "${dev}p1" mnt
-    [ "$(cat mnt/new.txt)" = "written through vdisk.ko to $kind" ] || fail "$img: new.txt not there after re-attach"
-    cmp big.bin mnt/big.bin || fail "$img: big.bin differs after re-attach"
+    if [ $append_only = 1 ]; then
+        [ ! -e mnt/new.txt ] || fail "$img: writes through --snapshot reached the image"
+    else
+        [ "$(cat mnt/new.txt)" = "written through vdisk.ko to $kind" ] || fail "$img: new.txt not there after re-attach"
+        cmp big.bin mnt/big.bin || fail "$img: big.bin differs after re-attach"
+    fi
     umount mnt
     vdl -d "$dev"
-    echo "$kind: the kernel's $dev and ${dev}p1, identified, read with $reads upcalls, written, checked, re-read"
+    written=written; [ $append_only = 0 ] || written="refused read-write, written through --snapshot"
+    echo "$kind: the kernel's $dev and ${dev}p1, identified, read with $reads upcalls, $written, checked, re-read"
 done
 
 # A compressed qcow2: its data reads through upcalls, right.
@@ -145,6 +163,11 @@ run_fio() { # run_fio OUT FIO_ARGS...: fails on any error fio reports; fio 3.33 
     if grep -E "got signal|Assertion|err= *[1-9]|verify: bad|fio: .*error" "$out"; then tail -n 30 "$out"; fail "fio $*"; fi
     grep -q "issued rwts: total=[0-9]*,[1-9]" "$out" || { cat "$out"; fail "fio $* wrote nothing"; }
 }
+# On the scratch disk where there is one: the kernel's I/O to these files is direct there (vdisk/dio).
+fio_dir=${VDL_SCRATCH:-$PWD}/fio
+mkdir -p "$fio_dir"
+cp stale.fio same.fio "$fio_dir"
+cd "$fio_dir"
 for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
     for i in stale same; do
         case $fmt in
@@ -154,6 +177,9 @@ for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
         esac
     done
     dev=$(attach "stale.$fmt")
+    if [ -n "$VDL_SCRATCH" ]; then
+        [ "$(cat "/sys/block/${dev#/dev/}/vdisk/dio")" = 1 ] || fail "stale.$fmt on ext4: in-kernel I/O not direct"
+    fi
     run_fio "stale.$fmt.out" --filename="$dev" stale.fio
     dd if="$dev" of="served.$fmt" bs=1M iflag=direct status=none
     vdl -d "$dev" || fail "detach stale.$fmt"
@@ -167,7 +193,9 @@ for fmt in ${VDL_KMOD_STALE:-raw qcow2}; do
     vdl -d "$dev" || fail "detach same.$fmt"
     [ $fmt = raw ] || qemu-img compare -q -f raw -F "$fmt" same.raw "same.$fmt" || fail "same.$fmt differs from same.raw"
 done
-echo "fio verify with discards and cluster reuse on ${VDL_KMOD_STALE:-raw qcow2}: no stale read, images hold what was served, checks clean, equal to raw"
+cd - > /dev/null
+rm -rf "$fio_dir"
+echo "fio verify with discards and cluster reuse on ${VDL_KMOD_STALE:-raw qcow2} (${VDL_SCRATCH:+direct I/O on ext4}): no stale read, images hold what was served, checks clean, equal to raw"
 
 rmmod vdisk || fail "rmmod vdisk"
 echo "module unloaded"

@@ -3,10 +3,13 @@
 # vmtest: scratch
 # The kmod backend under memory pressure (issue 16): a qcow2 taking allocating writes (its serving process
 # busy with upcalls) while the guest swaps heavily for two minutes to a swap file on a second kmod-attached
-# qcow2. The swap image is preallocated (preallocation=metadata: every cluster mapped), so swapping out is
-# served in the kernel, as loop serves a swap file on a raw image: it never waits for a serving process,
-# whose own allocations (PF_MEMALLOC_NOIO) can then always be met by swapping others out. The check proves
-# that: no upcall on the swap disk during the run. No hang (a watchdog fails the check at a time limit; the
+# qcow2. The swap image is preallocated (preallocation=full: every cluster mapped and written in the
+# scratch file system), so swapping out is served in the kernel with direct I/O, as loop serves a swap file
+# on a raw image with --direct-io=on: it never waits for a serving process, whose own allocations
+# (PF_MEMALLOC_NOIO) can then always be met by swapping others out, allocates no page cache, and overwrites
+# written blocks (an fallocated image's unwritten extents need converting after each write, and the
+# conversion needs memory: with falloc this check hung in ext4-rsv-conversion, waiting on swap-out). The
+# check proves that: no upcall on the swap disk during the run, and its in-kernel I/O direct (vdisk/dio). No hang (a watchdog fails the check at a time limit; the
 # batch fails on a hung-task report), the swap really took pages, the writes verify afterwards and both
 # images are clean. The images live on the scratch disk ($VDL_SCRATCH), not on the guest's tmpfs.
 set -e
@@ -17,6 +20,7 @@ kmod_load
 trap "swapoff -a 2> /dev/null" EXIT  # a swap file left on an attached disk would pin it
 modprobe ext4 2>/dev/null || true
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+echo 7 > /proc/sys/kernel/printk  # a hung-task report's stack reaches the console too
 dir="$VDL_SCRATCH/pressure"
 mkdir -p "$dir" data swap
 
@@ -47,15 +51,18 @@ END
 gcc -O2 -o hog hog.c || fail "cc hog.c"
 
 qemu-img create -q -f qcow2 "$dir/data.qcow2" 1G
-qemu-img create -q -f qcow2 -o preallocation=metadata "$dir/swap.qcow2" 2G
+qemu-img create -q -f qcow2 -o preallocation=full "$dir/swap.qcow2" 2G
 ddev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/data.qcow2")
 sdev=$(VDISKLOAD_DEAD_TIMEOUT=900 attach "$dir/swap.qcow2")
 mkfs.ext4 -q "$ddev" && mount "$ddev" data || fail "ext4 on $ddev"
-# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters.
-mkfs.ext4 -q -E nodiscard "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
+# nodiscard: mkfs would discard the whole device, unmapping the preallocated clusters. No lazy init: ext4
+# would zero its inode tables in the background with write-zeroes, which go up and hold their clusters, so
+# a swap-out next to them would wait for a serving process that waits for memory (README "Memory pressure").
+mkfs.ext4 -q -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$sdev" && mount "$sdev" swap || fail "ext4 on $sdev"
 fallocate -l 1400M swap/swapfile && chmod 600 swap/swapfile && mkswap -q swap/swapfile && swapon swap/swapfile \
     || fail "swapon a swap file on $sdev"
 sname=${sdev#/dev/}
+[ "$(cat "/sys/block/$sname/vdisk/dio")" = 1 ] || fail "$sdev: in-kernel I/O is not direct (vdisk/dio 0) on $VDL_SCRATCH"
 upcalls_before=$(cat "/sys/block/${ddev#/dev/}/vdisk/upcalls")
 swap_upcalls_before=$(cat "/sys/block/$sname/vdisk/upcalls")
 swapped_before=$(pswpout)

@@ -15,7 +15,9 @@ vdl_fail() {
 }
 vdl_device() { label_uuid_to_dev "$1"; }
 vdl_fstype() { blkid -s TYPE -o value "$1"; }
-vdl_settle() { udevadm settle --timeout=10; }
+# Up to 2 minutes: the links of the image's partitions must exist before udev stops at the switch, and a
+# slow machine's udev may take longer than the usual 10 s (it returns as soon as the queue is empty).
+vdl_settle() { udevadm settle --timeout=120; }
 
 spec=$(vdl_spec)
 [ -n "$spec" ] || exit 0

@@ -37,6 +37,14 @@ public interface ImageFormat {
         return null;
     }
 
+    /**
+     * The one format a backing file of this format's images can have, or null where it may have several: a
+     * differencing VDI's parent is a VDI, so {@code create -b} needs no {@code -F} for it.
+     */
+    default String onlyBackingFormat() {
+        return null;
+    }
+
     /** Makes new images of this format, if it can. */
     default java.util.Optional<ImageCreator> creator() {
         return java.util.Optional.empty();

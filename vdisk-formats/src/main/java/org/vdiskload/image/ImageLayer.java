@@ -142,6 +142,15 @@ public interface ImageLayer extends Closeable {
     }
 
     /**
+     * Whether a unit once written can never be written again (a stream-optimized VMDK appends each grain
+     * once, in order, as qemu writes it): such a layer takes a disk written front to back, as {@code
+     * convert} writes it, not the random rewrites of a file system.
+     */
+    default boolean appendOnly() {
+        return false;
+    }
+
+    /**
      * Compresses one whole unit at {@code pos} (a multiple of {@link #compressionUnit()}; the last unit
      * of a disk may be shorter) for {@link #writeCompressed(CompressedUnit)}. Computation only, safe on
      * any thread: {@code convert -c} compresses units on every core and writes them in disk order.

@@ -102,6 +102,7 @@ public final class Images {
 
     private static ImageLayer openBacking(ImageLayer child, BackingRef ref, Set<Path> seen, OpenOptions options) throws IOException {
         Path childPath = child.file().path();
+        if (ref.unresolved() != null) throw ImageException.invalid(childPath, ref.unresolved());
         ImageFile file = openBackingFile(childPath, ref, options.refs());
         Path path = file.path();
         try {

@@ -132,6 +132,7 @@ public final class ReferencePolicy {
 
     /** How {@code image}'s backing reference {@code ref} would be followed under this policy; nothing is opened. */
     public Judged judge(Path image, BackingRef ref) throws ImageException {
+        if (ref.unresolved() != null) return new Judged(ref.name(), Path.of(ref.name()), ref.unresolved());
         Judged refused = null;
         Judged first = null;
         for (String name : ref.names()) {

@@ -32,6 +32,7 @@ public final class Create {
     public static List<Path> create(Path target, ImageFormat format, long size, Map<String, String> options,
                                     String backingFile, String backingFormat, ReferencePolicy refs) throws IOException {
         if (backingFile != null) {
+            if (backingFormat == null) backingFormat = format.onlyBackingFormat();
             // The backing file must open (in the format named, never a guessed one) before we write anything.
             // Only the file itself: its own chain is its business, and may name formats this call does not know.
             Path resolved = OpenContext.resolve(target, backingFile, "backing file");

@@ -116,6 +116,12 @@ class MapChangeTest {
                 }),
                 new Case("vdi dynamic", 13, d -> create(d, "a.vdi", new VdiFormat(), 16 * MB, Map.of())),
                 new Case("vdi static", 14, false, d -> create(d, "a.vdi", new VdiFormat(), 16 * MB, Map.of("static", "on"))),
+                new Case("vdi differencing", 23, d -> {
+                    base(d, "p.vdi", "vdi", "16M", "static=off");
+                    Path child = d.resolve("c.vdi");
+                    Create.create(child, new VdiFormat(), -1, Map.of(), "p.vdi", null);
+                    return child;
+                }),
                 new Case("vhd dynamic", 15, d -> create(d, "a.vhd", new VhdFormat(), 16 * MB, Map.of())),
                 new Case("vhd fixed", 16, false, d -> create(d, "a.vhd", new VhdFormat(), 16 * MB, Map.of("subformat", "fixed"))),
                 new Case("vhd differencing", 17, d -> {

@@ -68,6 +68,10 @@ class OverlapGuardTest {
             after = withoutCid(after);
             before = withoutCid(before);
         }
+        if (format.equals("vdi")) { // prepareForWrites gave it a new uuidModify, as VirtualBox's first write does
+            java.util.Arrays.fill(after, 0x198, 0x1a8, (byte) 0);
+            java.util.Arrays.fill(before, 0x198, 0x1a8, (byte) 0);
+        }
         assertArrayEquals(before, after, format + ": the refused write changed the file");
     }
 
@@ -79,6 +83,11 @@ class OverlapGuardTest {
 
     /** A write at {@code at} changes a grain table that overlaps {@code overlapped}: refused, the file unchanged. */
     private static void tableChangeRefused(Path p, long at, String overlapped) throws Exception {
+        // First a CID of vdiskload's width (8 digits, where qemu-img may have written 7), which the refused
+        // write's new CID keeps: masked, the descriptors then line up byte for byte.
+        try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vmdk").withWritable(true))) {
+            d.prepareForWrites();
+        }
         byte[] before = Files.readAllBytes(p);
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vmdk").withWritable(true))) {
             ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), at));

@@ -4,6 +4,7 @@ import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenOptions;
 import org.vdiskload.image.ReferencePolicy;
+import org.vdiskload.image.error.ImageException;
 import org.vdiskload.partition.PartitionTable;
 import org.vdiskload.serving.ServedImage;
 
@@ -77,6 +78,11 @@ public final class AttachDaemon {
         ReferencePolicy refs = ReferencePolicy.allowing(reserved.allowRefs().stream().map(Path::of).toList());
         served = ServedImage.open(image, OpenOptions.DEFAULTS.withRefs(refs).withMetadataWriteThrough(true), access, "attach");
         DiskImage disk = served.disk();
+        if (access == ServedImage.Access.READ_WRITE && disk.layers().get(0).appendOnly()) {
+            // Each unit takes one write, in order: a file system's first rewrite would fail with EOPNOTSUPP.
+            throw ImageException.unsupported(image, "this " + disk.formatName() + " image takes each block once, in order "
+                    + "(stream-optimized), not a file system's rewrites; attach it read-only (-r) or with --snapshot, or convert it");
+        }
         PartitionTable table = PartitionTable.read(disk);
         Backend.Devices devices = reconnect ? backend.reconnect(reserved, disk, table)
                 : backend.start(reserved.name(), disk, table, !reserved.readOnly());

@@ -22,10 +22,13 @@ import java.util.List;
  * @param allowRefs  the directories the image's references may lead to beyond its own (--allow-refs and
  *                   VDISKLOAD_ALLOW_REFS when it was attached, real paths): the serving process, and one
  *                   started by --reconnect, open the image under them
+ * @param mountedOn  the directory {@code vdiskload mount} mounted one of its file systems on ("" if none): what
+ *                   {@code umount} and {@code -d} unmount before detaching (a mount made by hand is refused instead)
  */
 public record Attachment(String name, String backend, String state, long pid, String image, String format,
                          List<String> backing, long size, boolean readOnly, boolean snapshot, String mountPoint,
-                         String device, List<PartitionDevice> partitions, List<String> allowRefs) {
+                         String device, List<PartitionDevice> partitions, List<String> allowRefs,
+                         String mountedOn) {
     public static final String STARTING = "starting";
     public static final String READY = "ready";
 
@@ -36,28 +39,35 @@ public record Attachment(String name, String backend, String state, long pid, St
         backing = List.copyOf(backing);
         partitions = List.copyOf(partitions);
         allowRefs = allowRefs == null ? List.of() : List.copyOf(allowRefs); // absent from records of older versions
+        mountedOn = mountedOn == null ? "" : mountedOn;
     }
 
     /** The reservation the attaching command writes before it starts the serving process. */
     static Attachment starting(String name, String backend, long pid, String image, String format, boolean readOnly, boolean snapshot,
                                List<String> allowRefs) {
-        return new Attachment(name, backend, STARTING, pid, image, format, List.of(), 0, readOnly, snapshot, "", "", List.of(), allowRefs);
+        return new Attachment(name, backend, STARTING, pid, image, format, List.of(), 0, readOnly, snapshot, "", "", List.of(), allowRefs, "");
     }
 
     /** The record while the attaching command {@code pid} starts a new serving process for these devices. */
     Attachment reconnecting(long newPid) {
         return new Attachment(name, backend, STARTING, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions,
-                allowRefs);
+                allowRefs, mountedOn);
     }
 
     Attachment withPid(long newPid) {
         return new Attachment(name, backend, state, newPid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions,
-                allowRefs);
+                allowRefs, mountedOn);
     }
 
     Attachment ready(List<String> backingFiles, long virtualSize, String mount, String disk, List<PartitionDevice> parts) {
         return new Attachment(name, backend, READY, pid, image, format, backingFiles, virtualSize, readOnly, snapshot, mount, disk, parts,
-                allowRefs);
+                allowRefs, mountedOn);
+    }
+
+    /** This record with {@code dir} as where {@code vdiskload mount} mounted it ("" once unmounted). */
+    public Attachment withMountedOn(String dir) {
+        return new Attachment(name, backend, state, pid, image, format, backing, size, readOnly, snapshot, mountPoint, device, partitions,
+                allowRefs, dir);
     }
 
     /** Every kernel device this attachment holds: the whole disk's first, then its partitions'. */

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -30,18 +31,39 @@ public final class BlockDevices {
 
     /** Where {@code device} is mounted, from /proc/self/mountinfo's major:minor column. */
     static Optional<String> mountPoint(String device) throws IOException {
-        String majorMinor;
+        return mountPoints(device).stream().findFirst();
+    }
+
+    /** Every directory {@code device} is mounted on (in this process's mount namespace), in mount order. */
+    public static List<String> mountPoints(String device) throws IOException {
+        Optional<String> majorMinor = majorMinor(device);
+        List<String> points = new ArrayList<>();
+        if (majorMinor.isEmpty()) return points;
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] f = line.split(" ");
+            if (f.length > 4 && f[2].equals(majorMinor.get())) points.add(unescape(f[4]));
+        }
+        return points;
+    }
+
+    /** The block device's "major:minor" from sysfs, or empty once it is gone. */
+    public static Optional<String> majorMinor(String device) throws IOException {
         try {
-            majorMinor = Files.readString(Path.of("/sys/class/block", Path.of(device).getFileName().toString(), "dev")).strip();
+            return Optional.of(Files.readString(Path.of("/sys/class/block", Path.of(device).getFileName().toString(), "dev")).strip());
         } catch (NoSuchFileException gone) {
             return Optional.empty();
         }
-        List<String> lines = Files.readAllLines(Path.of("/proc/self/mountinfo"));
-        for (String line : lines) {
+    }
+
+    /** The "major:minor" of what is mounted on {@code dir} (the topmost mount there), or empty when it is no mount point. */
+    public static Optional<String> mountedOn(Path dir) throws IOException {
+        String target = dir.toAbsolutePath().normalize().toString();
+        Optional<String> top = Optional.empty();
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
             String[] f = line.split(" ");
-            if (f.length > 4 && f[2].equals(majorMinor)) return Optional.of(unescape(f[4]));
+            if (f.length > 4 && unescape(f[4]).equals(target)) top = Optional.of(f[2]);
         }
-        return Optional.empty();
+        return top;
     }
 
     /** Whether {@code dir} is a mount point. */

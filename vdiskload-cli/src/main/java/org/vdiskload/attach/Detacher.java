@@ -1,6 +1,7 @@
 package org.vdiskload.attach;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,7 +38,12 @@ public final class Detacher {
         return Optional.empty();
     }
 
+    /**
+     * Detaches {@code a}: first unmounts the file system {@code vdiskload mount} mounted (a mount made by hand
+     * is left to its maker: the attachment is then busy, and refused).
+     */
     public void detach(Attachment a) throws IOException, InterruptedException {
+        unmountOwn(a);
         refuseIfBusy(a);
         Optional<ProcessHandle> daemon = servingProcess(a);
         if (daemon.isPresent()) {
@@ -55,6 +61,13 @@ public final class Detacher {
             state.remove(a.name());
             return null;
         });
+    }
+
+    /** Unmounts where {@code vdiskload mount} mounted {@code a}, if one of its devices is still mounted there. */
+    private static void unmountOwn(Attachment a) throws IOException {
+        if (a.mountedOn().isEmpty()) return;
+        Optional<String> mounted = BlockDevices.mountedOn(Path.of(a.mountedOn()));
+        if (mounted.isPresent() && ImageMounter.holds(a, mounted.get())) Exec.run(List.of("umount", a.mountedOn()));
     }
 
     private static void refuseIfBusy(Attachment a) throws IOException {

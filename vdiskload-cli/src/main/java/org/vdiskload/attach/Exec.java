@@ -22,9 +22,8 @@ public final class Exec {
                 throw new IOException(String.join(" ", command) + ": no answer in " + TIMEOUT_SECONDS + " s");
             }
             if (p.exitValue() != 0) {
-                String why = new String(err, StandardCharsets.UTF_8).strip();
-                int nl = why.lastIndexOf('\n');
-                throw new IOException(String.join(" ", command) + ": " + (nl >= 0 ? why.substring(nl + 1) : why.isEmpty() ? "exit " + p.exitValue() : why));
+                String why = lastWord(new String(err, StandardCharsets.UTF_8));
+                throw new IOException(String.join(" ", command) + ": " + (why.isEmpty() ? "exit " + p.exitValue() : why));
             }
             return new String(out, StandardCharsets.UTF_8).strip();
         } catch (InterruptedException e) {
@@ -32,5 +31,11 @@ public final class Exec {
             Thread.currentThread().interrupt();
             throw new IOException(String.join(" ", command) + ": interrupted");
         }
+    }
+
+    /** A tool's last line on stderr that says why, passing over mount's standing hint "dmesg(1) may have more information". */
+    public static String lastWord(String stderr) {
+        List<String> lines = stderr.lines().map(String::strip).filter(l -> !l.isEmpty() && !l.startsWith("dmesg(1) may have more")).toList();
+        return lines.isEmpty() ? "" : lines.get(lines.size() - 1);
     }
 }

@@ -3,7 +3,9 @@ package org.vdiskload.cli;
 import org.vdiskload.attach.Attacher;
 import org.vdiskload.attach.Attachment;
 import org.vdiskload.attach.Backends;
+import org.vdiskload.attach.BlockDevices;
 import org.vdiskload.attach.Detacher;
+import org.vdiskload.attach.ImageMounter;
 import org.vdiskload.attach.StateDir;
 import org.vdiskload.text.Printable;
 import picocli.CommandLine;
@@ -26,7 +28,7 @@ final class Losetup {
      */
     static final String TIMEOUT_ENV = "VDISKLOAD_ATTACH_TIMEOUT";
     private static final long MAX_TIMEOUT_SECONDS = 86_400;
-    private static final String[] COLUMNS = {"NAME", "BACKEND", "DEVICE", "SIZE", "RO", "FORMAT", "IMAGE", "BACKING"};
+    private static final String[] COLUMNS = {"NAME", "BACKEND", "DEVICE", "SIZE", "RO", "FORMAT", "MOUNTPOINT", "IMAGE", "BACKING"};
 
     private final Main m;
     private final PrintWriter out;
@@ -91,6 +93,15 @@ final class Losetup {
         return 0;
     }
 
+    /** What {@code mount}, {@code umount} and {@code tar} attach, mount and detach with. */
+    static ImageMounter mounter() throws IOException {
+        StateDir state = StateDir.system();
+        List<String> daemon = new ArrayList<>(Attacher.thisJava(Main.class.getName()));
+        daemon.add("attach-daemon");
+        return new ImageMounter(state, new Attacher(state, AttachBackends.ALL, daemon, timeout(System.getenv(TIMEOUT_ENV))),
+                new Detacher(state, AttachBackends.ALL, TIMEOUT));
+    }
+
     private int detach(List<String> devices) throws IOException, InterruptedException {
         Detacher d = new Detacher(state, AttachBackends.ALL, TIMEOUT);
         PrintWriter err = m.spec.commandLine().getErr();
@@ -144,7 +155,7 @@ final class Losetup {
         rows.add(COLUMNS);
         for (Attachment a : all) {
             String[] row = {a.path(), a.backend(), a.device().isEmpty() ? "-" : a.device(), Long.toString(a.size()),
-                    a.readOnly() ? "1" : "0", a.format(), a.image(), a.backing().isEmpty() ? "" : a.backing().get(0)};
+                    a.readOnly() ? "1" : "0", a.format(), mountPoints(a), a.image(), a.backing().isEmpty() ? "" : a.backing().get(0)};
             for (int i = 0; i < row.length; i++) row[i] = Printable.of(row[i]); // the backing file's name is the image's text
             rows.add(row);
         }
@@ -158,6 +169,13 @@ final class Losetup {
             out.println(b.toString().stripTrailing());
         }
         return 0;
+    }
+
+    /** Where the attachment's devices are mounted (by {@code vdiskload mount} or by hand), comma-separated; "-" for nowhere. */
+    private static String mountPoints(Attachment a) throws IOException {
+        List<String> all = new ArrayList<>();
+        for (String dev : a.kernelDevices()) all.addAll(BlockDevices.mountPoints(dev));
+        return all.isEmpty() ? "-" : String.join(",", all);
     }
 
     /** How long to wait for the devices: {@code value} of VDISKLOAD_ATTACH_TIMEOUT, TIMEOUT when unset. */

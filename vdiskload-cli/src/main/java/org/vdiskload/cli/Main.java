@@ -34,6 +34,7 @@ public final class Main implements Callable<Integer> {
      */
     private static final List<Class<?>> COMMANDS = List.of(InfoCommand.class, MapCommand.class, CreateCommand.class,
             ConvertCommand.class, CheckCommand.class, ResizeCommand.class, CompareCommand.class, ServeCommand.class,
+            MountCommand.class, UmountCommand.class, TarCommand.class,
             DemoCommand.class, VdisktabCommand.class, AttachDaemonCommand.class, CommandLine.HelpCommand.class);
 
     @CommandLine.Spec

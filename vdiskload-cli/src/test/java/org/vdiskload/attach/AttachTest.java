@@ -192,9 +192,9 @@ class AttachTest {
         String dev = a.lastLine();
 
         CliRun l = vdiskload("-l");
-        assertTrue(l.out().lines().findFirst().orElse("").matches("NAME +BACKEND +DEVICE +SIZE +RO +FORMAT +IMAGE +BACKING"), l.out());
+        assertTrue(l.out().lines().findFirst().orElse("").matches("NAME +BACKEND +DEVICE +SIZE +RO +FORMAT +MOUNTPOINT +IMAGE +BACKING"), l.out());
         String row = l.out().lines().filter(x -> x.startsWith(dev + " ")).findFirst().orElseThrow(() -> new AssertionError(l.out()));
-        assertTrue(row.matches(".* fuse +/dev/loop[0-9]+ +[0-9]+ +0 +qcow2 +" + image + ".*"), row);
+        assertTrue(row.matches(".* fuse +/dev/loop[0-9]+ +[0-9]+ +0 +qcow2 +- +" + image + ".*"), row);
         assertTrue(vdiskload("-l", "--json").out().contains("\"partitions\""));
         assertTrue(vdiskload("-j", image.toString()).out().contains(dev));
         assertEquals("", vdiskload("-j", d.file().toString()).out(), "another file is not associated");
@@ -208,7 +208,8 @@ class AttachTest {
         assertNotEquals(0, Tools.run(List.of("sh", devname.toString(), "sda"), null).exit(), "not ours");
 
         Path m = mount(dev + "p1", false);
-        CliRun refused = vdiskload("-d", dev);
+        assertTrue(vdiskload("-l").out().lines().anyMatch(x -> x.startsWith(dev + " ") && x.matches(".* qcow2 +" + m + " .*")), "-l shows the mount point");
+        CliRun refused = vdiskload("-d", dev); // a mount made by hand is its maker's to undo
         assertEquals(1, refused.exit());
         assertEquals(1, refused.err().lines().count(), refused.err());
         assertTrue(refused.err().contains(dev + "p1 is busy: mounted on " + m), refused.err());
@@ -273,6 +274,28 @@ class AttachTest {
         assertTrue(vdiskload("-j", image.toString()).out().isEmpty(), "no record left");
         assertEquals(loopsBefore, Tools.check("losetup", "-n", "-O", "NAME").lines().toList());
         assertEquals(namesBefore, Tools.check("sh", "-c", "ls /dev | grep '^qcow' || true").lines().toList(), "no /dev name left");
+    }
+
+    @Test
+    void streamOptimizedVmdkIsRefusedReadWriteAndServedReadOnlyOrAsSnapshot() throws Exception {
+        Disk d = disk("gpt-ext4.raw");
+        Path image = dir.resolve("stream.vmdk");
+        Tools.check("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", d.file().toString(), image.toString());
+        byte[] before = Files.readAllBytes(image);
+        CliRun rw = vdiskload(image.toString());
+        assertEquals(1, rw.exit(), rw.toString());
+        assertEquals(1, rw.err().lines().count(), rw.err());
+        assertTrue(rw.err().startsWith("vdiskload: " + image) && rw.err().contains("-r") && rw.err().contains("--snapshot"), rw.err());
+        assertTrue(vdiskload("-j", image.toString()).out().isEmpty(), "nothing left behind");
+        for (String mode : List.of("-r", "--snapshot")) {
+            CliRun a = vdiskload(mode, "--show", image.toString());
+            assertEquals(0, a.exit(), a.toString());
+            Path m = mount(a.lastLine() + "p" + d.partition(), mode.equals("-r"));
+            assertEquals(d.sha256(), sha256(m.resolve(d.fsFile())), mode);
+            umount(m);
+            assertEquals(0, vdiskload("-d", a.lastLine()).exit());
+        }
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(image)), "the image is untouched");
     }
 
     @Test

@@ -24,7 +24,7 @@ class ReconnectTest {
 
     private static Attachment nbd(String state, long pid, boolean snapshot) {
         return new Attachment("qcow7", "nbd", state, pid, "/images/a.qcow2", "qcow2", List.of(), 1 << 20, false, snapshot,
-                "", "/dev/nbd3", List.of(), List.of());
+                "", "/dev/nbd3", List.of(), List.of(), "");
     }
 
     /** A pid no process has: one that ran and was reaped. */

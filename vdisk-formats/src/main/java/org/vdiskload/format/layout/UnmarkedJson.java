@@ -1,6 +1,5 @@
 package org.vdiskload.format.layout;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vdiskload.io.ImageFile;
 
@@ -26,7 +25,9 @@ final class UnmarkedJson {
         if (p >= b.length || b[p] != '{') return false;
         try {
             return new ObjectMapper().readTree(b, p, b.length - p).isObject();
-        } catch (JsonProcessingException e) {
+        } catch (IOException e) {
+            // Parsing bytes in memory: every IOException means "not JSON", JsonProcessingException or not (Jackson's
+            // UTF-32 decoder throws CharConversionException for a code point past U+10FFFF). A probe never throws.
             return false;
         }
     }

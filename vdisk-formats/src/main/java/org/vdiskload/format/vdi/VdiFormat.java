@@ -1,5 +1,6 @@
 package org.vdiskload.format.vdi;
 
+import org.vdiskload.image.BackingRef;
 import org.vdiskload.image.ImageFormat;
 import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.OpenContext;
@@ -11,7 +12,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** VirtualBox's VDI format, as qemu reads it. Detected like qemu does: by the signature at 0x40. */
+/**
+ * VirtualBox's VDI format, as qemu reads it, and differencing images as VirtualBox does. Detected like qemu
+ * does: by the signature at 0x40.
+ */
 public final class VdiFormat implements ImageFormat {
     @Override
     public String name() {
@@ -23,6 +27,12 @@ public final class VdiFormat implements ImageFormat {
         ByteBuffer head = data.head().order(ByteOrder.LITTLE_ENDIAN);
         if (head.limit() < VdiHeader.LENGTH) return 0;
         return head.getInt(VdiHeader.SIGNATURE_OFFSET) == VdiHeader.SIGNATURE ? MAGIC : 0;
+    }
+
+    /** A differencing VDI's parent is a VDI. */
+    @Override
+    public String onlyBackingFormat() {
+        return "vdi";
     }
 
     @Override
@@ -37,6 +47,8 @@ public final class VdiFormat implements ImageFormat {
         }
         ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");
         VdiHeader header = VdiHeader.parse(b, file.path());
-        return new VdiLayer(file, header, VdiBlockMap.read(file, header));
+        VdiBlockMap map = VdiBlockMap.read(file, header);
+        BackingRef parent = header.isDiff() ? VdiParentSearch.find(file.path(), header, context.refs()) : null;
+        return new VdiLayer(file, header, map, parent);
     }
 }

@@ -5,16 +5,18 @@ import org.vdiskload.image.error.ImageException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.UUID;
 
 /**
  * VirtualBox's VDI header, version 1.1, little-endian: 64 bytes of "&lt;&lt;&lt; ... &gt;&gt;&gt;" text, then the
- * fields below, 512 bytes in all. {@link #parse} applies qemu's block/vdi.c checks (with the same
- * limits: 512-byte sectors, 1 MiB blocks, no differencing images) plus the layout checks qemu
- * leaves out (block map after the header, data after the block map).
+ * fields below, 512 bytes in all (VirtualBox's VDICore.h, VDIHEADER1PLUS). {@link #parse} applies qemu's
+ * block/vdi.c checks (with the same limits: 512-byte sectors, 1 MiB blocks) plus the layout checks qemu
+ * leaves out (block map after the header, data after the block map); unlike qemu it reads differencing
+ * images (type 4), whose parent is the VDI whose {@code uuidCreate} is this one's {@code uuidLinkage}.
  *
  * @param version         major &lt;&lt; 16 | minor; only 1.1 is read
  * @param headerSize      size of the fields after the pre-header (0x180 for 1.1)
- * @param imageType       1 dynamic, 2 static (qemu reads both the same way)
+ * @param imageType       1 dynamic, 2 static (qemu reads both the same way), 4 differencing
  * @param offsetBmap      file offset of the block map
  * @param offsetData      file offset of block 0
  * @param sectorSize      must be 512
@@ -23,10 +25,15 @@ import java.nio.file.Path;
  * @param blockExtra      bytes of per-block data before each block; must be 0
  * @param blocksInImage   entries in the block map
  * @param blocksAllocated blocks stored in the data area
+ * @param uuidCreate      0x188 the image's UUID (qemu: uuid_image), which a child names as its parent
+ * @param uuidModify      0x198 changed by VirtualBox when the image is first written after opening (qemu: uuid_last_snap)
+ * @param uuidLinkage     0x1a8 a differencing image's parent's {@code uuidCreate} (qemu: uuid_link), else none
+ * @param uuidParentModify 0x1b8 the parent's {@code uuidModify} when the child was made (qemu: uuid_parent), else none
  */
 public record VdiHeader(int version, int headerSize, int imageType, int imageFlags, long offsetBmap, long offsetData,
                         int sectorSize, long diskSize, int blockSize, int blockExtra, long blocksInImage,
-                        long blocksAllocated, boolean hasLinkUuid, boolean hasParentUuid) {
+                        long blocksAllocated, UUID uuidCreate, UUID uuidModify, UUID uuidLinkage,
+                        UUID uuidParentModify) {
 
     public static final int LENGTH = 512;
     public static final int SIGNATURE_OFFSET = 0x40;
@@ -39,6 +46,7 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
 
     public static final int TYPE_DYNAMIC = 1;
     public static final int TYPE_STATIC = 2;
+    public static final int TYPE_DIFF = 4;
 
     /** Parses and validates the 512-byte header at the start of {@code b}. */
     public static VdiHeader parse(ByteBuffer b, Path path) throws ImageException {
@@ -65,14 +73,12 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
                 b.getInt(0x17c),                          // block_extra
                 Integer.toUnsignedLong(b.getInt(0x180)),  // blocks_in_image
                 Integer.toUnsignedLong(b.getInt(0x184)),  // blocks_allocated
-                !isNull(b, 0x1a8),                        // uuid_link
-                !isNull(b, 0x1b8));                       // uuid_parent
+                VdiUuid.get(b, 0x188),                    // uuidCreate
+                VdiUuid.get(b, 0x198),                    // uuidModify
+                VdiUuid.get(b, 0x1a8),                    // uuidLinkage
+                VdiUuid.get(b, 0x1b8));                   // uuidParentModify
         h.validate(path);
         return h;
-    }
-
-    private static boolean isNull(ByteBuffer b, int uuidOffset) {
-        return b.getLong(uuidOffset) == 0 && b.getLong(uuidOffset + 8) == 0;
     }
 
     private void validate(Path path) throws ImageException {
@@ -102,9 +108,14 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
             throw ImageException.corrupt(path, 0x170, "disk_size", "disk size " + virtualSize()
                     + " is larger than the block map covers (" + blocksInImage + " blocks of 1 MiB)");
         }
-        if (hasLinkUuid) throw ImageException.unsupported(path, "VDI images with a link UUID are not supported");
-        if (hasParentUuid) {
-            throw ImageException.unsupported(path, "differencing VDI images (with a parent UUID) are not supported");
+        if (isDiff()) {
+            if (uuidLinkage.equals(VdiUuid.NONE)) {
+                throw ImageException.corrupt(path, 0x1a8, "uuidLinkage", "differencing VDI image without a parent UUID");
+            }
+        } else if (!uuidLinkage.equals(VdiUuid.NONE) || !uuidParentModify.equals(VdiUuid.NONE)) {
+            // Only a differencing image names a parent; what another type would mean by one is unknown.
+            throw ImageException.unsupported(path, "VDI images of type " + imageType + " with a link UUID or parent UUID are not"
+                    + " supported (only differencing images, type 4, name a parent)");
         }
         if (offsetBmap < LENGTH) {
             throw ImageException.corrupt(path, 0x154, "offset_bmap", "block map at " + offsetBmap + " overlaps the header");
@@ -119,6 +130,17 @@ public record VdiHeader(int version, int headerSize, int imageType, int imageFla
             throw ImageException.corrupt(path, 0x184, "blocks_allocated", blocksAllocated + " blocks allocated but the image has only "
                     + blocksInImage);
         }
+    }
+
+    /** This header with {@code uuidModify} replaced. */
+    public VdiHeader withUuidModify(UUID u) {
+        return new VdiHeader(version, headerSize, imageType, imageFlags, offsetBmap, offsetData, sectorSize, diskSize, blockSize,
+                blockExtra, blocksInImage, blocksAllocated, uuidCreate, u, uuidLinkage, uuidParentModify);
+    }
+
+    /** A differencing image: blocks it does not hold read from its parent. */
+    public boolean isDiff() {
+        return imageType == TYPE_DIFF;
     }
 
     /** The virtual size: qemu rounds an odd stored size up to whole sectors (VBoxManage writes such sizes). */

@@ -8,18 +8,25 @@ import org.vdiskload.image.ImageLayer;
 import org.vdiskload.image.LayerInfo;
 import org.vdiskload.image.LayerRun;
 import org.vdiskload.image.MapChangeListener;
+import org.vdiskload.image.ReferencePolicy;
 import org.vdiskload.image.error.ImageException;
 import org.vdiskload.io.ImageFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 
-/** A VDI image (dynamic or static): 1 MiB blocks through the block map; no backing file. */
+/**
+ * A VDI image (dynamic, static or differencing): 1 MiB blocks through the block map. A differencing image's
+ * unallocated blocks read from its parent, found by {@link VdiParentSearch}; its discarded blocks read as zeros.
+ */
 final class VdiLayer implements ImageLayer {
+    private static final int UUID_MODIFY_AT = 0x198;
     private final ImageFile file;
     // Replaced together by resize, which the caller runs with no other access to the layer.
     private volatile VdiHeader header;
@@ -30,9 +37,14 @@ final class VdiLayer implements ImageLayer {
     private volatile MapChangeListener listener = MapChangeListener.NONE;
     /** Metadata write-through, for a writer made anew by resize too. */
     private volatile boolean writeThrough;
+    /** A differencing image's parent, or null. */
+    private final BackingRef parent;
+    /** Whether this opening gave the image a new {@code uuidModify} (at its first write, as VirtualBox does). */
+    private volatile boolean modified;
 
-    VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map) {
+    VdiLayer(ImageFile file, VdiHeader header, VdiBlockMap map, BackingRef parent) {
         this.file = file;
+        this.parent = parent;
         this.header = header;
         this.map = map;
         this.writer = file.isWritable() ? new VdiWriter(file, header, map, this::mapChanged) : null;
@@ -84,9 +96,10 @@ final class VdiLayer implements ImageLayer {
         return switch (first) {
             case VdiBlockMap.UNALLOCATED -> LayerRun.unallocated(length);
             case VdiBlockMap.ZERO -> LayerRun.zero(length);
-            // An allocated block belongs to this image alone: writable in place.
+            // An allocated block belongs to this image alone: writable in place, once the image has its new
+            // modification UUID (a write in place would not give it one).
             default -> new LayerRun(length, LayerRun.Status.DATA, file,
-                    header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null);
+                    header.blockOffset(Integer.toUnsignedLong(first)) + pos % blockSize, writer != null && modified);
         };
     }
 
@@ -100,12 +113,38 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public Optional<BackingRef> backing() {
-        return Optional.empty();
+        return Optional.ofNullable(parent);
+    }
+
+    /** The parent opened must be the VDI the child names, as it was when the child was made (VDICore.h's UUIDs). */
+    @Override
+    public void checkBacking(ImageLayer backing) throws ImageException {
+        if (!(backing instanceof VdiLayer p)) {
+            throw ImageException.unsupported(file.path(), "the parent of a differencing VDI must be a VDI image, not " + backing.formatName());
+        }
+        VdiHeader h = header;
+        VdiHeader ph = p.header;
+        if (!ph.uuidCreate().equals(h.uuidLinkage())) {
+            throw ImageException.invalid(file.path(), "parent " + ReferencePolicy.printable(p.file.path().toString()) + " has UUID "
+                    + VdiUuid.text(ph.uuidCreate()) + " but this differencing image names " + VdiUuid.text(h.uuidLinkage()) + " (uuidLinkage)");
+        }
+        if (!h.uuidParentModify().equals(VdiUuid.NONE) && !ph.uuidModify().equals(h.uuidParentModify())) {
+            throw ImageException.invalid(file.path(), "parent " + ReferencePolicy.printable(p.file.path().toString())
+                    + " has modification UUID " + VdiUuid.text(ph.uuidModify()) + " but this differencing image was made against "
+                    + VdiUuid.text(h.uuidParentModify()) + " (uuidParentModify): the parent was written since");
+        }
     }
 
     @Override
     public LayerInfo info() {
-        return new LayerInfo("vdi", size(), (long) VdiHeader.BLOCK_SIZE, null, List.of(), Map.of());
+        VdiHeader h = header;
+        Map<String, Object> specific = new LinkedHashMap<>();
+        if (h.isDiff()) { // what VBoxManage showmediuminfo shows of the chain
+            specific.put("uuid", h.uuidCreate().toString());
+            specific.put("parent-uuid", h.uuidLinkage().toString());
+            specific.put("parent-modification-uuid", h.uuidParentModify().toString());
+        }
+        return new LayerInfo("vdi", size(), (long) VdiHeader.BLOCK_SIZE, null, List.of(), specific);
     }
 
     @Override
@@ -115,12 +154,45 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public void write(ByteBuffer src, long pos, Beneath beneath) throws IOException {
-        requireWriter().write(src, pos, beneath);
+        VdiWriter w = requireWriter();
+        newModificationUuid();
+        w.write(src, pos, beneath);
     }
 
     @Override
     public void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
-        requireWriter().writeZeroes(pos, length, mayUnmap);
+        VdiWriter w = requireWriter();
+        newModificationUuid();
+        w.writeZeroes(pos, length, mayUnmap, beneath);
+    }
+
+    @Override
+    public void prepareForWrites() throws IOException {
+        requireWriter();
+        newModificationUuid();
+    }
+
+    /**
+     * Before the first change of the image's content after opening, a new {@code uuidModify}, durable before
+     * that change (VirtualBox's vdSetModifiedFlag does the same): a differencing image made against this one
+     * records the old one ({@code uuidParentModify}) and is refused from then on instead of showing a mix.
+     */
+    private void newModificationUuid() throws IOException {
+        if (modified) return;
+        synchronized (this) {
+            if (modified) return;
+            UUID next;
+            do {
+                next = UUID.randomUUID();
+            } while (next.equals(header.uuidModify()));
+            ByteBuffer b = ByteBuffer.allocate(16);
+            VdiUuid.put(b, 0, next);
+            file.writeFully(b, UUID_MODIFY_AT);
+            file.force(false);
+            header = header.withUuidModify(next);
+            modified = true;
+            listener.changed(0, size()); // allocated blocks map in place from now on
+        }
     }
 
     @Override
@@ -160,6 +232,7 @@ final class VdiLayer implements ImageLayer {
 
     @Override
     public void resize(long newSize, boolean allowShrink) throws IOException {
+        if (parent != null) throw ImageException.unsupported(file.path(), "resizing a differencing VDI is not supported");
         requireWriter().flush();
         VdiResize.resize(file, newSize, allowShrink);
         ByteBuffer b = file.readStruct(0, VdiHeader.LENGTH, ByteOrder.LITTLE_ENDIAN, "VDI header");
@@ -167,6 +240,8 @@ final class VdiLayer implements ImageLayer {
         map = VdiBlockMap.read(file, header);
         writer = new VdiWriter(file, header, map, this::mapChanged);
         writer.setMetadataWriteThrough(writeThrough);
+        // After the resize, which validates before it writes: a refused resize leaves the file as it was.
+        newModificationUuid();
     }
 
     private VdiWriter requireWriter() throws ImageException {

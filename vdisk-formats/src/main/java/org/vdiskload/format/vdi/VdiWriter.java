@@ -236,26 +236,47 @@ final class VdiWriter {
     }
 
     /**
-     * Makes the range read as zeros. Unallocated and discarded blocks already do (VDI has no backing
-     * file). Allocated blocks are zeroed in place, or with {@code mayUnmap} have a hole punched; a
+     * Makes the range read as zeros. Unallocated blocks of an image without a parent and discarded blocks
+     * already do. A differencing image's unallocated block shows its parent: whole, it is marked discarded
+     * (0xfffffffe, zeros in VirtualBox too); in part, it is allocated with the parent's data and the zeros.
+     * Allocated blocks are zeroed in place, or with {@code mayUnmap} have a hole punched; a
      * whole block in the last slot of the data area is given back instead: marked discarded
-     * (0xfffffffe) and {@code blocks_allocated} lowered, so qemu-img check still agrees. Any other
+     * and {@code blocks_allocated} lowered, so qemu-img check still agrees. Any other
      * slot cannot be freed without moving blocks, which a crash must not interrupt; static images keep
      * every block.
      */
-    void writeZeroes(long pos, long length, boolean mayUnmap) throws IOException {
+    void writeZeroes(long pos, long length, boolean mayUnmap, Beneath beneath) throws IOException {
         long stop = pos + length;
+        long ticket = 0;
         while (pos < stop) {
             int block = (int) (pos / BLOCK);
             int inBlock = (int) (pos % BLOCK);
             long guestEnd = Math.min(header.virtualSize(), (block + 1L) * BLOCK);
             int n = (int) (Math.min(stop, guestEnd) - pos);
             int e = map.entry(block);
+            boolean whole = inBlock == 0 && pos + n == guestEnd;
             if (VdiBlockMap.isData(e)) {
-                boolean whole = inBlock == 0 && pos + n == guestEnd;
                 if (!(whole && mayUnmap && discardLast(block))) zeroInPlace(checkedDataOffset(block, e, inBlock), n, mayUnmap);
+            } else if (e == VdiBlockMap.UNALLOCATED && beneath.exists()) {
+                ticket = Math.max(ticket, whole ? markZero(block) : allocate(block, inBlock, ByteBuffer.allocate(n), beneath));
             }
             pos += n;
+        }
+        writeBack.settle(ticket);
+    }
+
+    /** Marks an unallocated block discarded (it reads as zeros, not as the parent); returns the commit ticket, or 0. */
+    private long markZero(int block) {
+        allocation.lock();
+        try {
+            if (map.entry(block) != VdiBlockMap.UNALLOCATED) return 0; // allocated by a concurrent writer meanwhile
+            map.set(block, VdiBlockMap.ZERO);
+            blockChanged(block);
+            unwritten.set(block);
+            writeBack.changed();
+            return writeBack.ticket();
+        } finally {
+            allocation.unlock();
         }
     }
 

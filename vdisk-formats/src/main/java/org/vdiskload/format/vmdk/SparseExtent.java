@@ -36,6 +36,8 @@ final class SparseExtent implements VmdkExtent {
     /** Compressed grains are inflated into a grain-sized buffer: refuse absurd grain sizes for them. */
     static final long MAX_COMPRESSED_GRAIN = 16L << 20;
     private static final int GRAIN_MARKER_SIZE = 12;
+    /** The first output buffer of an inflated grain; it doubles up to the grain size as the data inflates. */
+    private static final int INITIAL_INFLATE_BUFFER = 64 << 10;
     /** Grain table entries are 32-bit sector numbers: an extent file cannot grow past this. */
     private static final long MAX_FILE_BYTES = (1L << 32) * 512;
 
@@ -255,29 +257,41 @@ final class SparseExtent implements VmdkExtent {
         }
     }
 
-    /** Reads and inflates the compressed grain at {@code host}: at most one grain of output, as qemu. */
+    /**
+     * Reads and inflates the compressed grain at {@code host}: at most one grain of output, as qemu. The compressed
+     * size is checked before anything is allocated (at most {@link #maxCompressed} and never past the file's end),
+     * and the output grows with what the data inflates to, so a header's large grain size allocates nothing by itself.
+     */
     private byte[] inflate(long host) throws IOException {
-        ByteBuffer in;
+        long grain = g.grainSize();
         long dataAt = host;
+        long size;
         if (g.markers()) {
             ByteBuffer marker = file.readStruct(host, GRAIN_MARKER_SIZE, ByteOrder.LITTLE_ENDIAN, "grain marker");
-            long size = Bytes.u32(marker.getInt(8));
-            if (size == 0 || size > 2 * g.grainSize()) {
-                throw ImageException.corrupt(file.path(), host + 8, "grain marker size",
-                        "compressed grain size " + size + " is out of range (1.." + 2 * g.grainSize() + ")");
-            }
+            size = Bytes.u32(marker.getInt(8));
             dataAt = host + GRAIN_MARKER_SIZE;
-            in = file.readStruct(dataAt, size, ByteOrder.LITTLE_ENDIAN, "compressed grain");
+            long max = Math.min(maxCompressed(grain), fileSize - dataAt);
+            if (size == 0 || size > max) {
+                throw ImageException.corrupt(file.path(), host + 8, "grain marker size", "compressed grain size " + size
+                        + " is out of range (1.." + Math.max(max, 0) + ": a grain of " + grain + " bytes, the file's end)");
+            }
         } else {
-            in = file.readStruct(host, Math.min(2 * g.grainSize(), fileSize - host), ByteOrder.LITTLE_ENDIAN, "compressed grain");
+            size = Math.min(maxCompressed(grain), fileSize - host);
+            if (size <= 0) throw truncated(host);
         }
+        ByteBuffer in = file.readStruct(dataAt, size, ByteOrder.LITTLE_ENDIAN, "compressed grain");
         Inflater inflater = new Inflater();
         try {
             inflater.setInput(in);
-            byte[] out = new byte[Checked.toInt(file, host, "grain size", g.grainSize())];
+            int grainBytes = Checked.toInt(file, host, "grain size", grain);
+            byte[] out = new byte[Math.min(grainBytes, INITIAL_INFLATE_BUFFER)];
             int produced = 0;
             while (!inflater.finished()) {
                 if (produced == out.length) {
+                    if (out.length < grainBytes) {
+                        out = java.util.Arrays.copyOf(out, (int) Math.min(grainBytes, 2L * out.length));
+                        continue;
+                    }
                     if (inflater.inflate(new byte[1]) > 0) {
                         throw ImageException.corrupt(file.path(), dataAt, "compressed grain", "compressed grain inflates to more than one grain");
                     }
@@ -294,6 +308,17 @@ final class SparseExtent implements VmdkExtent {
         } finally {
             inflater.end();
         }
+    }
+
+    /**
+     * The most compressed bytes a grain of {@code grain} bytes can need: zlib's conservative deflateBound (any
+     * deflate settings: fixed-code or stored blocks, whichever is larger) plus its 6-byte wrapper. qemu accepts
+     * up to twice the grain; no encoder writes more than this.
+     */
+    static long maxCompressed(long grain) {
+        long fixed = grain + (grain >> 3) + (grain >> 8) + (grain >> 9) + 4;
+        long stored = grain + (grain >> 5) + (grain >> 7) + (grain >> 11) + 7;
+        return Math.max(fixed, stored) + 6;
     }
 
     private ImageException truncated(long at) {
@@ -686,7 +711,8 @@ final class SparseExtent implements VmdkExtent {
      * qemu's check (vmdk_co_check): every allocated grain must start inside the file; qemu stops at the
      * first that does not. Returns that problem, or null. {@code base} is the extent's disk offset.
      */
-    String check(long base) throws IOException {
+    @Override
+    public String check(long base) throws IOException {
         long grain = g.grainSize();
         for (long pos = 0; pos < g.capacity(); pos += grain) {
             int[] table;

@@ -14,7 +14,7 @@ import java.util.Map;
  * One extent of a VMDK disk. Positions are relative to the extent's start in the virtual disk; writers
  * also get {@code base}, that start, to read what lies beneath for copy-on-write.
  */
-sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
+sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent, SeSparseExtent {
 
     /** Bytes of virtual disk this extent covers. */
     long size();
@@ -50,6 +50,14 @@ sealed interface VmdkExtent permits FlatExtent, ZeroExtent, SparseExtent {
 
     /** Makes this extent's writes durable. */
     default void flush() throws IOException {
+    }
+
+    /**
+     * qemu's check of this extent's tables (vmdk_co_check): the first problem found, or null. {@code base}
+     * is the extent's disk offset. Extents without tables have nothing to check.
+     */
+    default String check(long base) throws IOException {
+        return null;
     }
 
     /** One entry of qemu-img info's "extents" list. */

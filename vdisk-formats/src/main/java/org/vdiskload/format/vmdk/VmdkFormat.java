@@ -12,7 +12,10 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Optional;
 
-/** VMware's VMDK: a sparse extent file (KDMV, COWD) or a text descriptor naming extent files. */
+/**
+ * VMware's VMDK: a sparse extent file (KDMV, COWD) or a text descriptor naming extent files. A bare seSparse
+ * extent file is recognised too, only to say that its descriptor is what opens.
+ */
 public final class VmdkFormat implements ImageFormat {
     @Override
     public String name() {
@@ -21,7 +24,8 @@ public final class VmdkFormat implements ImageFormat {
 
     @Override
     public int probe(ProbeData data) {
-        if (data.headStartsWith(SparseHeader.MAGIC) || data.headStartsWith(CowdHeader.MAGIC)) return MAGIC;
+        if (data.headStartsWith(SparseHeader.MAGIC) || data.headStartsWith(CowdHeader.MAGIC)
+                || data.headStartsWith(SeSparseHeader.MAGIC_BYTES)) return MAGIC;
         return looksLikeDescriptor(data.head()) ? MAGIC : 0;
     }
 

@@ -295,6 +295,12 @@ final class VmdkLayer implements ImageLayer {
         return compressionUnit() > 0;
     }
 
+    /** streamOptimized: a grain is appended once, compressed (SparseExtent refuses to write it again). */
+    @Override
+    public boolean appendOnly() {
+        return writesCompressed();
+    }
+
     @Override
     public CompressedUnit compress(ByteBuffer unit, long pos) throws IOException {
         requireWritable();
@@ -319,17 +325,17 @@ final class VmdkLayer implements ImageLayer {
     }
 
     /**
-     * As qemu's vmdk check: every allocated grain of every sparse extent must start inside its file; the
-     * first that does not ends the check, as a corruption qemu-img reports as a failed check (exit 1).
+     * As qemu's vmdk check: every allocated grain of every sparse extent must start inside its file (and
+     * every seSparse grain table read and check cleanly); the first that does not ends the check, as a corruption qemu-img reports as a failed check (exit 1).
      * qemu keeps no allocation accounting for VMDK, so there are no leaks to find or repair.
      */
     @Override
     public CheckReport check(RepairMode mode) throws IOException {
         for (int i = 0; i < extents.size(); i++) {
-            if (!(extents.get(i) instanceof SparseExtent sparse)) continue;
-            String problem = sparse.check(starts[i]);
+            VmdkExtent e = extents.get(i);
+            String problem = e.check(starts[i]);
             if (problem != null) {
-                return new CheckReport("vmdk", 1, 0, 1, 0, 0, List.of("ERROR: " + problem + " (" + sparse.file().path() + ")"),
+                return new CheckReport("vmdk", 1, 0, 1, 0, 0, List.of("ERROR: " + problem + " (" + e.file().path() + ")"),
                         null, null, null, null, null);
             }
         }

@@ -63,6 +63,10 @@ final class VmdkOpener {
             throw ImageException.unsupported(file.path(), "a COWD (VMDK3) extent has no descriptor of its own;"
                     + " open the descriptor that names it");
         }
+        if (size >= 8 && file.readStruct(0, 8, ByteOrder.BIG_ENDIAN, "magic").equals(ByteBuffer.wrap(SeSparseHeader.MAGIC_BYTES))) {
+            throw ImageException.unsupported(file.path(), "an ESXi seSparse extent has no descriptor of its own;"
+                    + " open the descriptor that names it");
+        }
         if (!magic.equals(ByteBuffer.wrap(SparseHeader.MAGIC))) {
             if (size > Descriptor.MAX_BYTES) {
                 throw ImageException.invalid(file.path(), "is not a VMDK sparse file, and at " + size
@@ -212,8 +216,20 @@ final class VmdkOpener {
             case "VMFSRDM":
             case "VMFSRAW":
                 throw ImageException.unsupported(file.path(), where + " is a raw device mapping (" + line.type() + "); these are refused");
-            case "SESPARSE":
-                throw ImageException.unsupported(file.path(), where + " is an ESXi seSparse extent, which is not supported");
+            case "SESPARSE": {
+                if (context.writable()) {
+                    // As qemu (vmdk_open_se_sparse): nothing writes seSparse but ESXi, which keeps a journal and a backmap.
+                    throw ImageException.unsupported(file.path(), where + " is an ESXi seSparse extent, which can only be opened"
+                            + " read-only (writing seSparse is not supported, nor by qemu): use -r or --snapshot");
+                }
+                ImageFile f = reference(line);
+                SeSparseExtent e = SeSparseExtent.open(f, line.type(), context.cacheBytes());
+                if (e.size() != size) {
+                    throw ImageException.corrupt(file.path(), at, "descriptor line " + line.line(), where + " is " + line.sectors()
+                            + " sectors but its file " + f.path() + " has a capacity of " + e.size() / 512 + " sectors");
+                }
+                return e;
+            }
             default:
                 throw ImageException.unsupported(file.path(), where + " has unknown type " + line.type());
         }

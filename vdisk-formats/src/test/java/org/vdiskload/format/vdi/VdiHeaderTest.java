@@ -74,8 +74,12 @@ class VdiHeaderTest {
         assertEquals(0, h.blockExtra());
         assertEquals(3, h.blocksInImage());
         assertEquals(2, h.blocksAllocated());
-        assertFalse(h.hasLinkUuid());
-        assertFalse(h.hasParentUuid());
+        // RTUUID: time_low, time_mid, time_hi little-endian, the last 8 bytes as stored
+        assertEquals(java.util.UUID.fromString("55667788-3344-1122-0100-000000000000"), h.uuidCreate());
+        assertEquals(java.util.UUID.fromString("ddeeff00-bbcc-99aa-0200-000000000000"), h.uuidModify());
+        assertEquals(VdiUuid.NONE, h.uuidLinkage());
+        assertEquals(VdiUuid.NONE, h.uuidParentModify());
+        assertFalse(h.isDiff());
         assertEquals(3 << 20, h.virtualSize());
         assertEquals(3, h.blocksUsed());
         assertEquals(0x200 + 12, h.bmapEnd());
@@ -147,13 +151,31 @@ class VdiHeaderTest {
     }
 
     @Test
-    void refusesLinkUuid() {
-        assertRefused(ImageException.Kind.UNSUPPORTED, "link UUID", b -> b.put(0x1b7, (byte) 1));
+    void refusesLinkUuidOutsideADifferencingImage() {
+        assertRefused(ImageException.Kind.UNSUPPORTED, "VDI images of type 1 with a link UUID or parent UUID are not supported",
+                b -> b.put(0x1b7, (byte) 1));
     }
 
     @Test
-    void refusesParentUuid() {
-        assertRefused(ImageException.Kind.UNSUPPORTED, "differencing VDI images", b -> b.put(0x1b8, (byte) 1));
+    void refusesParentModificationUuidOutsideADifferencingImage() {
+        assertRefused(ImageException.Kind.UNSUPPORTED, "only differencing images, type 4, name a parent", b -> b.put(0x1b8, (byte) 1));
+    }
+
+    @Test
+    void parsesADifferencingHeader() throws Exception {
+        VdiHeader h = parse(b -> {
+            b.putInt(0x4c, 4);                                       // image_type: diff
+            b.putLong(0x1a8, 0x0706050403020100L).putLong(0x1b0, 0x0f0e0d0c0b0a0908L); // uuidLinkage
+            b.putLong(0x1b8, 0x1716151413121110L).putLong(0x1c0, 0x1f1e1d1c1b1a1918L); // uuidParentModify
+        });
+        assertTrue(h.isDiff());
+        assertEquals(java.util.UUID.fromString("03020100-0504-0706-0809-0a0b0c0d0e0f"), h.uuidLinkage());
+        assertEquals(java.util.UUID.fromString("13121110-1514-1716-1819-1a1b1c1d1e1f"), h.uuidParentModify());
+    }
+
+    @Test
+    void refusesADifferencingImageWithoutAParentUuid() {
+        assertRefused(ImageException.Kind.CORRUPT, "differencing VDI image without a parent UUID", b -> b.putInt(0x4c, 4));
     }
 
     @Test

@@ -133,7 +133,7 @@ class VdiWriteTest {
         Path raw = dir.resolve("b.raw");
         Files.write(raw, new byte[512]);
         ImageException backed = assertThrows(ImageException.class, () -> Create.create(p, new VdiFormat(), MB, Map.of(), "b.raw", "raw"));
-        assertTrue(backed.getMessage().contains("backing file not supported"), backed.getMessage());
+        assertTrue(backed.getMessage().contains("the parent of a differencing VDI must be a VDI, not raw"), backed.getMessage());
         assertFalse(Files.exists(p));
     }
 

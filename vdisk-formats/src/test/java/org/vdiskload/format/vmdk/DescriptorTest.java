@@ -207,7 +207,9 @@ class DescriptorTest {
         String head = "CID=1\nparentCID=ffffffff\ncreateType=\"vmfs\"\n";
         assertRefused(openRefused(descriptor("a.vmdk", head + "NOACCESS 1 FLAT \"f.bin\" 0\n")), ImageException.Kind.UNSUPPORTED, "is NOACCESS");
         assertRefused(openRefused(descriptor("b.vmdk", head + "RW 1 VMFSRDM \"f.bin\"\n")), ImageException.Kind.UNSUPPORTED, "raw device mapping");
-        assertRefused(openRefused(descriptor("c.vmdk", head + "RW 1 SESPARSE \"f.bin\"\n")), ImageException.Kind.UNSUPPORTED, "seSparse");
+        // a SESPARSE extent is read (SeSparseTest): one of zeros is no seSparse extent
+        assertRefused(openRefused(descriptor("c.vmdk", head + "RW 1 SESPARSE \"f.bin\"\n")), ImageException.Kind.CORRUPT,
+                "f.bin: not a seSparse extent: bad const header magic 0x0000000000000000");
         assertRefused(openRefused(descriptor("d.vmdk", head + "RW 1 WEIRD \"f.bin\"\n")), ImageException.Kind.UNSUPPORTED, "unknown type WEIRD");
     }
 

@@ -264,6 +264,27 @@ class VmdkBadInputTest {
     }
 
     @Test
+    void refusesGrainMarkerSizePastDeflatesWorstCase() throws Exception {
+        // qemu accepts up to two grains; no deflate encoder needs more than SparseExtent.maxCompressed(64 KiB)
+        byte[] noise = new byte[1 << 20];
+        new java.util.Random(20).nextBytes(noise); // incompressible: the first grain has a megabyte of file after it
+        Path raw = Files.write(dir.resolve("noise.raw"), noise);
+        Path p = dir.resolve("deflate-bound.vmdk");
+        Tools.check("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw.toString(), p.toString());
+        long size = SparseExtent.maxCompressed(64 << 10) + 1;
+        patch32(p, firstGrain(p) + 8, (int) size);
+        assertRefused(refused(p), ImageException.Kind.CORRUPT, "compressed grain size " + size + " is out of range");
+    }
+
+    @Test
+    void refusesGrainMarkerSizePastTheFilesEnd() throws Exception {
+        Path p = stream("past-end.vmdk");
+        long size = Files.size(p) - firstGrain(p) - 12 + 1;
+        patch32(p, firstGrain(p) + 8, (int) size);
+        assertRefused(refused(p), ImageException.Kind.CORRUPT, "compressed grain size " + size + " is out of range");
+    }
+
+    @Test
     void refusesTruncatedCompressedGrain() throws Exception {
         Path p = stream("short-zlib.vmdk");
         patch32(p, firstGrain(p) + 8, 10);

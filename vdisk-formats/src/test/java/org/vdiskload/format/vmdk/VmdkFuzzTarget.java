@@ -18,8 +18,9 @@ import java.util.Map;
  * Coverage-guided fuzzing of the VMDK reader, two targets:
  * <ul>
  *   <li>{@link #sparse}: a binary extent (KDMV sparse header, embedded descriptor, grain directory and tables,
- *       stream markers and footer; COWD headers). Flag bit 4 opens it through a descriptor naming it as a SPARSE
- *       extent of the capacity its header states (the only way to a COWD extent), bit 5 as a delta of parent.vmdk.</li>
+ *       stream markers and footer; COWD headers; seSparse const and volatile headers, 64-bit grain directory and
+ *       tables). Flag bit 4 opens it through a descriptor naming it as a SPARSE (VMFSSPARSE, SESPARSE) extent of the
+ *       capacity its header states (the only way to a COWD or seSparse extent), bit 5 as a delta of parent.vmdk.</li>
  *   <li>{@link #descriptor}: the descriptor text, naming extents beside it: flat.raw (64 KiB), sparse.vmdk (a
  *       monolithicSparse extent of 2048 sectors), stream.vmdk (streamOptimized, 2048 sectors) and parent.vmdk.</li>
  * </ul>
@@ -64,19 +65,25 @@ class VmdkFuzzTarget {
         }
     }
 
-    /** With flag bit 4, a descriptor image.vmdk naming the extent with the capacity its header gives. */
+    /**
+     * With flag bit 4, a descriptor image.vmdk naming the extent with the capacity its header gives (a seSparse
+     * extent, which has no other way in, as SESPARSE).
+     */
     private static Path throughDescriptor(Path extent, int flags) throws IOException {
         if ((flags & SPARSE_VIA_DESCRIPTOR) == 0) return extent;
-        ByteBuffer head = ByteBuffer.allocate(20).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer head = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
         try (FileChannel ch = FileChannel.open(extent)) {
             ch.read(head, 0);
         }
         boolean cowd = head.get(0) == 'C' && head.get(1) == 'O' && head.get(2) == 'W' && head.get(3) == 'D';
-        long sectors = cowd ? Integer.toUnsignedLong(head.getInt(12)) : head.getLong(12);
+        boolean seSparse = head.getLong(0) == SeSparseHeader.MAGIC;
+        long sectors = cowd ? Integer.toUnsignedLong(head.getInt(12)) : seSparse ? head.getLong(16) : head.getLong(12);
+        String createType = cowd ? "vmfsSparse" : seSparse ? "seSparse" : "monolithicSparse";
+        String extentType = cowd ? "VMFSSPARSE" : seSparse ? "SESPARSE" : "SPARSE";
         String parent = (flags & AS_DELTA) != 0 ? "parentFileNameHint=\"parent.vmdk\"\n" : "";
         String text = "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=" + ((flags & AS_DELTA) != 0 ? PARENT_CID : "ffffffff")
-                + "\ncreateType=\"" + (cowd ? "vmfsSparse" : "monolithicSparse") + "\"\n" + parent
-                + "RW " + Long.toUnsignedString(sectors) + " " + (cowd ? "VMFSSPARSE" : "SPARSE") + " \"extent.vmdk\"\n";
+                + "\ncreateType=\"" + createType + "\"\n" + parent
+                + "RW " + Long.toUnsignedString(sectors) + " " + extentType + " \"extent.vmdk\"\n";
         Path descriptor = extent.resolveSibling("image.vmdk");
         Files.writeString(descriptor, text, StandardCharsets.US_ASCII);
         return descriptor;

@@ -56,8 +56,10 @@ public final class Attacher {
         List<String> classPath = new ArrayList<>();
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) classPath.add(Path.of(entry).toAbsolutePath().toString());
         // A heap of fixed size, touched at start: the serving process never asks for more memory while
-        // the machine may be short of it (ServingProcess locks it in RAM).
-        List<String> command = new ArrayList<>(List.of(java, "-XX:+ExitOnOutOfMemoryError",
+        // the machine may be short of it (ServingProcess locks it in RAM). No hsperfdata file: its
+        // memory-mapped /tmp/hsperfdata_USER/PID would keep the root file system from being remounted
+        // read-only at shutdown while the process serves.
+        List<String> command = new ArrayList<>(List.of(java, "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
                 "-Xms" + SERVING_HEAP, "-Xmx" + SERVING_HEAP, "-XX:+AlwaysPreTouch"));
         String archive = System.getenv("VDISKLOAD_CDS");
         if (archive != null && Files.isRegularFile(Path.of(archive))) {

@@ -14,9 +14,9 @@ kmod_load
 modprobe nbd
 modprobe ext4 2>/dev/null || true
 modprobe vfat 2>/dev/null || true
-# vfat's code page and character set: the guest's kernel cannot load modules on demand (one run failed on cp437)
-modprobe nls_cp437 2>/dev/null || true
-modprobe nls_iso8859_1 2>/dev/null || true
+# vfat's code pages and character sets: the guest's kernel cannot load modules on demand (runs failed on
+# cp437, then on the iocharset ascii)
+for nls in nls_cp437 nls_iso8859_1 nls_ascii nls_utf8; do modprobe $nls 2>/dev/null || true; done
 sh "$repo/testdata/disks.sh" "$PWD" > /dev/null
 sh "$repo/testdata/mount-disks.sh" "$PWD" > /dev/null
 mkdir mnt

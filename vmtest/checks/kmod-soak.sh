@@ -2,8 +2,8 @@
 # vmtest: long
 # vmtest: scratch
 # A 10-minute soak (issue 16): fio's verified random reads and writes on a kmod-attached qcow2 and vhdx,
-# their serving processes killed with SIGKILL and replaced with `vdiskload --reconnect` 30 s into every
-# minute of I/O. No verify error, no failed I/O, both images clean. VDL_SOAK_SECS shortens it for a trial.
+# their serving processes killed with SIGKILL and replaced with `vdiskload --reconnect` every 30 s of
+# I/O. No verify error, no failed I/O, both images clean. VDL_SOAK_SECS shortens it for a trial.
 set -e
 . "$(dirname "$0")/../kmod-lib.sh"
 [ -n "$VDL_SCRATCH" ] || { echo "no VDL_SCRATCH: vmtest/run gives a check marked 'vmtest: scratch' a disk"; exit 1; }
@@ -19,11 +19,11 @@ for fmt in qcow2 vhdx; do
 done
 set -- $devs
 qcow2_dev=$1 vhdx_dev=$2
-# Rounds of 60 s of random writes of mixed sizes, each block verified by a read (crc32c: a lost or misplaced
-# write fails it) while the writes go on, and every block again at the end of the round; 30 s into each
+# Rounds of 30 s of random writes of mixed sizes, each block verified by a read (crc32c: a lost or misplaced
+# write fails it) while the writes go on, and every block again at the end of the round; 15 s into each
 # round both serving processes are killed and replaced, so I/O that needs them waits through the reconnect
 # (which under TCG on a busy host can take minutes: rounds, not one fio run, so that the kills keep coming).
-rounds=$(( (secs + 59) / 60 ))
+rounds=$(( (secs + 29) / 30 ))
 job() { # the job file of round $1: its own random sequence
     cat <<END
 [global]
@@ -38,7 +38,7 @@ verify=crc32c
 verify_backlog=512
 verify_fatal=1
 size=192M
-runtime=60
+runtime=30
 time_based=1
 [qcow2]
 filename=$qcow2_dev
@@ -53,7 +53,7 @@ while [ $round -lt $rounds ]; do
     job $round > soak.fio
     fio soak.fio > fio.out 2>&1 &
     fio=$!
-    sleep 30
+    sleep 15
     kill -0 $fio 2>/dev/null || { tail -n 40 fio.out; fail "round $round: fio ended before the kill"; }
     for dev in $devs; do
         name=${dev#/dev/}
@@ -67,7 +67,7 @@ while [ $round -lt $rounds ]; do
     wait $fio || { tail -n 40 fio.out; fail "round $round: fio failed"; }
     if grep -E "got signal|Assertion|err= *[1-9]|verify: bad|fio: .*error" fio.out; then tail -n 40 fio.out; fail "round $round: fio reported an error"; fi
     [ "$(grep -c "issued rwts: total=[0-9]*,[1-9]" fio.out)" = 2 ] || { cat fio.out; fail "round $round: a fio job wrote nothing"; }
-    [ $(( $(date +%s) - start )) -le $((rounds * 60 * 10 + 600)) ] || fail "round $round: still running far past its time: hung"
+    [ $(( $(date +%s) - start )) -le $((rounds * 30 * 10 + 600)) ] || fail "round $round: still running far past its time: hung"
 done
 vdl -d $devs || fail "detach"
 # A serving process killed while it allocated may leak the clusters it had taken (qemu's images do the same):
@@ -85,4 +85,4 @@ for fmt in qcow2 vhdx; do
 done
 rm -rf "$dir"
 rmmod vdisk || fail "rmmod vdisk"
-echo "soak: $rounds rounds of 60 s of verified random I/O on qcow2 and vhdx, each with a kill and reconnect of both serving processes, in $(( $(date +%s) - start )) s: no error, images clean"
+echo "soak: $rounds rounds of 30 s of verified random I/O on qcow2 and vhdx, each with a kill and reconnect of both serving processes, in $(( $(date +%s) - start )) s: no error, images clean"

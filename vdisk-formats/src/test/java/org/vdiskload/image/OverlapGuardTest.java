@@ -53,6 +53,7 @@ class OverlapGuardTest {
 
     /** The map of {@code [0, length)} has no data there; a write at 100 fails naming {@code overlapped}; the file is unchanged. */
     private static void refused(Path p, String format, long length, String overlapped) throws Exception {
+        if (format.equals("vmdk")) widenCid(p);
         byte[] before = Files.readAllBytes(p);
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat(format).withWritable(true))) {
             d.prepareForWrites();
@@ -81,13 +82,19 @@ class OverlapGuardTest {
         return new String(image, StandardCharsets.ISO_8859_1).replaceFirst("CID=[0-9a-f]+", "CID=").getBytes(StandardCharsets.ISO_8859_1);
     }
 
-    /** A write at {@code at} changes a grain table that overlaps {@code overlapped}: refused, the file unchanged. */
-    private static void tableChangeRefused(Path p, long at, String overlapped) throws Exception {
-        // First a CID of vdiskload's width (8 digits, where qemu-img may have written 7), which the refused
-        // write's new CID keeps: masked, the descriptors then line up byte for byte.
+    /**
+     * Gives the VMDK {@code p} a CID of vdiskload's width (8 digits, where qemu-img may have written 7), which
+     * a refused write's new CID keeps: masked, the descriptors then line up byte for byte.
+     */
+    private static void widenCid(Path p) throws Exception {
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vmdk").withWritable(true))) {
             d.prepareForWrites();
         }
+    }
+
+    /** A write at {@code at} changes a grain table that overlaps {@code overlapped}: refused, the file unchanged. */
+    private static void tableChangeRefused(Path p, long at, String overlapped) throws Exception {
+        widenCid(p);
         byte[] before = Files.readAllBytes(p);
         try (DiskImage d = Images.open(p, OpenOptions.DEFAULTS.withFormat("vmdk").withWritable(true))) {
             ImageException e = assertThrows(ImageException.class, () -> d.write(ByteBuffer.wrap(new byte[] {7}), at));

@@ -11,12 +11,18 @@ import java.nio.ByteBuffer;
  * @param offset  unsigned 64-bit offset
  * @param length  effect length (unsigned; 32-bit in compact requests, 64-bit with extended headers),
  *                or for a request with a payload, the payload's length
- * @param payload the bytes that followed the header (WRITE), or null
+ * @param buffer  a buffer of the connection's ({@link ConnectionBuffers}): for a WRITE its payload as read, for a READ
+ *                room for the data of its reply; null for other commands and before it is taken
  */
-record Request(int flags, int type, long cookie, long offset, long length, ByteBuffer payload) {
+record Request(int flags, int type, long cookie, long offset, long length, ByteBuffer buffer) {
 
     Command command() {
         return Command.of(type);
+    }
+
+    /** This request with {@code b} as its buffer. */
+    Request withBuffer(ByteBuffer b) {
+        return new Request(flags, type, cookie, offset, length, b);
     }
 
     boolean has(int flag) {

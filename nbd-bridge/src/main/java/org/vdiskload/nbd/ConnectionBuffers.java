@@ -9,9 +9,12 @@ import java.util.TreeMap;
 
 /**
  * The request buffers of one connection — WRITE payloads read off the socket, the data of READ replies — within
- * a budget of {@code budget} bytes: the buffers in use and those kept for reuse never hold more together. A
- * request waits ({@link #take}) while the buffers in use leave no room for its own; so a client pipelining large
- * requests, or not reading its replies, holds at most the budget, and its reading pauses until buffers come back.
+ * a budget of {@code budget} bytes. A request first takes its room from the budget ({@link #reserve}, on the
+ * reading thread, before any byte of its payload is read), waiting while the requests in flight leave none; so a
+ * client pipelining large requests, or not reading its replies, holds at most the budget, and its reading pauses
+ * until requests finish. The buffer itself is made when the request is carried out ({@link Lease#buffer}): a READ
+ * queued behind others holds room but no memory, and a buffer never has to wait, so requests waiting for workers
+ * can never hold up the workers. Buffers out and buffers kept together never exceed the budget either.
  *
  * <p>Buffers are direct (the socket fills them and the file takes them without a copy) and reused: a buffer
  * given back is kept, by size class (powers of two from {@link #SMALLEST}, capped at the budget), for the next
@@ -29,13 +32,42 @@ final class ConnectionBuffers {
     private final int budget;
     /** Kept buffers by capacity. */
     private final TreeMap<Integer, ArrayDeque<ByteBuffer>> kept = new TreeMap<>();
-    /** Capacity of the buffers handed out and not given back yet. */
-    private long inUse;
+    /** Room taken by the leases not closed yet (their size classes). */
+    private long reserved;
+    /** Capacity of the buffers out (made for a lease not closed yet): at most {@link #reserved}. */
+    private long out;
     /** Capacity of the kept buffers. */
     private long keptBytes;
     /** Buffers allocated so far (a reused one is not counted again). */
     private long allocations;
     private boolean closed;
+
+    /** One request's room in the budget, and its buffer once asked for. Used by one thread at a time. */
+    final class Lease implements AutoCloseable {
+        private final int length;
+        private final int capacity;
+        private ByteBuffer buffer;
+        private boolean closed;
+
+        private Lease(int length, int capacity) {
+            this.length = length;
+            this.capacity = capacity;
+        }
+
+        /** The buffer: {@code length} bytes, cleared and limited to them when first asked for (it never waits). */
+        ByteBuffer buffer() {
+            if (buffer == null) buffer = bufferFor(capacity).clear().limit(length);
+            return buffer;
+        }
+
+        /** Gives the room and the buffer back; nothing may use the buffer after. */
+        @Override
+        public void close() {
+            if (closed) return;
+            closed = true;
+            giveBack(capacity, buffer);
+        }
+    }
 
     ConnectionBuffers(int budget) {
         if (budget <= 0) throw new IllegalArgumentException("buffer budget " + budget);
@@ -58,18 +90,13 @@ final class ConnectionBuffers {
         return c <= 0 || c > budget ? budget : c; // <= 0: past 2^30, the shift overflowed
     }
 
-    /**
-     * A buffer of {@code length} bytes (at most the budget), cleared and limited to it; waits while the buffers in
-     * use leave no room for it. Give it back with {@link #give} once nothing uses it any more.
-     */
-    ByteBuffer take(int length) {
+    /** Room for a buffer of {@code length} bytes (at most the budget); waits while the leases out leave none. */
+    Lease reserve(int length) {
         if (length < 0 || length > budget) throw new IllegalArgumentException("buffer of " + length + " bytes, budget " + budget);
         int capacity = capacityFor(length);
-        List<ByteBuffer> freed = new ArrayList<>();
-        ByteBuffer b;
         synchronized (this) {
             boolean interrupted = false;
-            while (inUse + capacity > budget) {
+            while (reserved + capacity > budget) {
                 try {
                     wait();
                 } catch (InterruptedException e) {
@@ -77,14 +104,23 @@ final class ConnectionBuffers {
                 }
             }
             if (interrupted) Thread.currentThread().interrupt();
-            inUse += capacity;
+            reserved += capacity;
+        }
+        return new Lease(length, capacity);
+    }
+
+    /** A buffer of {@code capacity} for a lease: a kept one, or a new one once kept ones make room for it. */
+    private ByteBuffer bufferFor(int capacity) {
+        List<ByteBuffer> freed = new ArrayList<>();
+        ByteBuffer b;
+        synchronized (this) {
+            out += capacity;
             b = pollKept(capacity);
-            while (b == null && inUse + keptBytes > budget) freed.add(pollKept(kept.lastKey()));
+            while (b == null && out + keptBytes > budget) freed.add(pollKept(kept.lastKey()));
             if (b == null) allocations++;
         }
         freed.forEach(ConnectionBuffers::free);
-        if (b == null) b = ByteBuffer.allocateDirect(capacity);
-        return b.clear().limit(length);
+        return b != null ? b : ByteBuffer.allocateDirect(capacity);
     }
 
     private ByteBuffer pollKept(int capacity) {
@@ -96,21 +132,23 @@ final class ConnectionBuffers {
         return b;
     }
 
-    /** Takes back {@code b} from {@link #take}: kept for the next request, or freed once the connection is closed. */
-    void give(ByteBuffer b) {
+    /** A lease's room, and its buffer if it made one: kept for the next request, or freed once the connection is closed. */
+    private void giveBack(int capacity, ByteBuffer b) {
         synchronized (this) {
-            inUse -= b.capacity();
+            reserved -= capacity;
             notifyAll();
+            if (b == null) return;
+            out -= capacity;
             if (!closed) {
-                kept.computeIfAbsent(b.capacity(), c -> new ArrayDeque<>()).push(b);
-                keptBytes += b.capacity();
+                kept.computeIfAbsent(capacity, c -> new ArrayDeque<>()).push(b);
+                keptBytes += capacity;
                 return;
             }
         }
         free(b);
     }
 
-    /** Frees the kept buffers; those still in use are freed as they come back. */
+    /** Frees the kept buffers; those still out are freed as they come back. */
     void close() {
         List<ByteBuffer> freed = new ArrayList<>();
         synchronized (this) {
@@ -125,9 +163,9 @@ final class ConnectionBuffers {
         return allocations;
     }
 
-    /** Capacity held now: buffers in use and kept. Never more than the budget. */
+    /** Bytes of buffers that exist now: out and kept. Never more than the budget. */
     synchronized long held() {
-        return inUse + keptBytes;
+        return out + keptBytes;
     }
 
     private static void free(ByteBuffer b) {

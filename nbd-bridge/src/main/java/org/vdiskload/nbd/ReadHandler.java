@@ -55,7 +55,7 @@ final class ReadHandler implements CommandHandler {
             else out.simpleRead(r, List.of());
             return;
         }
-        reply(r, out, r.buffer(), length, offset); // every reply is sent before it returns: the buffer is free after
+        reply(r, out, r.lease().buffer(), length, offset); // every reply is sent before it returns: the buffer is free after
     }
 
     private void reply(Request r, ReplyWriter out, ByteBuffer b, int length, long offset) throws IOException {

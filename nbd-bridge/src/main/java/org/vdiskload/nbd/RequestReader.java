@@ -76,7 +76,7 @@ final class RequestReader {
      * holds of it, then the rest straight from the socket (the file takes it from there without another copy).
      */
     void payload(Request r) throws IOException {
-        ByteBuffer p = r.buffer();
+        ByteBuffer p = r.lease().buffer();
         int held = Math.min(p.remaining(), in.remaining());
         p.put(in.slice(in.position(), held));
         in.position(in.position() + held);

@@ -19,11 +19,11 @@ import java.util.function.Consumer;
  * wake-ups, more than such a read itself.
  * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
  *
- * <p>Memory is bounded per connection: a request's buffer — a WRITE's payload, a READ's reply — comes from the
- * connection's {@link ConnectionBuffers}, whose budget is one maximum payload ({@link BlockSizes#maxPayload},
- * 32 MiB by default), before any byte of it is read, and goes back to them (for the next request) once the reply
- * is sent; while the budget is spent, reading waits, and so does a client pipelining large requests or not
- * reading its replies. A request refused before it runs (a WRITE past the maximum payload among them) has its
+ * <p>Memory is bounded per connection: a request's buffer — a WRITE's payload, a READ's reply — takes its room in
+ * the connection's {@link ConnectionBuffers}, whose budget is one maximum payload ({@link BlockSizes#maxPayload},
+ * 32 MiB by default), before any byte of it is read, and gives it back, with the buffer (kept for the next
+ * request), once the reply is sent; while the budget is spent, reading waits, and so does a client pipelining
+ * large requests or not reading its replies. A request refused before it runs (a WRITE past the maximum payload among them) has its
  * payload passed over in pieces of the request buffer, never held. So a connection holds at most
  * {@link #bufferBound} bytes of buffers, whatever its client does.
  *
@@ -115,12 +115,12 @@ final class Transmission {
                     out.error(r, no.error(), no.message());
                     continue;
                 }
-                Request request = needsBuffer(r) ? r.withBuffer(buffers.take((int) r.length())) : r;
+                Request request = needsBuffer(r) ? r.withLease(buffers.reserve((int) r.length())) : r;
                 if (requests.payloadFollows(request)) {
                     try {
                         requests.payload(request);
                     } catch (IOException | RuntimeException e) {
-                        buffers.give(request.buffer());
+                        request.lease().close();
                         throw e;
                     }
                 }
@@ -151,19 +151,20 @@ final class Transmission {
     }
 
     /**
-     * Whether validated {@code r} takes a buffer: for its payload (a WRITE), or for the data of its reply (a READ
-     * of more than nothing). The validator bounds both by the maximum payload, the buffers' budget.
+     * Whether validated {@code r} takes room in the buffers: for its payload (a WRITE), or for the data of its reply
+     * (a READ of more than nothing), taken here before it is queued, so that a worker never waits for room. The
+     * validator bounds both by the maximum payload, the buffers' budget.
      */
     private boolean needsBuffer(Request r) {
         return requests.payloadFollows(r) || (r.type() == Command.READ.code && r.length() > 0);
     }
 
-    /** Handles {@code r}, then gives its buffer back. */
+    /** Handles {@code r}, then gives its room and buffer back. */
     private void run(CommandHandler h, Request r) {
         try {
             handle(h, r);
         } finally {
-            if (r.buffer() != null) buffers.give(r.buffer());
+            if (r.lease() != null) r.lease().close();
         }
     }
 

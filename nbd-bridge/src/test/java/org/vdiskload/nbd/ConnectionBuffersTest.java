@@ -18,23 +18,27 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** One connection's buffers: reused from request to request, never more than the budget in use and kept together. */
+/** One connection's buffers: reused from request to request, never more than the budget reserved, nor made and kept. */
 class ConnectionBuffersTest {
     static final int BUDGET = 1 << 20;
 
     @Test
     void buffersAreReusedFromRequestToRequest() {
         ConnectionBuffers buffers = new ConnectionBuffers(BUDGET);
-        ByteBuffer first = buffers.take(BUDGET);
-        assertEquals(BUDGET, first.remaining());
-        assertTrue(first.isDirect());
-        buffers.give(first);
+        ByteBuffer first;
+        try (ConnectionBuffers.Lease l = buffers.reserve(BUDGET)) {
+            first = l.buffer();
+            assertEquals(BUDGET, first.remaining());
+            assertTrue(first.isDirect());
+            assertSame(first, l.buffer(), "one buffer per lease");
+        }
         for (int i = 0; i < 1000; i++) {
-            ByteBuffer b = buffers.take(BUDGET - i);
-            assertSame(first, b, "the kept buffer of the class");
-            assertEquals(0, b.position());
-            assertEquals(BUDGET - i, b.limit());
-            buffers.give(b);
+            try (ConnectionBuffers.Lease l = buffers.reserve(BUDGET - i)) {
+                ByteBuffer b = l.buffer();
+                assertSame(first, b, "the kept buffer of the class");
+                assertEquals(0, b.position());
+                assertEquals(BUDGET - i, b.limit());
+            }
         }
         assertEquals(1, buffers.allocations());
     }
@@ -50,7 +54,7 @@ class ConnectionBuffersTest {
         assertEquals(3 << 20, buffers.capacityFor((2 << 20) + 1), "capped at the budget");
         assertEquals(512, new ConnectionBuffers(512).capacityFor(100), "a budget below the smallest class");
         assertEquals(Integer.MAX_VALUE, new ConnectionBuffers(Integer.MAX_VALUE).capacityFor((1 << 30) + 1), "no overflow");
-        assertThrows(IllegalArgumentException.class, () -> buffers.take((3 << 20) + 1));
+        assertThrows(IllegalArgumentException.class, () -> buffers.reserve((3 << 20) + 1));
     }
 
     @Test
@@ -66,51 +70,69 @@ class ConnectionBuffersTest {
         assertTrue(buffers.allocations() <= 16, buffers.allocations() + " allocations for 10000 requests");
     }
 
-    /** 10000 requests of random lengths up to {@code maxLength}, given back at random, at most {@code inUse} bytes in use. */
+    /**
+     * 10000 requests of random lengths up to {@code maxLength}, at most {@code inUse} bytes reserved, given back
+     * at random; some never make their buffer (as a READ of nothing).
+     */
     private static void run(ConnectionBuffers buffers, Random random, int maxLength, int inUse) {
-        List<ByteBuffer> out = new ArrayList<>();
+        record Out(ConnectionBuffers.Lease lease, int capacity) {}
+        List<Out> out = new ArrayList<>();
+        long reserved = 0;
         for (int i = 0; i < 10_000; i++) {
             int length = random.nextInt(4) == 0 ? random.nextInt(maxLength + 1) : random.nextInt(ConnectionBuffers.SMALLEST);
+            int capacity = buffers.capacityFor(length);
             // give some back, and enough that this one need not wait
-            while (!out.isEmpty() && (held(out) + buffers.capacityFor(length) > inUse || random.nextInt(3) == 0)) {
-                buffers.give(out.remove(random.nextInt(out.size())));
+            while (!out.isEmpty() && (reserved + capacity > inUse || random.nextInt(3) == 0)) {
+                Out o = out.remove(random.nextInt(out.size()));
+                reserved -= o.capacity;
+                o.lease.close();
             }
-            out.add(buffers.take(length));
+            ConnectionBuffers.Lease l = buffers.reserve(length);
+            reserved += capacity;
+            if (random.nextInt(8) != 0) l.buffer();
+            out.add(new Out(l, capacity));
             assertTrue(buffers.held() <= BUDGET, "held " + buffers.held());
         }
     }
 
-    private static long held(List<ByteBuffer> out) {
-        return out.stream().mapToLong(ByteBuffer::capacity).sum();
-    }
-
     @Test
-    void aRequestWaitsWhileTheBuffersInUseLeaveNoRoom() {
+    void aRequestWaitsWhileTheLeasesOutLeaveNoRoom() {
         assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
             ConnectionBuffers buffers = new ConnectionBuffers(BUDGET);
-            ByteBuffer a = buffers.take(BUDGET / 2);
-            ByteBuffer b = buffers.take(BUDGET / 2);
-            CompletableFuture<ByteBuffer> third = CompletableFuture.supplyAsync(() -> buffers.take(4096));
+            ConnectionBuffers.Lease a = buffers.reserve(BUDGET / 2);
+            a.buffer();
+            ConnectionBuffers.Lease b = buffers.reserve(BUDGET / 2); // room, no buffer yet: still counts
+            CompletableFuture<ConnectionBuffers.Lease> third = CompletableFuture.supplyAsync(() -> buffers.reserve(4096));
             assertThrows(TimeoutException.class, () -> third.get(300, TimeUnit.MILLISECONDS));
             assertFalse(third.isDone());
-            buffers.give(a);
-            ByteBuffer c = third.get();
-            assertEquals(4096, c.remaining());
-            assertEquals(BUDGET / 2 + ConnectionBuffers.SMALLEST, buffers.held(), "the kept half freed to make room for the new class");
-            buffers.give(b);
-            buffers.give(c);
+            a.close();
+            ConnectionBuffers.Lease c = third.get();
+            assertEquals(4096, c.buffer().remaining());
+            assertEquals(BUDGET / 2 + ConnectionBuffers.SMALLEST, buffers.held(), "the kept half stays while it fits");
+            b.buffer();
+            assertEquals(BUDGET / 2 + ConnectionBuffers.SMALLEST, buffers.held(), "b reuses it");
+            b.close();
+            c.close();
+            c.close(); // once only
+            assertEquals(BUDGET / 2 + ConnectionBuffers.SMALLEST, buffers.held(), "both kept");
+            ConnectionBuffers.Lease whole = buffers.reserve(BUDGET);
+            whole.buffer();
+            assertEquals(BUDGET, buffers.held(), "kept ones of other classes freed to make room");
+            whole.close();
         });
     }
 
     @Test
-    void closingFreesKeptBuffersAndThoseStillInUseAsTheyComeBack() {
+    void closingFreesKeptBuffersAndThoseStillOutAsTheyComeBack() {
         ConnectionBuffers buffers = new ConnectionBuffers(BUDGET);
-        ByteBuffer kept = buffers.take(4096);
-        ByteBuffer inUse = buffers.take(4096);
-        buffers.give(kept);
+        ConnectionBuffers.Lease kept = buffers.reserve(4096);
+        kept.buffer();
+        ConnectionBuffers.Lease out = buffers.reserve(4096);
+        out.buffer();
+        kept.close();
         buffers.close();
         assertEquals(ConnectionBuffers.SMALLEST, buffers.held());
-        buffers.give(inUse);
+        out.close();
         assertEquals(0, buffers.held());
     }
 }

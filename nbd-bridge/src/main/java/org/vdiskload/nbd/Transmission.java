@@ -23,9 +23,9 @@ import java.util.function.Consumer;
  * the connection's {@link ConnectionBuffers}, whose budget is one maximum payload ({@link BlockSizes#maxPayload},
  * 32 MiB by default), before any byte of it is read, and gives it back, with the buffer (kept for the next
  * request), once the reply is sent; while the budget is spent, reading waits, and so does a client pipelining
- * large requests or not reading its replies. A request refused before it runs (a WRITE past the maximum payload among them) has its
- * payload passed over in pieces of the request buffer, never held. So a connection holds at most
- * {@link #bufferBound} bytes of buffers, whatever its client does.
+ * large requests or not reading its replies. A request refused before it runs (a WRITE past the maximum payload
+ * among them) has its payload passed over in pieces of the request buffer, never held. So a connection holds at
+ * most {@link #bufferBound} bytes of buffers, whatever its client does.
  *
  * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
  * one the validator refuses them with EPERM before any handler runs. A handler that fails answers

@@ -3,6 +3,7 @@ package org.vdiskload.nbd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vdiskload.testing.Tools;
@@ -29,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Measured as the JVM's direct buffer memory (where request buffers live) before and after, with the client
  * writing from direct buffers of its own, made beforehand, so that only the server's buffers count.
  */
+@Isolated // measures the JVM's direct memory: no other test's server may allocate meanwhile
 class ConnectionMemoryTest {
     static final int SIZE = 8 << 20;
     /** The export's maximum payload: the connection's buffer budget. */

@@ -2,6 +2,7 @@ package org.vdiskload.nbd;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Starting, sharing, stopping: --shared, --persistent, close with clients connected, socket files. */
+@Isolated // counts the threads serving clients: no other test's server may start any meanwhile
 class LifecycleTest {
     @TempDir
     Path dir;

@@ -2,6 +2,7 @@ package org.vdiskload.nbd;
 
 import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
@@ -45,6 +46,7 @@ import java.util.regex.Pattern;
  * {@link #DIRECT_LEFT_BOUND} of direct buffers to the garbage collector (its request buffers must be freed when it
  * ends, not left for a collection that may come too late).
  */
+@Isolated // measures the JVM's direct memory per connection: no other test's server may allocate meanwhile
 class NbdFuzzTarget {
     static final long ALLOCATION_BOUND = BlockSizes.DEFAULT.maxPayload() + (16L << 20);
     /** The request reader's buffer (64 KiB) and the JDK's temporary buffers for small heap writes, with room to spare. */

@@ -34,12 +34,22 @@ import java.util.function.Consumer;
  * after client, so thousands of connections opened and dropped do not become thousands of threads. Without {@link Options#persistent} the
  * server stops when its last client leaves. {@link #close()} stops accepting, lets requests in
  * flight finish, and removes the Unix socket.
+ *
+ * <p>Memory is bounded: a connection holds at most {@link Transmission#bufferBound} bytes of buffers (32 MiB and
+ * 64 KiB with the default block sizes) and 5 threads (its own and 4 workers), and at most {@link Options#shared}
+ * connections — never more than {@link #MAX_CLIENTS} — are served at once.
  */
 public final class NbdServer implements Closeable {
 
     /**
-     * @param shared           clients served at once; 0 = no limit. With 1, the server does not
-     *                         advertise multi-connection (as qemu-nbd)
+     * The most clients served at once, whatever {@link Options#shared} says (0 means this many): with the default
+     * block sizes, at most 4 GiB of buffers for clients that all pipeline maximum payloads and read no reply.
+     */
+    public static final int MAX_CLIENTS = 128;
+
+    /**
+     * @param shared           clients served at once, 1 to {@link #MAX_CLIENTS}; 0 = {@link #MAX_CLIENTS}. With 1,
+     *                         the server does not advertise multi-connection (as qemu-nbd)
      * @param persistent       keep serving after the last client leaves
      * @param handshakeTimeout a client that has not finished negotiating by then is dropped
      * @param log              receives one line per event worth knowing (connections, refusals, errors)
@@ -48,7 +58,7 @@ public final class NbdServer implements Closeable {
      */
     public record Options(int shared, boolean persistent, Duration handshakeTimeout, Consumer<String> log, TlsCredentials tls) {
         public Options {
-            if (shared < 0) throw new IllegalArgumentException("shared must be 0 (no limit) or more");
+            if (shared < 0 || shared > MAX_CLIENTS) throw new IllegalArgumentException("shared must be 0 to " + MAX_CLIENTS);
         }
 
         public static Options defaults() {
@@ -68,6 +78,7 @@ public final class NbdServer implements Closeable {
     private final SocketAddress address;
     private final Exports exports;
     private final Options options;
+    /** A permit per client served at once. */
     private final Semaphore slots;
     private final ScheduledExecutorService timer;
     /** The connections being served, with the thread serving each (null until it starts). */
@@ -83,7 +94,7 @@ public final class NbdServer implements Closeable {
         this.address = listener.getLocalAddress();
         this.exports = new Exports(exports);
         this.options = options;
-        this.slots = options.shared == 0 ? null : new Semaphore(options.shared);
+        this.slots = new Semaphore(options.shared == 0 ? MAX_CLIENTS : options.shared);
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "nbd-timer");
             t.setDaemon(true);
@@ -184,7 +195,7 @@ public final class NbdServer implements Closeable {
     private void acceptLoop() {
         while (!closed.get()) {
             try {
-                if (slots != null) slots.acquire();
+                slots.acquire();
             } catch (InterruptedException e) {
                 return;
             }
@@ -192,7 +203,7 @@ public final class NbdServer implements Closeable {
             try {
                 ch = listener.accept();
             } catch (IOException e) {
-                if (slots != null) slots.release();
+                slots.release();
                 if (!closed.get()) {
                     options.log.accept("accept failed: " + e.getMessage());
                     close();
@@ -207,7 +218,7 @@ public final class NbdServer implements Closeable {
             } catch (RejectedExecutionException closing) {
                 connections.remove(c);
                 c.kill();
-                if (slots != null) slots.release();
+                slots.release();
                 return;
             }
         }
@@ -223,7 +234,7 @@ public final class NbdServer implements Closeable {
         } finally {
             connections.remove(c);
             self.setName("nbd-client");
-            if (slots != null) slots.release();
+            slots.release();
             options.log.accept(c.name() + ": closed");
             if (!options.persistent && connections.isEmpty()) close();
         }

@@ -55,12 +55,7 @@ final class ReadHandler implements CommandHandler {
             else out.simpleRead(r, List.of());
             return;
         }
-        ByteBuffer b = Buffers.get(length);
-        try {
-            reply(r, out, b, length, offset);
-        } finally {
-            Buffers.release(b); // every reply below is sent before it returns
-        }
+        reply(r, out, r.lease().buffer(), length, offset); // every reply is sent before it returns: the buffer is free after
     }
 
     private void reply(Request r, ReplyWriter out, ByteBuffer b, int length, long offset) throws IOException {

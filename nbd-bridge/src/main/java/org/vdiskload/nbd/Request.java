@@ -1,7 +1,5 @@
 package org.vdiskload.nbd;
 
-import java.nio.ByteBuffer;
-
 /**
  * One transmission-phase request as read off the wire.
  *
@@ -11,12 +9,19 @@ import java.nio.ByteBuffer;
  * @param offset  unsigned 64-bit offset
  * @param length  effect length (unsigned; 32-bit in compact requests, 64-bit with extended headers),
  *                or for a request with a payload, the payload's length
- * @param payload the bytes that followed the header (WRITE), or null
+ * @param lease   its room in the connection's buffers ({@link ConnectionBuffers}): for a WRITE, whose buffer holds
+ *                the payload as read; for a READ, whose buffer takes the data of the reply. Null for other commands
+ *                and before it is taken
  */
-record Request(int flags, int type, long cookie, long offset, long length, ByteBuffer payload) {
+record Request(int flags, int type, long cookie, long offset, long length, ConnectionBuffers.Lease lease) {
 
     Command command() {
         return Command.of(type);
+    }
+
+    /** This request with its room in the connection's buffers. */
+    Request withLease(ConnectionBuffers.Lease l) {
+        return new Request(flags, type, cookie, offset, length, l);
     }
 
     boolean has(int flag) {

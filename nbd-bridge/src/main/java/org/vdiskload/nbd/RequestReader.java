@@ -7,15 +7,21 @@ import java.nio.ByteBuffer;
 /**
  * Reads transmission requests off one connection through a buffer: one read call takes in every request
  * the client has pipelined so far (instead of one call per header), and {@link #buffered()} tells whether
- * the next one has arrived already. Checks the magic and the payload's length; everything else is the
- * {@link RequestValidator}'s.
+ * the next one has arrived already. Checks the magic, and drops the connection for a payload longer than both
+ * the export's maximum and {@link #SPEC_PAYLOAD} (the spec lets a server hang up on a payload it deems a denial of
+ * service, though not on one of up to 2^25 bytes); everything else is the {@link RequestValidator}'s, which
+ * refuses a shorter payload past the export's maximum with EINVAL: it is then passed over in pieces of this
+ * reader's buffer ({@link #skip}), never held whole.
  */
 final class RequestReader {
-    private static final int BUFFER = 64 << 10;
+    static final int BUFFER = 64 << 10;
+    /** The payload length the spec says a server should not take for a denial of service: 2^25 (32 MiB). */
+    static final long SPEC_PAYLOAD = 1L << 25;
 
     private final ClientChannel ch;
     private final Session session;
-    private final long maxPayload;
+    /** A payload longer than this (the larger of the export's maximum and 2^25) drops the connection. */
+    private final long dropPast;
     /** Received, not yet parsed: [position, limit). Direct, so the socket fills it without a copy. */
     private final ByteBuffer in = ByteBuffer.allocateDirect(BUFFER).flip();
     /** Set while this reader waits for the client with no whole request at hand. */
@@ -24,7 +30,7 @@ final class RequestReader {
     RequestReader(ClientChannel ch, Session session) {
         this.ch = ch;
         this.session = session;
-        this.maxPayload = session.export.sizes().maxPayload();
+        this.dropPast = Math.max(session.export.sizes().maxPayload(), SPEC_PAYLOAD);
     }
 
     /** Whether bytes of a further request have been received already (the client is pipelining). */
@@ -53,9 +59,9 @@ final class RequestReader {
         long offset = in.getLong();
         long length = session.extendedHeaders ? in.getLong() : Integer.toUnsignedLong(in.getInt());
         Request r = new Request(flags, type, cookie, offset, length, null);
-        if (payloadFollows(r) && Long.compareUnsigned(length, maxPayload) > 0) {
+        if (payloadFollows(r) && Long.compareUnsigned(length, dropPast) > 0) {
             throw new ProtocolException("request payload of " + Long.toUnsignedString(length) + " bytes exceeds the maximum "
-                    + maxPayload);
+                    + dropPast);
         }
         return r;
     }
@@ -66,17 +72,16 @@ final class RequestReader {
     }
 
     /**
-     * {@code r} with its payload: what the buffer holds of it, then the rest straight from the socket, into a
-     * direct buffer (the socket fills it and the file takes it without a temporary copy).
+     * Reads the payload of {@code r} into its buffer (which has room for exactly that): what the request buffer
+     * holds of it, then the rest straight from the socket (the file takes it from there without another copy).
      */
-    Request payload(Request r) throws IOException {
-        int n = (int) r.length();
-        ByteBuffer p = ByteBuffer.allocateDirect(n);
-        int held = Math.min(n, in.remaining());
+    void payload(Request r) throws IOException {
+        ByteBuffer p = r.lease().buffer();
+        int held = Math.min(p.remaining(), in.remaining());
         p.put(in.slice(in.position(), held));
         in.position(in.position() + held);
         Wire.readFully(ch, p);
-        return new Request(r.flags(), r.type(), r.cookie(), r.offset(), r.length(), p.flip());
+        p.flip();
     }
 
     /** Passes over the payload of refused request {@code r}. */

@@ -6,7 +6,7 @@ package org.vdiskload.nbd;
  * alignment to the minimum block size, and a range inside the export. Errors follow the spec:
  * EINVAL for anything malformed, EPERM for a change to a read-only export, ENOSPC for a write or
  * write-zeroes past the end (EINVAL for a read or trim there), EOVERFLOW for a read longer than the
- * maximum payload.
+ * maximum payload, EINVAL for a write longer than it (whose payload is then passed over, never held).
  */
 final class RequestValidator {
 
@@ -54,6 +54,11 @@ final class RequestValidator {
             case READ -> {
                 if (Long.compareUnsigned(r.length(), export.sizes().maxPayload()) > 0) {
                     return new Rejection(Nbd.EOVERFLOW, "READ longer than the maximum payload " + export.sizes().maxPayload());
+                }
+            }
+            case WRITE -> {
+                if (Long.compareUnsigned(r.length(), export.sizes().maxPayload()) > 0) {
+                    return new Rejection(Nbd.EINVAL, "WRITE payload longer than the maximum " + export.sizes().maxPayload());
                 }
             }
             default -> { }

@@ -19,10 +19,13 @@ import java.util.function.Consumer;
  * wake-ups, more than such a read itself.
  * NBD_CMD_DISC or the end of the input stops reading; requests in flight still get their replies.
  *
- * <p>Memory is bounded per connection: a request's buffer — a WRITE's payload, a READ's reply — is taken from a
- * budget of one maximum payload ({@link BlockSizes#maxPayload}, 32 MiB) before it exists and given back once the
- * reply is sent; while the budget is spent, reading waits, and so does a client pipelining large requests or not
- * reading its replies. A request refused before it runs has its payload passed over, not read into memory.
+ * <p>Memory is bounded per connection: a request's buffer — a WRITE's payload, a READ's reply — takes its room in
+ * the connection's {@link ConnectionBuffers}, whose budget is one maximum payload ({@link BlockSizes#maxPayload},
+ * 32 MiB by default), before any byte of it is read, and gives it back, with the buffer (kept for the next
+ * request), once the reply is sent; while the budget is spent, reading waits, and so does a client pipelining
+ * large requests or not reading its replies. A request refused before it runs (a WRITE past the maximum payload
+ * among them) has its payload passed over in pieces of the request buffer, never held. So a connection holds at
+ * most {@link #bufferBound} bytes of buffers, whatever its client does.
  *
  * <p>Commands are a table of handlers. The write commands are in it for every export: on a read-only
  * one the validator refuses them with EPERM before any handler runs. A handler that fails answers
@@ -44,9 +47,19 @@ final class Transmission {
     private final Consumer<String> log;
     private final RequestReader requests;
     private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
-    /** Bytes of request and reply buffers the connection may hold at once (see above). */
-    private final Semaphore buffers;
+    /** The connection's request and reply buffers (see above). */
+    private final ConnectionBuffers buffers;
     private volatile boolean stoppedReading;
+
+    /**
+     * The most bytes of buffers a connection to an export of {@code sizes} holds in transmission: its buffers'
+     * budget (one maximum payload) and the request buffer; over TLS, add the channel's record buffers (some 20
+     * records of 16 KiB). Everything else a request allocates is small and short-lived (headers, a block-status
+     * reply of at most {@link BlockStatusHandler#MAX_DESCRIPTORS} descriptors).
+     */
+    static long bufferBound(BlockSizes sizes) {
+        return (long) sizes.maxPayload() + RequestReader.BUFFER;
+    }
 
     Transmission(ClientChannel ch, Session session, Consumer<String> log) {
         this.ch = ch;
@@ -56,7 +69,7 @@ final class Transmission {
         this.validator = new RequestValidator(export, session);
         this.log = log;
         this.requests = new RequestReader(ch, session);
-        this.buffers = new Semaphore(export.sizes().maxPayload());
+        this.buffers = new ConnectionBuffers(export.sizes().maxPayload());
         handlers.put(Command.READ, new ReadHandler(export, session, ch.sendsFiles() && !export.writable()));
         handlers.put(Command.BLOCK_STATUS, new BlockStatusHandler(export, session));
         handlers.put(Command.WRITE, new WriteHandler(export));
@@ -102,23 +115,23 @@ final class Transmission {
                     out.error(r, no.error(), no.message());
                     continue;
                 }
-                int bytes = bufferBytes(r);
-                buffers.acquireUninterruptibly(bytes);
-                Request request;
-                try {
-                    request = requests.payloadFollows(r) ? requests.payload(r) : r;
-                } catch (IOException | RuntimeException e) {
-                    buffers.release(bytes);
-                    throw e;
+                Request request = needsBuffer(r) ? r.withLease(buffers.reserve((int) r.length())) : r;
+                if (requests.payloadFollows(request)) {
+                    try {
+                        requests.payload(request);
+                    } catch (IOException | RuntimeException e) {
+                        request.lease().close();
+                        throw e;
+                    }
                 }
                 if (servesInline(request)) {
-                    run(h, request, bytes);
+                    run(h, request);
                     continue;
                 }
                 inFlight.acquireUninterruptibly();
                 workers.execute(() -> {
                     try {
-                        run(h, request, bytes);
+                        run(h, request);
                     } finally {
                         inFlight.release();
                     }
@@ -133,20 +146,25 @@ final class Transmission {
                 workers.shutdownNow();
                 Thread.currentThread().interrupt();
             }
+            buffers.close();
         }
     }
 
-    /** The buffer a request takes: its payload, or for a READ the data of its reply (the validator bounds both). */
-    private int bufferBytes(Request r) {
-        return requests.payloadFollows(r) || r.type() == Command.READ.code ? (int) r.length() : 0;
+    /**
+     * Whether validated {@code r} takes room in the buffers: for its payload (a WRITE), or for the data of its reply
+     * (a READ of more than nothing), taken here before it is queued, so that a worker never waits for room. The
+     * validator bounds both by the maximum payload, the buffers' budget.
+     */
+    private boolean needsBuffer(Request r) {
+        return requests.payloadFollows(r) || (r.type() == Command.READ.code && r.length() > 0);
     }
 
-    /** Handles {@code r}, then gives its {@code bytes} back to the budget. */
-    private void run(CommandHandler h, Request r, int bytes) {
+    /** Handles {@code r}, then gives its room and buffer back. */
+    private void run(CommandHandler h, Request r) {
         try {
             handle(h, r);
         } finally {
-            buffers.release(bytes);
+            if (r.lease() != null) r.lease().close();
         }
     }
 

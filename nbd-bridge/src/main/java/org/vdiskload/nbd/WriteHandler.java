@@ -17,7 +17,7 @@ final class WriteHandler implements CommandHandler {
 
     @Override
     public void handle(Request r, ReplyWriter out) throws IOException {
-        disk.write(r.payload(), r.offset());
+        disk.write(r.lease().buffer(), r.offset());
         finish(disk, r, out);
     }
 

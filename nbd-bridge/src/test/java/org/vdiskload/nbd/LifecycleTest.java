@@ -2,12 +2,14 @@ package org.vdiskload.nbd;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -18,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Starting, sharing, stopping: --shared, --persistent, close with clients connected, socket files. */
+@Isolated // counts the threads serving clients: no other test's server may start any meanwhile
 class LifecycleTest {
     @TempDir
     Path dir;
@@ -45,6 +48,48 @@ class LifecycleTest {
                 }
             }
         });
+    }
+
+    @Test
+    void noLimitStillServesAtMostMaxClientsAtOnce() {
+        assertThrows(IllegalArgumentException.class, () -> NbdServer.Options.defaults().withShared(NbdServer.MAX_CLIENTS + 1));
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            var options = NbdServer.Options.defaults().withShared(0).withHandshakeTimeout(Duration.ofSeconds(60));
+            long before = clientThreads(); // other tests' servers, ending
+            try (var s = TestImages.serve(one(), dir.resolve("s.sock"), options)) {
+                int extra = 16;
+                List<TestClient> clients = new ArrayList<>();
+                try {
+                    for (int i = 0; i < NbdServer.MAX_CLIENTS + extra; i++) clients.add(new TestClient(s.socket()));
+                    awaitConnected(s, NbdServer.MAX_CLIENTS);
+                    Thread.sleep(300);
+                    assertEquals(NbdServer.MAX_CLIENTS, connected(s), "the rest wait in the listen queue");
+                    long serving = clientThreads() - before;
+                    assertTrue(serving <= NbdServer.MAX_CLIENTS, serving + " threads serving clients");
+                    for (int i = 0; i < extra; i++) clients.get(i).close();
+                    awaitConnected(s, NbdServer.MAX_CLIENTS + extra);
+                    TestClient last = clients.get(clients.size() - 1);
+                    last.open("disk", false, false, false);
+                    assertEquals(512, last.read(0, 512, 0).length);
+                } finally {
+                    for (TestClient c : clients) c.close();
+                }
+            }
+        });
+    }
+
+    private static long clientThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("nbd-client")).count();
+    }
+
+    private static long connected(TestImages.Running s) {
+        return s.log().stream().filter(l -> l.endsWith(": connected")).count();
+    }
+
+    private static void awaitConnected(TestImages.Running s, int n) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (connected(s) < n && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        assertEquals(n, connected(s));
     }
 
     @Test

@@ -2,6 +2,7 @@ package org.vdiskload.nbd;
 
 import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.vdiskload.image.DiskImage;
 import org.vdiskload.image.Images;
 import org.vdiskload.image.OpenOptions;
@@ -13,6 +14,8 @@ import org.vdiskload.testing.fuzz.Sandbox;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.BufferPoolMXBean;
+import java.lang.management.ManagementFactory;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -38,11 +41,16 @@ import java.util.regex.Pattern;
  *
  * <p>Findings: the connection ends in an exception it does not handle, logs an internal error or a failure
  * that is a bug (a RuntimeException answered as EIO), a write lands outside the export (the raw file changes
- * size, a file beside it changes), or the reading thread allocates more than {@link #ALLOCATION_BOUND}: one
- * request payload of the advertised maximum and the buffers around it.
+ * size, a file beside it changes), the reading thread allocates more than {@link #ALLOCATION_BOUND}: one
+ * request payload of the advertised maximum and the buffers around it, or the connection leaves more than
+ * {@link #DIRECT_LEFT_BOUND} of direct buffers to the garbage collector (its request buffers must be freed when it
+ * ends, not left for a collection that may come too late).
  */
+@Isolated // measures the JVM's direct memory per connection: no other test's server may allocate meanwhile
 class NbdFuzzTarget {
     static final long ALLOCATION_BOUND = BlockSizes.DEFAULT.maxPayload() + (16L << 20);
+    /** The request reader's buffer (64 KiB) and the JDK's temporary buffers for small heap writes, with room to spare. */
+    static final long DIRECT_LEFT_BOUND = 512 << 10;
     private static final int DISK_BYTES = 1 << 20;
     /**
      * A log line that is a bug: the connection's "internal error", or a request that failed with a
@@ -93,6 +101,7 @@ class NbdFuzzTarget {
 
     private static void connect(byte[] input) throws Exception {
         List<String> log = new ArrayList<>();
+        long direct = directMemory();
         try (SocketChannel client = SocketChannel.open(LISTENER.getLocalAddress())) {
             SocketChannel server = LISTENER.accept();
             Thread drain = drainer(client);
@@ -106,12 +115,20 @@ class NbdFuzzTarget {
             feed.join();
             drain.join();
         }
+        long left = directMemory() - direct;
+        if (left > DIRECT_LEFT_BOUND) throw new Finding("the connection left " + left + " bytes of direct buffers behind");
         synchronized (log) {
             if (Boolean.getBoolean("fuzz.verbose")) log.forEach(l -> System.err.println("  " + l));
             for (String line : log) if (BUG.matcher(line).find()) throw new Finding("the server logged a bug: " + line);
         }
         if (Files.size(DISK_FILE) != DISK_BYTES) throw new Finding("disk.raw is now " + Files.size(DISK_FILE) + " bytes");
         if (!Arrays.equals(Files.readAllBytes(BESIDE_FILE), BESIDE)) throw new Finding("beside.raw changed");
+    }
+
+    /** Bytes of direct buffers the JVM holds now, those unreachable but not yet collected included. */
+    private static long directMemory() {
+        return ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
+                .filter(p -> p.getName().equals("direct")).mapToLong(BufferPoolMXBean::getTotalCapacity).sum();
     }
 
     /** Sends the input, then closes the client's sending side: the server reads it to its end. */

@@ -121,14 +121,27 @@ final class TestImages {
 
     /** A server over {@code served}, each image opened for writing. */
     static Running serveWritable(List<Served> served, Path socket, NbdServer.Options options) throws IOException {
+        return serveWritable(served, socket, options, BlockSizes.DEFAULT);
+    }
+
+    /** A server over {@code served}, each image opened for writing and exported with {@code sizes}. */
+    static Running serveWritable(List<Served> served, Path socket, NbdServer.Options options, BlockSizes sizes) throws IOException {
         List<DiskImage> disks = new ArrayList<>();
         for (Served s : served) disks.add(Images.open(s.image().path(), QemuOracle.options(s.image()).withWritable(true)));
-        return serve(served, disks, socket, options);
+        return serve(served, disks, socket, options, sizes);
     }
 
     private static Running serve(List<Served> served, List<DiskImage> disks, Path socket, NbdServer.Options options) throws IOException {
+        return serve(served, disks, socket, options, BlockSizes.DEFAULT);
+    }
+
+    private static Running serve(List<Served> served, List<DiskImage> disks, Path socket, NbdServer.Options options, BlockSizes sizes)
+            throws IOException {
         List<Export> exports = new ArrayList<>();
-        for (int i = 0; i < served.size(); i++) exports.add(Export.of(served.get(i).name(), disks.get(i)));
+        for (int i = 0; i < served.size(); i++) {
+            DiskImage d = disks.get(i);
+            exports.add(new Export(served.get(i).name(), d.formatName() + " image " + d.path(), d, sizes));
+        }
         List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
         Consumer<String> sink = log::add;
         NbdServer server = NbdServer.start(exports, UnixDomainSocketAddress.of(socket), options.withLog(sink));

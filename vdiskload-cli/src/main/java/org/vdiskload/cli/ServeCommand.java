@@ -76,7 +76,7 @@ final class ServeCommand implements Callable<Integer> {
     boolean persistent;
 
     @Option(names = {"-e", "--shared"}, paramLabel = "N", defaultValue = "16",
-            description = "Clients served at once, 0 = no limit (default ${DEFAULT-VALUE}).")
+            description = "Clients served at once, up to " + NbdServer.MAX_CLIENTS + "; 0 = " + NbdServer.MAX_CLIENTS + " (default ${DEFAULT-VALUE}).")
     int shared;
 
     @Option(names = {"-r", "--read-only"}, description = "Export read-only.")
@@ -102,7 +102,9 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (name != null && files.size() > 1) throw new CommandLine.ParameterException(spec.commandLine(), "--name needs exactly one FILE");
-        if (shared < 0) throw new CommandLine.ParameterException(spec.commandLine(), "--shared must be 0 or more");
+        if (shared < 0 || shared > NbdServer.MAX_CLIENTS) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--shared must be 0 to " + NbdServer.MAX_CLIENTS);
+        }
         if (socket != null && (bind != null || port != null)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--socket and --bind/--port exclude each other");
         }

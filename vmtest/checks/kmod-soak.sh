@@ -68,6 +68,7 @@ while [ $round -lt $rounds ]; do
     if grep -E "got signal|Assertion|err= *[1-9]|verify: bad|fio: .*error" fio.out; then tail -n 40 fio.out; fail "round $round: fio reported an error"; fi
     [ "$(grep -c "issued rwts: total=[0-9]*,[1-9]" fio.out)" = 2 ] || { cat fio.out; fail "round $round: a fio job wrote nothing"; }
     [ $(( $(date +%s) - start )) -le $((rounds * 30 * 10 + 600)) ] || fail "round $round: still running far past its time: hung"
+    echo "round $round of $rounds: verified, $(( $(date +%s) - start )) s in"  # progress on the console
 done
 vdl -d $devs || fail "detach"
 # A serving process killed while it allocated may leak the clusters it had taken (qemu's images do the same):
